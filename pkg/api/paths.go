@@ -1,0 +1,60 @@
+package api
+
+import "strings"
+
+// DefaultAddr is where `oo server start` listens and where clients look by default.
+const (
+	DefaultAddr = "127.0.0.1:58231"
+	DefaultURL  = "http://" + DefaultAddr
+)
+
+// Route paths. Paths with an {id} take the instance id as the last segment.
+const (
+	PathRegister       = "/user-svc/register"
+	PathLogin          = "/user-svc/login"
+	PathPublicKey      = "/user-svc/public-key"
+	PathUserByToken    = "/user-svc/user/by-token"
+	PathUsers          = "/user-svc/users"
+	PathCreateUser     = "/user-svc/user"
+	PathChangePassword = "/user-svc/change-password"
+	PathRefreshToken   = "/user-svc/refresh-token"
+	// PathToken with DELETE revokes the presented token (logout).
+	PathToken = "/user-svc/token"
+
+	PathInstance  = "/registry-svc/instance"  // PUT registers; DELETE {id}
+	PathInstances = "/registry-svc/instances" // GET lists
+	// PathInstance + "/{id}/heartbeat" with PUT records a heartbeat.
+	HeartbeatSuffix = "/heartbeat"
+
+	PathHealthz = "/proxy-svc/healthz"
+)
+
+// ReservedSlugs are first path segments the server uses itself; no account may take them.
+var ReservedSlugs = map[string]bool{
+	"user-svc":     true,
+	"registry-svc": true,
+	"proxy-svc":    true,
+	"oo":           true,
+	"api":          true,
+	"healthz":      true,
+	"metrics":      true,
+	"debug":        true,
+	"static":       true,
+	"admin-svc":    true,
+}
+
+// FirstSegment returns the first segment of an absolute URL path and whether it is reserved for
+// the server's own API.
+func FirstSegment(path string) (seg string, reserved bool) {
+	p := strings.TrimPrefix(path, "/")
+	if i := strings.IndexByte(p, '/'); i >= 0 {
+		p = p[:i]
+	}
+	return p, ReservedSlugs[p]
+}
+
+// InstancePath is the path of one instance, for DELETE.
+func InstancePath(id string) string { return PathInstance + "/" + id }
+
+// HeartbeatPath is the path to PUT a heartbeat for instance id.
+func HeartbeatPath(id string) string { return PathInstance + "/" + id + HeartbeatSuffix }

@@ -1,0 +1,153 @@
+// Package server implements `oo server`, the only CLI package that imports the server.
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/adrg/xdg"
+	"github.com/spf13/cobra"
+
+	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/pkg/cmdutil"
+	"github.com/ooctl/oo/pkg/iostreams"
+	"github.com/ooctl/oo/server"
+)
+
+// NewCmd returns `oo server`.
+func NewCmd(ios *iostreams.IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the oo platform server",
+		Long: `Run the oo platform: the user service, the service registry with health checks, and the
+reverse proxy that routes SERVER/<slug>/... to the instances owned by <slug>.`,
+	}
+	cmd.AddCommand(newStartCmd(ios))
+	return cmd
+}
+
+type startOptions struct {
+	addr            string
+	dataDir         string
+	registration    string
+	tokenTTL        time.Duration
+	probeInterval   time.Duration
+	instanceExpiry  time.Duration
+	shutdownTimeout time.Duration
+	logFormat       string
+	logLevel        string
+}
+
+// DefaultDataDir is $XDG_DATA_HOME/oo.
+func DefaultDataDir() string { return filepath.Join(xdg.DataHome, "oo") }
+
+func newStartCmd(ios *iostreams.IOStreams) *cobra.Command {
+	o := &startOptions{}
+	cmd := &cobra.Command{
+		Use:   "start",
+		Short: "Start the server in the foreground",
+		Long: `Start the oo server in the foreground. State lives in one bbolt file under --data-dir.
+
+On first boot an admin account (slug "admin") is created with the password from
+OO_ADMIN_PASSWORD, or with a random password printed once to stderr.
+
+Every flag can also be set by the environment variable shown in its description; a flag given
+on the command line wins. SIGINT or SIGTERM stops accepting connections, lets in-flight
+requests finish (up to --shutdown-timeout) and closes the store.`,
+		Example: `  # run on the default address, 127.0.0.1:58231
+  oo server start
+
+  # another port and data dir, only admins may create accounts, JSON logs
+  oo server start --addr 127.0.0.1:9000 --data-dir ./oo-data --registration closed --log-format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runStart(cmd.Context(), ios, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.addr, "addr", envOr("OO_ADDR", api.DefaultAddr), "listen address (OO_ADDR)")
+	f.StringVar(&o.dataDir, "data-dir", envOr("OO_DATA_DIR", DefaultDataDir()), "directory of the database (OO_DATA_DIR)")
+	f.StringVar(&o.registration, "registration", envOr("OO_REGISTRATION", "open"), "open: anyone may register; closed: only admins create accounts (OO_REGISTRATION)")
+	f.DurationVar(&o.tokenTTL, "token-ttl", envDuration("OO_TOKEN_TTL", 720*time.Hour), "lifetime of issued tokens (OO_TOKEN_TTL)")
+	f.DurationVar(&o.probeInterval, "probe-interval", envDuration("OO_PROBE_INTERVAL", 5*time.Second), "how often instances are health-checked; 0 disables probing (OO_PROBE_INTERVAL)")
+	f.DurationVar(&o.instanceExpiry, "instance-expiry", envDuration("OO_INSTANCE_EXPIRY", 24*time.Hour), "remove instances unreachable for longer than this (OO_INSTANCE_EXPIRY)")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", envDuration("OO_SHUTDOWN_TIMEOUT", 10*time.Second), "how long in-flight requests may take to finish on shutdown (OO_SHUTDOWN_TIMEOUT)")
+	f.StringVar(&o.logFormat, "log-format", envOr("OO_LOG_FORMAT", "text"), "text or json (OO_LOG_FORMAT)")
+	f.StringVar(&o.logLevel, "log-level", envOr("OO_LOG_LEVEL", "info"), "debug, info, warn or error (OO_LOG_LEVEL)")
+	return cmd
+}
+
+func runStart(ctx context.Context, ios *iostreams.IOStreams, o *startOptions) error {
+	logger, err := newLogger(ios, o.logFormat, o.logLevel)
+	if err != nil {
+		return err
+	}
+	if o.registration != "open" && o.registration != "closed" {
+		return cmdutil.Usagef("--registration must be open or closed, not %q", o.registration)
+	}
+	probe := o.probeInterval
+	if probe == 0 {
+		probe = -1 // Config treats 0 as "default"; the flag's 0 means off.
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return server.Run(ctx, server.Config{
+		Addr:            o.addr,
+		DataDir:         o.dataDir,
+		Registration:    o.registration,
+		TokenTTL:        o.tokenTTL,
+		AdminPassword:   os.Getenv("OO_ADMIN_PASSWORD"),
+		ProbeInterval:   probe,
+		InstanceExpiry:  o.instanceExpiry,
+		ShutdownTimeout: o.shutdownTimeout,
+		Logger:          logger,
+		Stderr:          ios.ErrOut,
+	})
+}
+
+func newLogger(ios *iostreams.IOStreams, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, cmdutil.Usagef("--log-level must be debug, info, warn or error, not %q", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(ios.ErrOut, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(ios.ErrOut, opts)), nil
+	}
+	return nil, cmdutil.Usagef("--log-format must be text or json, not %q", format)
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// envDuration reads a duration default from the environment; a malformed value is reported
+// rather than silently ignored.
+func envDuration(key string, def time.Duration) time.Duration {
+	v := os.Getenv(key)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "oo: ignoring %s=%q: %v\n", key, v, err)
+		return def
+	}
+	return d
+}

@@ -1,0 +1,37 @@
+// Package auth carries the authenticated caller through a request. It is a leaf package so
+// that the user service (which makes principals) and the HTTP layer and registry (which read
+// them) do not import each other.
+package auth
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/ooctl/oo/pkg/api"
+)
+
+// Principal is who a verified bearer token says the caller is.
+type Principal struct {
+	UserID    string
+	Slug      string
+	Roles     []string
+	TokenID   string
+	ExpiresAt time.Time
+}
+
+// IsAdmin reports whether the principal holds the admin role.
+func (p Principal) IsAdmin() bool { return slices.Contains(p.Roles, api.RoleAdmin) }
+
+type ctxKey struct{}
+
+// WithPrincipal returns ctx carrying p.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, ctxKey{}, p)
+}
+
+// FromContext returns the principal of an authenticated request.
+func FromContext(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(ctxKey{}).(Principal)
+	return p, ok
+}

@@ -1,0 +1,110 @@
+package httpapi
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/ooctl/oo/pkg/api"
+)
+
+// RequestIDHeader is kept when a client sends it, generated otherwise, forwarded to services
+// and echoed in the response so one id follows a request through every log.
+const RequestIDHeader = "X-Request-Id"
+
+// requestIDs makes ids as a per-process random prefix plus a counter: unique enough to grep
+// logs, and far cheaper than reading the random source on every proxied request.
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return &requestIDs{prefix: hex.EncodeToString(b[:]) + "-"}
+}
+
+func (g *requestIDs) next() string {
+	return g.prefix + strconv.FormatUint(g.n.Add(1), 36)
+}
+
+// statusRecorder remembers the status for the access log. It forwards Flush and Unwrap so that
+// streaming responses and WebSocket upgrades work through it.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// withCommon wraps h with request ids, panic recovery and the access log. The log line is only
+// built when info logging is on, so a quiet server spends nothing on it per request.
+func withCommon(log *slog.Logger, h http.Handler) http.Handler {
+	ids := newRequestIDs()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(RequestIDHeader)
+		if id == "" {
+			id = ids.next()
+			r.Header.Set(RequestIDHeader, id)
+		}
+		w.Header().Set(RequestIDHeader, id)
+
+		logOn := log.Enabled(r.Context(), slog.LevelInfo)
+		var start time.Time
+		rec := &statusRecorder{ResponseWriter: w}
+		if logOn {
+			start = time.Now()
+			w = rec
+		}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.Error("panic in handler", "method", r.Method, "path", r.URL.Path,
+					"request_id", id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				if rec.status == 0 {
+					WriteJSON(w, http.StatusInternalServerError, api.ErrorResponse{Error: "internal server error"})
+				}
+			}
+			if logOn {
+				status := rec.status
+				if status == 0 {
+					status = http.StatusOK
+				}
+				log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+					slog.String("method", r.Method), slog.String("path", r.URL.Path),
+					slog.Int("status", status), slog.Duration("duration", time.Since(start)),
+					slog.String("request_id", id))
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
+}

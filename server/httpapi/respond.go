@@ -1,0 +1,59 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/server/apierr"
+)
+
+// MaxBodyBytes bounds every API request body; the proxy streams bodies and has no such limit.
+const MaxBodyBytes = 1 << 20
+
+// WriteJSON writes v with status. Content-Type is always set: generated OpenAPI clients refuse
+// to decode a body without it.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WriteError answers with err's status and {"error": msg}. Errors that are not *apierr.Error are
+// logged and answered with a generic 500 so internals do not leak to clients.
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	status := apierr.Status(err)
+	msg := err.Error()
+	if status == http.StatusInternalServerError {
+		log.Error("internal error", "method", r.Method, "path", r.URL.Path,
+			"request_id", r.Header.Get(RequestIDHeader), "err", err)
+		msg = "internal server error"
+	}
+	WriteJSON(w, status, api.ErrorResponse{Error: msg})
+}
+
+// Decode reads a JSON body of at most MaxBodyBytes into v. An empty body decodes as {} so that
+// endpoints whose fields are all optional accept a bare POST.
+func Decode(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case errors.As(err, &tooBig):
+			return apierr.New(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", MaxBodyBytes)
+		default:
+			return apierr.BadRequest("malformed JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))
+		}
+	}
+	if dec.More() {
+		return apierr.BadRequest("malformed JSON body: more than one JSON value")
+	}
+	return nil
+}

@@ -1,0 +1,190 @@
+// Package server assembles the platform: store, user service, registry with health checks,
+// proxy and the HTTP API, behind one listener.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ooctl/oo/server/httpapi"
+	"github.com/ooctl/oo/server/proxy"
+	"github.com/ooctl/oo/server/registry"
+	"github.com/ooctl/oo/server/store"
+	"github.com/ooctl/oo/server/user"
+)
+
+// Config is everything `oo server start` can be told. Zero values mean the defaults.
+type Config struct {
+	Addr          string        // listen address; default 127.0.0.1:58231
+	DataDir       string        // holds oo.db; required
+	Registration  string        // "open" (default) or "closed"
+	TokenTTL      time.Duration // default 720h
+	AdminPassword string        // first boot only; generated and printed when empty
+
+	ProbeInterval  time.Duration // health probe interval; default 5s; negative disables probing
+	InstanceExpiry time.Duration // Unreachable longer than this is removed; default 24h
+
+	ShutdownTimeout time.Duration // bound on draining in-flight requests; default 10s
+
+	Logger *slog.Logger // default: text to Stderr at info
+	Stderr io.Writer    // where the generated admin password is printed; default os.Stderr
+}
+
+func (c *Config) defaults() {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:58231"
+	}
+	if c.Registration == "" {
+		c.Registration = "open"
+	}
+	if c.TokenTTL == 0 {
+		c.TokenTTL = 720 * time.Hour
+	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = 5 * time.Second
+	}
+	if c.InstanceExpiry == 0 {
+		c.InstanceExpiry = 24 * time.Hour
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.Stderr == nil {
+		c.Stderr = os.Stderr
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(c.Stderr, nil))
+	}
+}
+
+// Server is an assembled platform, not yet listening.
+type Server struct {
+	cfg      Config
+	store    *store.Store
+	users    *user.Service
+	registry *registry.Registry
+	handler  http.Handler
+}
+
+// DBFile is the database file name inside the data dir.
+const DBFile = "oo.db"
+
+// New opens the store and builds every component. It fails fast when another server holds the
+// data dir.
+func New(cfg Config) (*Server, error) {
+	cfg.defaults()
+	if cfg.DataDir == "" {
+		return nil, errors.New("no data dir given")
+	}
+	if cfg.Registration != "open" && cfg.Registration != "closed" {
+		return nil, fmt.Errorf("--registration must be open or closed, not %q", cfg.Registration)
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, DBFile), store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	users, err := user.New(st, user.Options{
+		TokenTTL:      cfg.TokenTTL,
+		Registration:  cfg.Registration,
+		AdminPassword: cfg.AdminPassword,
+		Notice:        cfg.Stderr,
+		Logger:        cfg.Logger,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	reg, err := registry.New(st, registry.Options{
+		ProbeInterval:  cfg.ProbeInterval,
+		InstanceExpiry: cfg.InstanceExpiry,
+		Logger:         cfg.Logger,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	prx := proxy.New(reg, proxy.Options{Logger: cfg.Logger})
+	a := &httpapi.API{Users: users, Registry: reg, Proxy: prx, Log: cfg.Logger}
+	return &Server{cfg: cfg, store: st, users: users, registry: reg, handler: a.Handler()}, nil
+}
+
+// Handler is the root handler, for tests that serve it themselves.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve runs background work (health checks) and serves HTTP on ln until ctx is done, then
+// drains in-flight requests (bounded by ShutdownTimeout) and closes the store.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	bg, stopBG := context.WithCancel(context.Background())
+	regDone := make(chan struct{})
+	go func() { defer close(regDone); s.registry.Run(bg) }()
+
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.cfg.Logger.Info("oo server listening", "addr", ln.Addr().String(), "data", s.store.Path())
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		s.cfg.Logger.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		if err := hs.Shutdown(sctx); err != nil {
+			s.cfg.Logger.Warn("in-flight requests cut off at shutdown timeout", "err", err)
+			hs.Close()
+		}
+		cancel()
+	case serveErr = <-errc:
+	}
+	stopBG()
+	<-regDone
+	return errors.Join(serveErr, s.Close())
+}
+
+// Close flushes registry state and releases the store.
+func (s *Server) Close() error {
+	return errors.Join(s.registry.Close(), s.store.Close())
+}
+
+// Run listens on cfg.Addr and serves until ctx is done. A busy port or a locked data dir is an
+// error returned at once.
+func Run(ctx context.Context, cfg Config) error {
+	cfg.defaults()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", cfg.Addr, unwrapOpErr(err))
+	}
+	s, err := New(cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	return s.Serve(ctx, ln)
+}
+
+// unwrapOpErr turns "listen tcp 127.0.0.1:1: bind: address already in use" into the last part,
+// since the caller already names the address.
+func unwrapOpErr(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		var sys *os.SyscallError
+		if errors.As(op.Err, &sys) {
+			return sys.Err
+		}
+		return op.Err
+	}
+	return err
+}
