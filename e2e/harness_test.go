@@ -1,0 +1,169 @@
+// Package e2e drives the real oo binary, built once per run, against a real `oo server start`
+// on loopback, as a user would from a shell.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ooBin is the binary under test, built by TestMain.
+var ooBin string
+
+const adminPassword = "admin-password-for-e2e"
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "oo-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ooBin = filepath.Join(dir, "oo")
+	build := exec.Command("go", "build", "-o", ooBin, "../cmd/oo")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building oo:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// env is an isolated user environment: its own XDG dirs and HOME, so that nothing reads or
+// writes the real user's config, data or keyring files.
+type env struct {
+	t    *testing.T
+	Home string
+	Vars []string // KEY=VALUE, on top of a minimal base environment
+}
+
+func newEnv(t *testing.T) *env {
+	home := t.TempDir()
+	e := &env{t: t, Home: home}
+	e.Vars = []string{
+		"HOME=" + home,
+		"XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
+		"XDG_DATA_HOME=" + filepath.Join(home, "data"),
+		"XDG_STATE_HOME=" + filepath.Join(home, "state"),
+		"XDG_CACHE_HOME=" + filepath.Join(home, "cache"),
+		"PATH=" + os.Getenv("PATH"),
+		"NO_COLOR=1",
+		"OO_ADMIN_PASSWORD=" + adminPassword,
+	}
+	// Keep the test harness's D-Bus session (a real keyring in CI) visible to the binary.
+	for _, k := range []string{"DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR"} {
+		if v := os.Getenv(k); v != "" {
+			e.Vars = append(e.Vars, k+"="+v)
+		}
+	}
+	return e
+}
+
+// With returns a copy of e with more variables (later ones win).
+func (e *env) With(kv ...string) *env {
+	c := *e
+	c.Vars = append(append([]string(nil), e.Vars...), kv...)
+	return &c
+}
+
+// result is what one run of oo did.
+type result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+// Run runs oo with args and stdin (may be empty), bounded to 60s.
+func (e *env) Run(stdin string, args ...string) result {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, ooBin, args...)
+	cmd.Env = e.Vars
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			e.t.Fatalf("oo %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return result{Stdout: out.String(), Stderr: errb.String(), Code: code}
+}
+
+// serverProc is a running `oo server start`.
+type serverProc struct {
+	URL  string
+	Addr string
+	Cmd  *exec.Cmd
+	Log  *bytes.Buffer
+}
+
+// StartServer runs `oo server start` on a free loopback port with e's data dir and waits until
+// it answers. It is stopped with SIGTERM when the test ends.
+func (e *env) StartServer(extraArgs ...string) *serverProc {
+	e.t.Helper()
+	addr := freeAddr(e.t)
+	args := append([]string{"server", "start", "--addr", addr}, extraArgs...)
+	cmd := exec.Command(ooBin, args...)
+	cmd.Env = e.Vars
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	p := &serverProc{URL: "http://" + addr, Addr: addr, Cmd: cmd, Log: &log}
+	e.t.Cleanup(func() { p.Stop() })
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		rsp, err := http.Get(p.URL + "/user-svc/public-key")
+		if err == nil {
+			rsp.Body.Close()
+			if rsp.StatusCode == 200 {
+				return p
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.t.Fatalf("oo server start did not answer within 15s; log:\n%s", log.String())
+	return nil
+}
+
+// Stop sends SIGTERM and waits (bounded) for exit.
+func (p *serverProc) Stop() {
+	if p.Cmd.ProcessState != nil {
+		return
+	}
+	_ = p.Cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = p.Cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = p.Cmd.Process.Kill()
+		<-done
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
