@@ -133,24 +133,24 @@ const (
 
 // Instance is one running copy of a service, reachable at URL and owned by Slug.
 type Instance struct {
-	ID            string            `json:"id"`
-	URL           string            `json:"url"`
-	Status        InstanceStatus    `json:"status"`
-	Slug          string            `json:"slug,omitempty"`
-	LastHeartbeat *time.Time        `json:"lastHeartbeat,omitempty"`
-	DeploymentID  string            `json:"deploymentId,omitempty"`
-	NodeURL       string            `json:"nodeUrl,omitempty"`
-	Scheme        string            `json:"scheme,omitempty"`
-	Host          string            `json:"host,omitempty"`
-	IP            string            `json:"ip,omitempty"`
-	Port          int               `json:"port,omitempty"`
-	Path          string            `json:"path,omitempty"`
-	Details       string            `json:"details,omitempty"`
-	Tags          []string          `json:"tags,omitempty"`
+	ID            string         `json:"id"`
+	URL           string         `json:"url"`
+	Status        InstanceStatus `json:"status"`
+	Slug          string         `json:"slug,omitempty"`
+	LastHeartbeat *time.Time     `json:"lastHeartbeat,omitempty"`
+	DeploymentID  string         `json:"deploymentId,omitempty"`
+	NodeURL       string         `json:"nodeUrl,omitempty"`
+	Scheme        string         `json:"scheme,omitempty"`
+	Host          string         `json:"host,omitempty"`
+	IP            string         `json:"ip,omitempty"`
+	Port          int            `json:"port,omitempty"`
+	Path          string         `json:"path,omitempty"`
+	Details       string         `json:"details,omitempty"`
+	Tags          []string       `json:"tags,omitempty"`
 	// oo extensions.
-	HealthPath   string    `json:"healthPath,omitempty"`
-	HeartbeatTTL string    `json:"heartbeatTtl,omitempty"`
-	CreatedAt    time.Time `json:"createdAt,omitempty"`
+	HealthPath   string            `json:"healthPath,omitempty"`
+	HeartbeatTTL string            `json:"heartbeatTtl,omitempty"`
+	CreatedAt    time.Time         `json:"createdAt,omitempty"`
 	Meta         map[string]string `json:"meta,omitempty"`
 }
 
