@@ -28,6 +28,9 @@ type Config struct {
 	Registration  string        // "open" (default) or "closed"
 	TokenTTL      time.Duration // default 720h
 	AdminPassword string        // first boot only; generated and printed when empty
+	// BcryptCost is the password hashing cost; 0 means bcrypt's default. Tests lower it: one
+	// hash at the default cost takes seconds under the race detector.
+	BcryptCost int
 
 	ProbeInterval  time.Duration // health probe interval; default 5s; negative disables probing
 	InstanceExpiry time.Duration // Unreachable longer than this is removed; default 24h
@@ -95,6 +98,7 @@ func New(cfg Config) (*Server, error) {
 		TokenTTL:      cfg.TokenTTL,
 		Registration:  cfg.Registration,
 		AdminPassword: cfg.AdminPassword,
+		BcryptCost:    cfg.BcryptCost,
 		Notice:        cfg.Stderr,
 		Logger:        cfg.Logger,
 	})

@@ -20,7 +20,10 @@ const MaxBodyBytes = 1 << 20
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	// Messages quote user input such as URLs; \u003c escapes would only make them unreadable.
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }
 
 // WriteError answers with err's status and {"error": msg}. Errors that are not *apierr.Error are

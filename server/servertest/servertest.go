@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server"
 )
@@ -38,8 +40,10 @@ func Start(t testing.TB, mutate ...func(*server.Config)) *Server {
 		Addr:          "127.0.0.1:0",
 		DataDir:       t.TempDir(),
 		AdminPassword: AdminPassword,
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Stderr:        io.Discard,
+		// The minimum cost keeps tests fast: one default-cost hash takes seconds under -race.
+		BcryptCost: bcrypt.MinCost,
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Stderr:     io.Discard,
 	}
 	for _, m := range mutate {
 		m(&cfg)

@@ -1,33 +1,360 @@
 // Package user is the user service: accounts, slugs, passwords, roles and tokens.
+//
+// Tokens are RS256 JWTs signed with a key made on first boot and kept in the store. Every
+// issued token also has a record in the store, mirrored in memory; a token is accepted only
+// while its record exists, which is what makes logout, refresh and password change take effect
+// at once. Domain errors are *apierr.Error; anything else is an internal failure.
 package user
 
 import (
+	"crypto/rsa"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/apierr"
 	"github.com/ooctl/oo/server/auth"
 	"github.com/ooctl/oo/server/store"
 )
 
+// AdminSlug is the account made on first boot.
+const AdminSlug = "admin"
+
+// DefaultListLimit is how many users ListUsers returns when the caller gives no limit.
+const DefaultListLimit = 1000
+
 // Options configure the service.
 type Options struct {
-	TokenTTL      time.Duration
-	Registration  string    // "open" or "closed"
-	AdminPassword string    // first boot: the admin's password; generated and printed when empty
+	TokenTTL     time.Duration
+	Registration string // "open" or "closed"
+	// AdminPassword is used only when the admin account does not exist yet (first boot). On
+	// later boots it is ignored: a password changed through the API is never reset from the
+	// environment. When empty on first boot, a random password is generated and printed once
+	// to Notice.
+	AdminPassword string
 	Notice        io.Writer // where a generated admin password is printed once
 	Logger        *slog.Logger
 	Now           func() time.Time // for tests; default time.Now
+	// BcryptCost defaults to bcrypt.DefaultCost; tests may lower it to bcrypt.MinCost.
+	BcryptCost int
 }
 
-// Service is the user service. STUB: to be implemented.
-type Service struct{}
+// Service is the user service.
+type Service struct {
+	st        *store.Store
+	opts      Options
+	now       func() time.Time
+	log       *slog.Logger
+	key       *rsa.PrivateKey
+	publicPEM string
 
-// New loads (or on first boot creates) the signing key and admin account.
-func New(st *store.Store, opts Options) (*Service, error) { return &Service{}, nil }
+	// mu guards active, which Authenticate reads on every request.
+	mu     sync.RWMutex
+	active map[string]activeToken
 
-// Authenticate verifies a bearer token: signature, expiry, and that its id is still active.
-func (s *Service) Authenticate(token string) (auth.Principal, error) {
-	return auth.Principal{}, apierr.Unauthorized("not implemented")
+	// writeMu orders token writes so that the store and the active set change together: a
+	// revocation can never be undone in memory by an issue that committed before it.
+	writeMu   sync.Mutex
+	lastPrune time.Time
+}
+
+// New loads (or on first boot creates) the signing key and admin account, and loads the active
+// tokens into memory.
+func New(st *store.Store, opts Options) (*Service, error) {
+	if opts.TokenTTL <= 0 {
+		return nil, fmt.Errorf("token TTL must be positive, not %s", opts.TokenTTL)
+	}
+	if opts.Registration == "" {
+		opts.Registration = "open"
+	}
+	if opts.Registration != "open" && opts.Registration != "closed" {
+		return nil, fmt.Errorf("registration must be open or closed, not %q", opts.Registration)
+	}
+	if opts.Notice == nil {
+		opts.Notice = io.Discard
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.BcryptCost == 0 {
+		opts.BcryptCost = bcrypt.DefaultCost
+	}
+	if opts.BcryptCost < bcrypt.MinCost || opts.BcryptCost > bcrypt.MaxCost {
+		return nil, fmt.Errorf("bcrypt cost must be between %d and %d, not %d", bcrypt.MinCost, bcrypt.MaxCost, opts.BcryptCost)
+	}
+	s := &Service{st: st, opts: opts, now: opts.Now, log: opts.Logger, active: map[string]activeToken{}}
+	var err error
+	if s.key, err = loadOrCreateKey(st); err != nil {
+		return nil, err
+	}
+	if s.publicPEM, err = publicKeyPEM(s.key); err != nil {
+		return nil, err
+	}
+	if err := s.ensureAdmin(); err != nil {
+		return nil, err
+	}
+	if err := s.loadActive(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ensureAdmin creates the admin account on first boot and does nothing afterwards.
+func (s *Service) ensureAdmin() error {
+	if _, err := s.st.GetUserBySlug(AdminSlug); err == nil {
+		if s.opts.AdminPassword != "" {
+			s.log.Debug("admin account exists; the configured admin password is only used on first boot")
+		}
+		return nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("look up admin account: %w", err)
+	}
+	pw, generated := s.opts.AdminPassword, false
+	if pw == "" {
+		pw, generated = randomBase62(24), true
+	}
+	if err := validatePassword("admin password", pw); err != nil {
+		return fmt.Errorf("cannot create the admin account: %w", err)
+	}
+	_, err := s.createUser(AdminSlug, "Admin", pw, []string{api.RoleUser, api.RoleAdmin}, nil)
+	if err != nil {
+		return fmt.Errorf("create admin account: %w", err)
+	}
+	if generated {
+		fmt.Fprintf(s.opts.Notice, "\n"+
+			"oo: created the admin account (slug %q) with a generated password:\n\n"+
+			"    %s\n\n"+
+			"oo: it is shown only this once. Set OO_ADMIN_PASSWORD before the first start to choose it;\n"+
+			"oo: on later starts OO_ADMIN_PASSWORD is ignored (change it with change-password).\n\n",
+			AdminSlug, pw)
+	}
+	s.log.Info("created admin account", "slug", AdminSlug, "generated_password", generated)
+	return nil
+}
+
+// createUser hashes the password and stores the account; callers validate the fields first.
+func (s *Service) createUser(slug, name, password string, roles []string, contact *api.Contact) (store.UserRecord, error) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.opts.BcryptCost)
+	if err != nil {
+		return store.UserRecord{}, fmt.Errorf("hash password: %w", err)
+	}
+	now := s.now().UTC()
+	u := store.UserRecord{
+		ID: newID("usr_"), Slug: slug, Name: name, PasswordHash: hash, Roles: roles,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if contact != nil && (contact.Handle != "" || contact.ID != "") {
+		u.Contacts = []store.UserContact{{ID: contact.ID, Platform: contact.Platform, Handle: contact.Handle}}
+	}
+	if err := s.st.CreateUser(u); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return store.UserRecord{}, apierr.Conflict("slug %q is already taken", slug)
+		}
+		return store.UserRecord{}, err
+	}
+	return u, nil
+}
+
+// validateNew checks the fields of a new account and returns the normalized name.
+func validateNew(slug, name, password string) (string, error) {
+	if err := ValidateSlug(slug); err != nil {
+		return "", err
+	}
+	if err := validatePassword("password", password); err != nil {
+		return "", err
+	}
+	return normalizeName(name, slug)
+}
+
+// Register creates an account with the user role and returns its first token.
+func (s *Service) Register(req api.RegisterRequest) (api.AuthToken, error) {
+	if s.opts.Registration == "closed" {
+		return api.AuthToken{}, apierr.Forbidden("registration is closed on this server; an admin can create your account (POST %s)", api.PathCreateUser)
+	}
+	name, err := validateNew(req.Slug, req.Name, req.Password)
+	if err != nil {
+		return api.AuthToken{}, err
+	}
+	u, err := s.createUser(req.Slug, name, req.Password, []string{api.RoleUser}, req.Contact)
+	if err != nil {
+		return api.AuthToken{}, err
+	}
+	return s.issue(u)
+}
+
+// CreateUser makes an account on an admin's behalf; it works when registration is closed.
+func (s *Service) CreateUser(req api.CreateUserRequest) (api.User, error) {
+	name, err := validateNew(req.Slug, req.Name, req.Password)
+	if err != nil {
+		return api.User{}, err
+	}
+	roles := []string{api.RoleUser}
+	for _, r := range req.Roles {
+		switch r {
+		case api.RoleUser:
+		case api.RoleAdmin:
+			roles = append(roles, api.RoleAdmin)
+		default:
+			return api.User{}, apierr.BadRequest("unknown role %q (known: %s, %s)", r, api.RoleUser, api.RoleAdmin)
+		}
+	}
+	u, err := s.createUser(req.Slug, name, req.Password, slices.Compact(roles), nil)
+	if err != nil {
+		return api.User{}, err
+	}
+	return toAPIUser(u), nil
+}
+
+// Login checks a slug and password and issues a token. An unknown slug is 400 and a wrong
+// password 401, as the reference API does; clients rely on the difference.
+func (s *Service) Login(req api.LoginRequest) (api.AuthToken, error) {
+	if req.Slug == "" {
+		return api.AuthToken{}, apierr.BadRequest("slug is required")
+	}
+	if req.Password == "" {
+		return api.AuthToken{}, apierr.BadRequest("password is required")
+	}
+	u, err := s.st.GetUserBySlug(req.Slug)
+	if errors.Is(err, store.ErrNotFound) {
+		return api.AuthToken{}, apierr.BadRequest("no account with slug %q", req.Slug)
+	} else if err != nil {
+		return api.AuthToken{}, err
+	}
+	if bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(req.Password)) != nil {
+		return api.AuthToken{}, apierr.Unauthorized("wrong password for %q", req.Slug)
+	}
+	return s.issue(u)
+}
+
+// UserByToken describes the caller.
+func (s *Service) UserByToken(p auth.Principal) (api.ReadUserByTokenResponse, error) {
+	u, err := s.st.GetUser(p.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return api.ReadUserByTokenResponse{}, apierr.NotFound("the account of this token no longer exists")
+	} else if err != nil {
+		return api.ReadUserByTokenResponse{}, err
+	}
+	return api.ReadUserByTokenResponse{
+		User:          toAPIUser(u),
+		Organizations: []string{},
+		Roles:         p.Roles,
+		ExpiresAt:     p.ExpiresAt,
+	}, nil
+}
+
+// ListUsers returns up to limit accounts in slug order (DefaultListLimit when limit is 0) and
+// the total count.
+func (s *Service) ListUsers(limit int) (api.ListUsersResponse, error) {
+	if limit < 0 {
+		return api.ListUsersResponse{}, apierr.BadRequest("limit must not be negative")
+	}
+	if limit == 0 {
+		limit = DefaultListLimit
+	}
+	recs, total, err := s.st.ListUsers(limit)
+	if err != nil {
+		return api.ListUsersResponse{}, err
+	}
+	out := api.ListUsersResponse{Users: make([]api.User, 0, len(recs)), Count: total}
+	for _, u := range recs {
+		out.Users = append(out.Users, toAPIUser(u))
+	}
+	return out, nil
+}
+
+// ChangePassword changes the caller's own password and revokes the caller's other tokens; the
+// token making the request stays valid so the client need not log in again. A wrong current
+// password is 403, not 401: the bearer token is fine, and a 401 would tell clients to drop it.
+func (s *Service) ChangePassword(p auth.Principal, req api.ChangePasswordRequest) error {
+	if req.Slug != "" && req.Slug != p.Slug {
+		return apierr.Forbidden("you can only change your own password (you are %q)", p.Slug)
+	}
+	if req.CurrentPassword == "" {
+		return apierr.BadRequest("currentPassword is required")
+	}
+	if err := validatePassword("newPassword", req.NewPassword); err != nil {
+		return err
+	}
+	u, err := s.st.GetUser(p.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return apierr.NotFound("the account of this token no longer exists")
+	} else if err != nil {
+		return err
+	}
+	if bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(req.CurrentPassword)) != nil {
+		return apierr.Forbidden("currentPassword is wrong")
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(req.NewPassword), s.opts.BcryptCost)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	revoked, err := s.st.SetPassword(u.ID, hash, s.now().UTC(), p.TokenID)
+	if err != nil {
+		return err
+	}
+	s.deactivate(revoked...)
+	s.log.Info("password changed", "slug", u.Slug, "tokens_revoked", len(revoked))
+	return nil
+}
+
+// RefreshToken trades the caller's token for a fresh one with a new expiry. The old token is
+// revoked in the same transaction (rotation): a leaked token cannot be refreshed alongside the
+// legitimate one without one of them failing, and the number of live tokens does not grow.
+// The roles in the new token are read again from the account.
+func (s *Service) RefreshToken(p auth.Principal) (api.AuthToken, error) {
+	u, err := s.st.GetUser(p.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return api.AuthToken{}, apierr.Unauthorized("the account of this token no longer exists")
+	} else if err != nil {
+		return api.AuthToken{}, err
+	}
+	tok, rec, err := s.newToken(u)
+	if err != nil {
+		return api.AuthToken{}, err
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if err := s.st.ReplaceToken(p.TokenID, rec); errors.Is(err, store.ErrNotFound) {
+		return api.AuthToken{}, apierr.Unauthorized("token has been revoked; log in again")
+	} else if err != nil {
+		return api.AuthToken{}, err
+	}
+	s.deactivate(p.TokenID)
+	s.activate(rec)
+	s.maybePrune()
+	return tok, nil
+}
+
+// RevokeToken revokes the caller's token (logout). Revoking twice is harmless.
+func (s *Service) RevokeToken(p auth.Principal) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if err := s.st.DeleteToken(p.TokenID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	s.deactivate(p.TokenID)
+	return nil
+}
+
+func toAPIUser(u store.UserRecord) api.User {
+	out := api.User{
+		ID: u.ID, Name: u.Name, Slug: u.Slug, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt,
+		Roles: append([]string(nil), u.Roles...),
+	}
+	for _, c := range u.Contacts {
+		out.Contacts = append(out.Contacts, api.Contact{ID: c.ID, Platform: c.Platform, Handle: c.Handle})
+	}
+	return out
 }

@@ -1,0 +1,132 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// serverLogin posts a login to a running server and returns the HTTP status and token.
+func serverLogin(t *testing.T, base, slug, password string) (int, string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"slug": slug, "password": password})
+	rsp, err := http.Post(base+"/user-svc/login", "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatalf("login %s: %v", slug, err)
+	}
+	defer rsp.Body.Close()
+	var out struct {
+		Token struct {
+			Token string `json:"token"`
+		} `json:"token"`
+	}
+	_ = json.NewDecoder(rsp.Body).Decode(&out)
+	return rsp.StatusCode, out.Token.Token
+}
+
+// serverWantOneLineFailure checks what a user sees when the server cannot start: a non-zero
+// exit, quickly, with one line on stderr that contains want.
+func serverWantOneLineFailure(t *testing.T, r result, took time.Duration, want string) {
+	t.Helper()
+	if r.Code == 0 {
+		t.Errorf("exit code 0; stderr %q", r.Stderr)
+	}
+	if took > 2*time.Second {
+		t.Errorf("took %s to fail, want < 2s", took)
+	}
+	msg := strings.TrimRight(r.Stderr, "\n")
+	if strings.Contains(msg, "\n") || !strings.Contains(msg, want) {
+		t.Errorf("stderr = %q, want one line containing %q", r.Stderr, want)
+	}
+}
+
+func TestServerPortInUseFailsFast(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	e := newEnv(t)
+	start := time.Now()
+	r := e.Run("", "server", "start", "--addr", busy.Addr().String())
+	serverWantOneLineFailure(t, r, time.Since(start), "address already in use")
+	if !strings.Contains(r.Stderr, busy.Addr().String()) {
+		t.Errorf("stderr does not name the address: %q", r.Stderr)
+	}
+}
+
+func TestServerDataDirHeldFailsFast(t *testing.T) {
+	e := newEnv(t)
+	first := e.StartServer()
+	start := time.Now()
+	r := e.Run("", "server", "start", "--addr", freeAddr(t))
+	serverWantOneLineFailure(t, r, time.Since(start), "another oo server")
+	if code, _ := serverLogin(t, first.URL, "admin", adminPassword); code != http.StatusOK {
+		t.Errorf("the first server stopped working: login HTTP %d", code)
+	}
+}
+
+func TestServerSIGTERMExitsCleanlyAndKeepsData(t *testing.T) {
+	e := newEnv(t)
+	p := e.StartServer()
+	body := `{"slug":"alice","name":"Alice","password":"alice-password"}`
+	rsp, err := http.Post(p.URL+"/user-svc/register", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsp.Body.Close()
+	if rsp.StatusCode != http.StatusOK {
+		t.Fatalf("register: HTTP %d", rsp.StatusCode)
+	}
+
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v; log:\n%s", err, p.Log)
+		}
+	case <-time.After(15 * time.Second):
+		_ = p.Cmd.Process.Kill()
+		<-done
+		t.Fatalf("no exit within 15s of SIGTERM; log:\n%s", p.Log)
+	}
+	if !strings.Contains(p.Log.String(), "shutting down") {
+		t.Errorf("no shutdown line in the log:\n%s", p.Log)
+	}
+
+	// The lock is released and the account survived.
+	p2 := e.StartServer()
+	if code, _ := serverLogin(t, p2.URL, "alice", "alice-password"); code != http.StatusOK {
+		t.Errorf("login after restart: HTTP %d", code)
+	}
+}
+
+func TestServerGeneratedAdminPasswordIsPrintedOnce(t *testing.T) {
+	e := newEnv(t).With("OO_ADMIN_PASSWORD=")
+	p := e.StartServer()
+	m := regexp.MustCompile(`(?m)^\s+([0-9A-Za-z]{20,})\s*$`).FindStringSubmatch(p.Log.String())
+	if m == nil {
+		t.Fatalf("no generated admin password in the log:\n%s", p.Log)
+	}
+	if code, _ := serverLogin(t, p.URL, "admin", m[1]); code != http.StatusOK {
+		t.Fatalf("login with the printed password: HTTP %d", code)
+	}
+	p.Stop()
+
+	p2 := e.StartServer()
+	if strings.Contains(p2.Log.String(), m[1]) || strings.Contains(p2.Log.String(), "generated password") {
+		t.Errorf("second start printed the password again:\n%s", p2.Log)
+	}
+	if code, _ := serverLogin(t, p2.URL, "admin", m[1]); code != http.StatusOK {
+		t.Errorf("printed password after restart: HTTP %d", code)
+	}
+}
