@@ -1,4 +1,74 @@
 package httpapi
 
-// registryRoutes registers the /registry-svc/ endpoints. STUB: to be implemented.
-func (a *API) registryRoutes(rt *router) {}
+import (
+	"net/http"
+
+	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/server/auth"
+	"github.com/ooctl/oo/server/registry"
+)
+
+// registryRoutes registers the /registry-svc/ endpoints. Every one needs a token; what the
+// caller may change is decided by the registry (owner or admin), and any caller may read.
+func (a *API) registryRoutes(rt *router) {
+	rt.handle(http.MethodPut, api.PathInstance, a.authed(a.registerInstance))
+	rt.handle(http.MethodGet, api.PathInstances, a.authed(a.listInstances))
+	rt.handle(http.MethodGet, api.PathInstance+"/{id}", a.authed(a.getInstance))
+	rt.handle(http.MethodDelete, api.PathInstance+"/{id}", a.authed(a.deleteInstance))
+	rt.handle(http.MethodPut, api.PathInstance+"/{id}"+api.HeartbeatSuffix, a.authed(a.heartbeat))
+}
+
+func (a *API) registerInstance(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	var req api.RegisterInstanceRequest
+	if err := Decode(w, r, &req); err != nil {
+		WriteError(w, r, a.Log, err)
+		return
+	}
+	inst, err := a.Registry.Register(p, req)
+	if err != nil {
+		WriteError(w, r, a.Log, err)
+		return
+	}
+	// 201 {} is the reference contract; the instance rides along as an extension.
+	WriteJSON(w, http.StatusCreated, api.RegisterInstanceResponse{Instance: &inst})
+}
+
+func (a *API) listInstances(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	q := r.URL.Query()
+	list := a.Registry.List(registry.Filter{
+		ID: q.Get("id"), Slug: q.Get("slug"), Host: q.Get("host"), IP: q.Get("ip"),
+		Path: q.Get("path"), DeploymentID: q.Get("deploymentId"),
+	})
+	WriteJSON(w, http.StatusOK, api.ListInstancesResponse{Instances: list})
+}
+
+func (a *API) getInstance(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	inst, err := a.Registry.Get(r.PathValue("id"))
+	if err != nil {
+		WriteError(w, r, a.Log, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, api.HeartbeatResponse{Instance: inst})
+}
+
+func (a *API) deleteInstance(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	if err := a.Registry.Delete(p, r.PathValue("id")); err != nil {
+		WriteError(w, r, a.Log, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) heartbeat(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	var req api.HeartbeatRequest
+	if err := Decode(w, r, &req); err != nil {
+		WriteError(w, r, a.Log, err)
+		return
+	}
+	inst, err := a.Registry.Heartbeat(p, r.PathValue("id"), req.TTL)
+	if err != nil {
+		WriteError(w, r, a.Log, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, api.HeartbeatResponse{Instance: inst})
+}

@@ -1,18 +1,279 @@
 // Package proxy routes SERVER/<slug>/<rest> to a healthy instance owned by <slug>.
+//
+// It is the hot path. A request costs one atomic load of the registry's immutable route table,
+// a map lookup and a round-robin counter increment; nothing on the way takes a lock shared with
+// writers, reads the store or makes an internal call. Path and query are forwarded exactly as
+// received; bodies are streamed both ways; upgrades (WebSocket) are tunnelled.
 package proxy
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
 
+	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/registry"
 )
 
+// Options tune the proxy. Zero values mean the defaults.
 type Options struct {
 	Logger *slog.Logger
+
+	DialTimeout           time.Duration // default 5s
+	ResponseHeaderTimeout time.Duration // wait for a backend's response headers; default 0 (no limit: long polls are legitimate)
+	IdleConnTimeout       time.Duration // keep-alive connections to backends; default 90s
+	MaxIdleConnsPerHost   int           // default 256
+	// RetryAfter is the Retry-After header (seconds) of a 503 for a slug with no routable
+	// instance; default 1, about how long a restarting service takes to be probed healthy.
+	RetryAfter int
 }
 
-// New STUB: to be implemented.
-func New(reg *registry.Registry, opts Options) http.Handler {
-	return http.NotFoundHandler()
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = 5 * time.Second
+	}
+	if o.IdleConnTimeout <= 0 {
+		o.IdleConnTimeout = 90 * time.Second
+	}
+	if o.MaxIdleConnsPerHost <= 0 {
+		o.MaxIdleConnsPerHost = 256
+	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = 1
+	}
+}
+
+// Proxy is the reverse proxy. It is an http.Handler.
+type Proxy struct {
+	reg        *registry.Registry
+	log        *slog.Logger
+	rp         *httputil.ReverseProxy
+	transport  *http.Transport
+	retryAfter string
+}
+
+// New returns a proxy routing by reg's route table.
+func New(reg *registry.Registry, opts Options) *Proxy {
+	opts.defaults()
+	p := &Proxy{reg: reg, log: opts.Logger, retryAfter: strconv.Itoa(opts.RetryAfter)}
+	dialer := &net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second}
+	p.transport = &http.Transport{
+		// Never an environment proxy: backends are registered addresses, often loopback.
+		Proxy:                 nil,
+		DialContext:           dialer.DialContext,
+		MaxIdleConns:          0, // no global cap; the per-host cap bounds it
+		MaxIdleConnsPerHost:   opts.MaxIdleConnsPerHost,
+		IdleConnTimeout:       opts.IdleConnTimeout,
+		ResponseHeaderTimeout: opts.ResponseHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+		// A proxy passes Accept-Encoding through and must not decompress what it relays.
+		DisableCompression: true,
+		ReadBufferSize:     32 << 10,
+		WriteBufferSize:    32 << 10,
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:      p.rewrite,
+		Transport:    (*retrier)(p),
+		BufferPool:   bufferPool{},
+		ErrorHandler: p.errorHandler,
+		// FlushInterval 0: ReverseProxy already flushes at once for text/event-stream and for
+		// responses of unknown length, which covers streams; buffering the rest saves syscalls.
+	}
+	return p
+}
+
+// Close drops idle keep-alive connections to backends.
+func (p *Proxy) Close() { p.transport.CloseIdleConnections() }
+
+// ServeHTTP answers 404 for a slug nobody registered and 503 for one with no routable instance;
+// everything else goes to the backend.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	slug := registry.FirstSegment(r.URL.Path)
+	rt := p.reg.Table().Lookup(slug)
+	if rt == nil {
+		writeError(w, http.StatusNotFound, "no service is registered under the slug \""+slug+"\"")
+		return
+	}
+	if !rt.Routable() {
+		p.unavailable(w, slug)
+		return
+	}
+	p.rp.ServeHTTP(w, r)
+}
+
+func (p *Proxy) unavailable(w http.ResponseWriter, slug string) {
+	w.Header().Set("Retry-After", p.retryAfter)
+	writeError(w, http.StatusServiceUnavailable, "no healthy instance of \""+slug+"\" right now; try again shortly (oo instance ls shows their status)")
+}
+
+// noRoute is set as the outbound host when the table changed between ServeHTTP's check and the
+// rewrite and left nothing to route to; the retrier turns it into errNoRoute without dialing.
+const noRoute = "no-route.oo.invalid"
+
+var errNoRoute = errors.New("no routable instance")
+
+// rewrite picks the instance. Path and raw query are left exactly as the client sent them.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	t := p.reg.Table().Route(pr.In.URL.Path).Pick()
+	if t == nil {
+		pr.Out.URL.Host = noRoute
+		return
+	}
+	pr.Out.URL.Scheme = t.Scheme
+	pr.Out.URL.Host = t.Host
+	pr.Out.Host = ""
+	// Keep the chain of an upstream proxy; SetXForwarded appends the client's address to it.
+	if xff, ok := pr.In.Header["X-Forwarded-For"]; ok {
+		pr.Out.Header["X-Forwarded-For"] = xff
+	}
+	pr.SetXForwarded()
+}
+
+// retrier is the proxy's RoundTripper: the shared Transport plus one retry on another instance
+// when the request certainly did not reach a backend (the dial failed) or may safely be sent
+// twice (an idempotent request without a body whose response never started). It also feeds
+// failures back to the registry as passive health checks.
+type retrier Proxy
+
+func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
+	p := (*Proxy)(rt)
+	if req.URL.Host == noRoute {
+		return nil, errNoRoute
+	}
+	var body *replayableBody
+	if req.Body != nil && req.Body != http.NoBody {
+		body = &replayableBody{rc: req.Body}
+		req.Body = body
+	}
+	rsp, err := p.transport.RoundTrip(req)
+	if err == nil || req.Context().Err() != nil {
+		return rsp, err
+	}
+	slug := registry.FirstSegment(req.URL.Path)
+	route := p.reg.Table().Lookup(slug)
+	dialErr := isDialError(err)
+	if failed := route.Find(req.URL.Host); failed != nil {
+		if dialErr {
+			p.reg.ReportDialFailure(failed.ID, err)
+		} else {
+			p.reg.ReportSuspect(failed.ID)
+		}
+	}
+	replayable := body == nil || (dialErr && !body.touched.Load())
+	if !replayable || !(dialErr || idempotent(req.Method)) {
+		return nil, err
+	}
+	// The failed instance may already be gone from the new table; exclude it either way.
+	alt := p.reg.Table().Lookup(slug).Alternative(req.URL.Host)
+	if alt == nil {
+		return nil, err
+	}
+	again := *req
+	u := *req.URL
+	u.Scheme, u.Host = alt.Scheme, alt.Host
+	again.URL = &u
+	rsp, err2 := p.transport.RoundTrip(&again)
+	if err2 != nil && isDialError(err2) {
+		p.reg.ReportDialFailure(alt.ID, err2)
+	}
+	return rsp, err2
+}
+
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// isDialError reports whether err means no connection was made, so the backend saw nothing.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// replayableBody lets a request body be sent again after a failed dial. The Transport closes
+// the body when the round trip fails; as long as nothing was read, that close is held back so
+// the untouched client body can go to the next instance. Once a byte was read it behaves as a
+// plain body and is never replayed.
+type replayableBody struct {
+	rc      io.ReadCloser
+	touched atomic.Bool
+}
+
+func (b *replayableBody) Read(p []byte) (int, error) {
+	b.touched.Store(true)
+	return b.rc.Read(p)
+}
+
+func (b *replayableBody) Close() error {
+	if b.touched.Load() {
+		return b.rc.Close()
+	}
+	// The server closes the inbound body when the handler returns.
+	return nil
+}
+
+// errorHandler answers when no response came from a backend: 503 when nothing could be reached
+// (the client may retry), 504 on a timeout, 502 when a backend broke mid-request.
+func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	slug := registry.FirstSegment(r.URL.Path)
+	if r.Context().Err() != nil {
+		// The client went away and cancelled the upstream request; nobody reads this answer.
+		w.WriteHeader(499)
+		return
+	}
+	p.log.Warn("proxy error", "slug", slug, "method", r.Method, "path", r.URL.Path,
+		"request_id", r.Header.Get("X-Request-Id"), "err", err)
+	switch {
+	case errors.Is(err, errNoRoute) || isDialError(err):
+		p.unavailable(w, slug)
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		writeError(w, http.StatusGatewayTimeout, "the instance of \""+slug+"\" did not answer in time")
+	default:
+		writeError(w, http.StatusBadGateway, "the instance of \""+slug+"\" failed to answer: "+err.Error())
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(api.ErrorResponse{Error: msg})
+}
+
+// bufSize is the copy buffer of one proxied body; ReverseProxy's own default.
+const bufSize = 32 << 10
+
+// bufferPool recycles copy buffers. sync.Pool holds the buffer's first byte rather than the
+// slice: a pointer fits in an interface without an allocation, a slice header does not, and
+// this runs twice per proxied request.
+type bufferPool struct{}
+
+var buffers = sync.Pool{New: func() any { return unsafe.SliceData(make([]byte, bufSize)) }}
+
+func (bufferPool) Get() []byte { return unsafe.Slice(buffers.Get().(*byte), bufSize) }
+
+func (bufferPool) Put(b []byte) {
+	if cap(b) == bufSize {
+		buffers.Put(unsafe.SliceData(b))
+	}
 }

@@ -1,27 +1,719 @@
-// Package registry keeps service instances: who owns which URL, their health and heartbeats.
+// Package registry keeps service instances: who owns which URL, their health and heartbeats,
+// and the route table the proxy reads.
+//
+// All state lives in memory behind one mutex and is mirrored to the store. Registrations and
+// deletions are committed before they are acknowledged; health state (status, lastHeartbeat,
+// heartbeat times) changes far more often and is written lazily in batches, since losing a few
+// seconds of it in a crash costs nothing but one probe after restart. Every change that affects
+// routing is published at once as a new immutable Table.
 package registry
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
+	"errors"
 	"log/slog"
+	"maps"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/server/apierr"
+	"github.com/ooctl/oo/server/auth"
+	"github.com/ooctl/oo/server/health"
 	"github.com/ooctl/oo/server/store"
 )
 
+// Options tune the registry. Zero values mean the defaults.
 type Options struct {
-	ProbeInterval  time.Duration // negative disables active probing
-	InstanceExpiry time.Duration
+	ProbeInterval  time.Duration // default 5s; negative disables active probing
+	InstanceExpiry time.Duration // down longer than this is removed; default 24h
 	Logger         *slog.Logger
+
+	ProbeTimeout  time.Duration // one probe's bound; default 2s, at most the interval
+	SlowProbe     time.Duration // a passing probe slower than this is Degraded; default ProbeTimeout/2
+	MaxProbes     int           // probes in flight at once; default 64
+	FailThreshold int           // consecutive failed probes that take a Healthy instance down; default 2
+	PassThreshold int           // consecutive passing probes that bring a down instance back; default 1
+	FlushInterval time.Duration // how often lazily kept health state is written; default 2s
+	// Tick is how often TTLs and expiry are checked and due probes started; default a quarter
+	// of the probe interval, between 10ms and 250ms.
+	Tick time.Duration
 }
 
-// Registry STUB: to be implemented.
-type Registry struct{}
+func (o *Options) defaults() {
+	if o.ProbeInterval == 0 {
+		o.ProbeInterval = 5 * time.Second
+	}
+	if o.InstanceExpiry <= 0 {
+		o.InstanceExpiry = 24 * time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ProbeTimeout <= 0 {
+		o.ProbeTimeout = 2 * time.Second
+		if o.ProbeInterval > 0 && o.ProbeInterval < o.ProbeTimeout {
+			o.ProbeTimeout = o.ProbeInterval
+		}
+	}
+	if o.SlowProbe == 0 {
+		o.SlowProbe = o.ProbeTimeout / 2
+	}
+	if o.MaxProbes <= 0 {
+		o.MaxProbes = 64
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = 2 * time.Second
+	}
+	if o.Tick <= 0 {
+		o.Tick = 250 * time.Millisecond
+		if o.ProbeInterval > 0 {
+			o.Tick = min(max(o.ProbeInterval/4, 10*time.Millisecond), o.Tick)
+		}
+	}
+}
 
-func New(st *store.Store, opts Options) (*Registry, error) { return &Registry{}, nil }
+// Registry is the set of registered instances. It is safe for concurrent use.
+type Registry struct {
+	st     *store.Store
+	opts   Options
+	log    *slog.Logger
+	prober *health.Prober
+	policy health.Policy
 
-// Run does background work (probes, expiry, batched heartbeat writes) until ctx is done.
-func (r *Registry) Run(ctx context.Context) { <-ctx.Done() }
+	mu     sync.Mutex
+	byID   map[string]*entry
+	byURL  map[string]*entry
+	bySlug map[string]map[string]*entry // slug → id → entry
+	dirty  map[*entry]struct{}          // health state not yet written
 
-// Close flushes pending state to the store.
-func (r *Registry) Close() error { return nil }
+	kick  chan struct{} // wakes Run when a probe is due now
+	table atomic.Pointer[Table]
+}
+
+// entry is one instance's full state. Guarded by Registry.mu.
+type entry struct {
+	rec       store.InstanceRecord // rec.Status and rec.LastHeartbeat follow h
+	url       parsedURL
+	h         health.State
+	nextProbe time.Time
+	probing   bool
+	gen       uint64 // bumped when what is probed changes, so a stale probe result is dropped
+}
+
+// New loads the registered instances from st and publishes the first route table. Health state
+// is restored as it was last flushed; Run re-probes everything at once.
+func New(st *store.Store, opts Options) (*Registry, error) {
+	opts.defaults()
+	r := &Registry{
+		st:     st,
+		opts:   opts,
+		log:    opts.Logger,
+		prober: health.NewProber(opts.ProbeTimeout, opts.SlowProbe),
+		policy: health.Policy{FailThreshold: opts.FailThreshold, PassThreshold: opts.PassThreshold},
+		byID:   map[string]*entry{},
+		byURL:  map[string]*entry{},
+		bySlug: map[string]map[string]*entry{},
+		dirty:  map[*entry]struct{}{},
+		kick:   make(chan struct{}, 1),
+	}
+	recs, err := st.Instances()
+	if err != nil {
+		return nil, err
+	}
+	for _, rec := range recs {
+		pu, err := parseInstanceURL(rec.URL)
+		if err != nil {
+			r.log.Warn("ignoring stored instance with an invalid url", "id", rec.ID, "url", rec.URL, "err", err)
+			continue
+		}
+		e := &entry{rec: rec, url: pu}
+		e.h.Verdict = rec.Status
+		if tier(rec.Status) < 0 && rec.Status != api.StatusUnreachable && rec.Status != api.StatusError {
+			e.h.Verdict = api.StatusUnknown
+		}
+		e.h.LastBeat = rec.LastBeat
+		e.h.TTL, _ = time.ParseDuration(rec.HeartbeatTTL)
+		if rec.LastHeartbeat != nil {
+			e.h.LastAlive = *rec.LastHeartbeat
+		}
+		r.index(e)
+	}
+	r.table.Store(&Table{routes: map[string]*Route{}})
+	r.mu.Lock()
+	r.publish(slices.Collect(maps.Keys(r.bySlug))...)
+	r.mu.Unlock()
+	return r, nil
+}
+
+// Table is the current route table. The proxy calls it on every request; it never blocks.
+func (r *Registry) Table() *Table { return r.table.Load() }
+
+func (r *Registry) probing() bool { return r.opts.ProbeInterval > 0 }
+
+// Filter narrows List; empty fields match anything.
+type Filter struct {
+	ID, Slug, Host, IP, Path, DeploymentID string
+}
+
+func (f Filter) match(in *api.Instance) bool {
+	return (f.ID == "" || f.ID == in.ID) &&
+		(f.Slug == "" || f.Slug == in.Slug) &&
+		(f.Host == "" || strings.EqualFold(f.Host, in.Host)) &&
+		(f.IP == "" || f.IP == in.IP) &&
+		(f.Path == "" || f.Path == in.Path) &&
+		(f.DeploymentID == "" || f.DeploymentID == in.DeploymentID)
+}
+
+// List returns the instances matching f, ordered by slug then URL.
+//
+// Visibility: every authenticated caller sees every instance. Routing information is not a
+// secret on a dev box (anyone who can reach the server can already reach each slug through the
+// proxy), services discover their peers by listing by slug, and the reference document shows a
+// plain user listing instances. What a caller may change is restricted, not what it may read.
+func (r *Registry) List(f Filter) []api.Instance {
+	r.mu.Lock()
+	out := make([]api.Instance, 0, len(r.byID))
+	for _, e := range r.byID {
+		if f.match(&e.rec.Instance) {
+			out = append(out, e.rec.Instance)
+		}
+	}
+	r.mu.Unlock()
+	slices.SortFunc(out, func(a, b api.Instance) int {
+		return cmp.Or(cmp.Compare(a.Slug, b.Slug), cmp.Compare(a.URL, b.URL), cmp.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+// Get returns one instance.
+func (r *Registry) Get(id string) (api.Instance, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.byID[id]
+	if !ok {
+		return api.Instance{}, notFound(id)
+	}
+	return e.rec.Instance, nil
+}
+
+// Register creates or updates the instance at req.URL for the caller (or, for an admin, for
+// req.Slug). Re-registering the same URL is idempotent and keeps the id. The first slug to
+// register a URL owns it; any other non-admin slug gets a 409 naming the owner.
+func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (api.Instance, error) {
+	pu, err := parseInstanceURL(req.URL)
+	if err != nil {
+		return api.Instance{}, err
+	}
+	if req.Slug != "" && req.Slug != p.Slug {
+		if !p.IsAdmin() {
+			return api.Instance{}, apierr.Forbidden("only an admin may register an instance for another slug (you are %q, the request names %q)", p.Slug, req.Slug)
+		}
+		if err := validSlug(req.Slug); err != nil {
+			return api.Instance{}, err
+		}
+	}
+	ttl, err := parseTTL(req.HeartbeatTTL)
+	if err != nil {
+		return api.Instance{}, err
+	}
+	if req.HealthPath != "" && !strings.HasPrefix(req.HealthPath, "/") {
+		return api.Instance{}, apierr.BadRequest("healthPath %q must start with /", req.HealthPath)
+	}
+	if req.ID != "" && !validID(req.ID) {
+		return api.Instance{}, apierr.BadRequest("id %q may hold only letters, digits, '_' and '-' (at most 64)", req.ID)
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	e, err := r.target(p, pu.Canonical, req.ID)
+	if err != nil {
+		return api.Instance{}, err
+	}
+
+	var next entry
+	if e != nil {
+		next = *e
+	} else {
+		id := req.ID
+		if id == "" {
+			id = r.newID()
+		}
+		next.rec = store.InstanceRecord{Instance: api.Instance{ID: id, Status: api.StatusUnknown, CreatedAt: now}}
+		next.rec.Slug = p.Slug
+	}
+	if req.Slug != "" {
+		next.rec.Slug = req.Slug
+	}
+	if next.url.Canonical != pu.Canonical || next.rec.HealthPath != req.HealthPath {
+		// Another address or check: what we knew about the old one says nothing about this.
+		next.h = health.State{TTL: next.h.TTL, LastBeat: next.h.LastBeat}
+		next.gen++
+		next.probing = false
+		next.rec.Details = ""
+	}
+	if !r.probing() {
+		// Nothing will probe it, and registering is evidence the instance is back: forget
+		// an earlier proxy dial failure rather than leave it down until it expires.
+		next.h.Verdict, next.h.Fails = api.StatusUnknown, 0
+	}
+	next.url = pu
+	fillInstance(&next.rec.Instance, pu, req)
+	// The request describes the instance in full, so a TTL it leaves out is no longer expected.
+	next.h.TTL = ttl
+	next.rec.HeartbeatTTL = ""
+	if ttl > 0 {
+		next.h.Beat(now, ttl, r.probing())       // the TTL starts counting at registration
+		next.rec.HeartbeatTTL = req.HeartbeatTTL // as the client wrote it: "1h", not "1h0m0s"
+	}
+	next.nextProbe = now
+	r.sync(&next, now)
+
+	if err := r.st.PutInstance(next.rec); err != nil {
+		return api.Instance{}, err
+	}
+	oldSlug := ""
+	if e == nil {
+		e = &next
+		r.index(e)
+		r.log.Info("instance registered", "id", e.rec.ID, "url", e.rec.URL, "slug", e.rec.Slug)
+	} else {
+		oldSlug = e.rec.Slug
+		r.unindex(e)
+		*e = next
+		r.index(e)
+	}
+	delete(r.dirty, e) // just written in full
+	r.publish(e.rec.Slug, oldSlug)
+	r.wake()
+	return e.rec.Instance, nil
+}
+
+// target finds the entry a registration updates, or nil for a new one, and checks the caller
+// may change it.
+func (r *Registry) target(p auth.Principal, canonical, id string) (*entry, error) {
+	byURL := r.byURL[canonical]
+	var byID *entry
+	if id != "" {
+		byID = r.byID[id]
+	}
+	switch {
+	case byURL != nil:
+		if err := mayChange(p, byURL, canonical); err != nil {
+			return nil, err
+		}
+		if byID != nil && byID != byURL {
+			return nil, apierr.Conflict("%s is already registered as instance %s; id %s names another instance", canonical, byURL.rec.ID, id)
+		}
+		return byURL, nil
+	case byID != nil:
+		// A known id with a new URL moves that instance.
+		if err := mayChange(p, byID, byID.rec.URL); err != nil {
+			return nil, err
+		}
+		return byID, nil
+	}
+	return nil, nil
+}
+
+func mayChange(p auth.Principal, e *entry, url string) error {
+	if p.IsAdmin() || p.Slug == e.rec.Slug {
+		return nil
+	}
+	return apierr.Conflict("%s is already registered by slug %q as instance %s; only %s or an admin may change it (an admin can remove it with: oo instance rm %s)",
+		url, e.rec.Slug, e.rec.ID, e.rec.Slug, e.rec.ID)
+}
+
+// fillInstance copies the request's descriptive fields, deriving from the URL what it leaves out
+// so that filtering by host or path works for clients that send only a URL.
+func fillInstance(in *api.Instance, pu parsedURL, req api.RegisterInstanceRequest) {
+	in.URL = pu.Canonical
+	in.DeploymentID = req.DeploymentID
+	in.Scheme = cmp.Or(strings.ToLower(req.Scheme), pu.Scheme)
+	in.Host = cmp.Or(req.Host, pu.Hostname)
+	in.Port = cmp.Or(req.Port, pu.Port)
+	in.Path = cmp.Or(req.Path, pu.Path)
+	in.IP = req.IP
+	if in.IP == "" && net.ParseIP(pu.Hostname) != nil {
+		in.IP = pu.Hostname
+	}
+	in.HealthPath = req.HealthPath
+	in.Tags = slices.Clone(req.Tags)
+}
+
+// Delete removes an instance; only its owner or an admin may.
+func (r *Registry) Delete(p auth.Principal, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.byID[id]
+	if !ok {
+		return notFound(id)
+	}
+	if !p.IsAdmin() && p.Slug != e.rec.Slug {
+		return apierr.Forbidden("instance %s belongs to slug %q; only that slug or an admin may delete it", id, e.rec.Slug)
+	}
+	if err := r.st.DeleteInstance(id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	r.remove(e)
+	r.log.Info("instance deleted", "id", id, "url", e.rec.URL, "slug", e.rec.Slug, "by", p.Slug)
+	return nil
+}
+
+// Heartbeat records that the instance is alive; ttl (a Go duration, may be empty) sets how long
+// until a missing next heartbeat makes it Unreachable. It is not written to the store at once.
+func (r *Registry) Heartbeat(p auth.Principal, id, ttlText string) (api.Instance, error) {
+	ttl, err := parseTTL(ttlText)
+	if err != nil {
+		return api.Instance{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.byID[id]
+	if !ok {
+		return api.Instance{}, notFound(id)
+	}
+	if !p.IsAdmin() && p.Slug != e.rec.Slug {
+		return api.Instance{}, apierr.Forbidden("instance %s belongs to slug %q; only that slug or an admin may send its heartbeats", id, e.rec.Slug)
+	}
+	now := time.Now()
+	e.h.Beat(now, ttl, r.probing())
+	if ttl > 0 {
+		e.rec.HeartbeatTTL = ttlText
+	}
+	if r.probing() && (e.h.Verdict == api.StatusUnreachable || e.h.Verdict == api.StatusError) {
+		// Alive by its own account but down by our probes: look again now, not in an interval.
+		e.nextProbe = now
+		r.wake()
+	}
+	r.dirty[e] = struct{}{}
+	r.refresh(e, now, "heartbeat")
+	return e.rec.Instance, nil
+}
+
+// ReportDialFailure is the proxy's passive health signal: it could not connect to instance id.
+// The instance leaves the route table at once and is re-probed now.
+func (r *Registry) ReportDialFailure(id string, cause error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.byID[id]
+	if !ok {
+		return
+	}
+	e.h.DialFailed()
+	if cause != nil {
+		e.rec.Details = "proxy could not connect: " + cause.Error()
+	}
+	if r.probing() {
+		e.nextProbe = time.Now()
+		r.wake()
+	}
+	r.refresh(e, time.Now(), "proxy could not connect")
+}
+
+// ReportSuspect asks for a probe of id now, without marking it down: the proxy saw an error
+// that may or may not mean the instance is gone.
+func (r *Registry) ReportSuspect(id string) {
+	if !r.probing() {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.byID[id]; ok {
+		e.nextProbe = time.Now()
+		r.wake()
+	}
+}
+
+// Run probes instances, applies TTLs and expiry and flushes health state until ctx is done.
+// Probes still running when ctx ends are abandoned and their results dropped.
+func (r *Registry) Run(ctx context.Context) {
+	tick := time.NewTicker(r.opts.Tick)
+	defer tick.Stop()
+	flush := time.NewTicker(r.opts.FlushInterval)
+	defer flush.Stop()
+	sem := make(chan struct{}, r.opts.MaxProbes)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		now := time.Now()
+		r.maintain(now)
+		for _, j := range r.due(now) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				res := r.prober.Probe(ctx, j.check)
+				<-sem
+				if ctx.Err() == nil {
+					r.applyProbe(j, res)
+				}
+			}()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-r.kick:
+		case <-flush.C:
+			if err := r.Flush(); err != nil {
+				r.log.Error("writing instance health state", "err", err)
+			}
+		}
+	}
+}
+
+type probeJob struct {
+	id    string
+	gen   uint64
+	check health.Check
+}
+
+// due marks and returns the probes to start now.
+func (r *Registry) due(now time.Time) []probeJob {
+	if !r.probing() {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var jobs []probeJob
+	for _, e := range r.byID {
+		if e.probing || now.Before(e.nextProbe) {
+			continue
+		}
+		e.probing = true
+		jobs = append(jobs, probeJob{id: e.rec.ID, gen: e.gen, check: health.Check{
+			Scheme: e.url.Scheme, Addr: e.url.HostPort, Path: e.rec.HealthPath,
+		}})
+	}
+	return jobs
+}
+
+func (r *Registry) applyProbe(j probeJob, res health.Result) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.byID[j.id]
+	if !ok || e.gen != j.gen {
+		return
+	}
+	now := time.Now()
+	e.probing = false
+	e.nextProbe = now.Add(r.opts.ProbeInterval)
+	e.h.Observe(now, res, r.policy)
+	e.rec.Details = res.Detail
+	if res.Outcome == health.Pass {
+		e.rec.Details = ""
+	}
+	r.dirty[e] = struct{}{}
+	r.refresh(e, now, "probe")
+}
+
+// maintain applies heartbeat TTLs and removes instances that have been down too long.
+func (r *Registry) maintain(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.byID {
+		if e.h.TTL > 0 {
+			r.refresh(e, now, "heartbeat TTL expired")
+		}
+		if !e.rec.DownSince.IsZero() && now.Sub(e.rec.DownSince) > r.opts.InstanceExpiry {
+			if err := r.st.DeleteInstance(e.rec.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				r.log.Error("removing expired instance", "id", e.rec.ID, "err", err)
+				continue
+			}
+			r.remove(e)
+			r.log.Info("instance expired", "id", e.rec.ID, "url", e.rec.URL, "slug", e.rec.Slug,
+				"down_since", e.rec.DownSince, "expiry", r.opts.InstanceExpiry)
+		}
+	}
+}
+
+// refresh recomputes e's status; a change is logged, scheduled for writing and published.
+func (r *Registry) refresh(e *entry, now time.Time, reason string) {
+	old := e.rec.Status
+	if !r.sync(e, now) {
+		return
+	}
+	r.dirty[e] = struct{}{}
+	r.log.Info("instance status changed", "id", e.rec.ID, "url", e.rec.URL, "slug", e.rec.Slug,
+		"from", old, "to", e.rec.Status, "reason", reason, "details", e.rec.Details)
+	r.publish(e.rec.Slug)
+}
+
+// sync copies e's health into its record and reports whether the status changed.
+func (r *Registry) sync(e *entry, now time.Time) bool {
+	if !e.h.LastAlive.IsZero() && (e.rec.LastHeartbeat == nil || !e.rec.LastHeartbeat.Equal(e.h.LastAlive)) {
+		t := e.h.LastAlive
+		e.rec.LastHeartbeat = &t
+	}
+	e.rec.LastBeat = e.h.LastBeat
+	st := e.h.Status(now)
+	if st == e.rec.Status {
+		return false
+	}
+	e.rec.Status = st
+	if tier(st) >= 0 {
+		e.rec.DownSince = time.Time{}
+	} else if e.rec.DownSince.IsZero() {
+		e.rec.DownSince = now
+	}
+	return true
+}
+
+// Flush writes health state changed since the last flush, in one transaction.
+func (r *Registry) Flush() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.dirty) == 0 {
+		return nil
+	}
+	recs := make([]store.InstanceRecord, 0, len(r.dirty))
+	for e := range r.dirty {
+		recs = append(recs, e.rec)
+	}
+	if _, err := r.st.UpdateInstances(recs); err != nil {
+		return err
+	}
+	clear(r.dirty)
+	return nil
+}
+
+// Close writes pending health state. Call it after Run has returned.
+func (r *Registry) Close() error { return r.Flush() }
+
+func (r *Registry) wake() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Registry) index(e *entry) {
+	r.byID[e.rec.ID] = e
+	r.byURL[e.url.Canonical] = e
+	m := r.bySlug[e.rec.Slug]
+	if m == nil {
+		m = map[string]*entry{}
+		r.bySlug[e.rec.Slug] = m
+	}
+	m[e.rec.ID] = e
+}
+
+func (r *Registry) unindex(e *entry) {
+	delete(r.byID, e.rec.ID)
+	delete(r.byURL, e.url.Canonical)
+	if m := r.bySlug[e.rec.Slug]; m != nil {
+		delete(m, e.rec.ID)
+		if len(m) == 0 {
+			delete(r.bySlug, e.rec.Slug)
+		}
+	}
+}
+
+func (r *Registry) remove(e *entry) {
+	r.unindex(e)
+	delete(r.dirty, e)
+	e.gen++ // drop the result of a probe in flight
+	r.publish(e.rec.Slug)
+}
+
+// publish swaps in a table with the routes of slugs rebuilt from the current entries. The
+// other slugs' routes are shared with the previous table, so a change costs one map copy, not
+// a rebuild of every route. Called with r.mu held, which keeps publishes in order.
+func (r *Registry) publish(slugs ...string) {
+	routes := maps.Clone(r.table.Load().routes)
+	for _, slug := range slugs {
+		if slug == "" {
+			continue
+		}
+		ents := r.bySlug[slug]
+		if len(ents) == 0 {
+			delete(routes, slug)
+			continue
+		}
+		targets := make([]Target, 0, len(ents))
+		for _, e := range ents {
+			targets = append(targets, Target{ID: e.rec.ID, Scheme: e.url.Scheme, Host: e.url.HostPort, Status: e.rec.Status})
+		}
+		slices.SortFunc(targets, func(a, b Target) int { return cmp.Compare(a.ID, b.ID) })
+		routes[slug] = newRoute(targets)
+	}
+	r.table.Store(&Table{routes: routes})
+}
+
+func notFound(id string) error { return apierr.NotFound("no instance with id %q", id) }
+
+func parseTTL(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, apierr.BadRequest("ttl %q must be a positive duration such as 15s", s)
+	}
+	return d, nil
+}
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// newID returns an unused "inst_" + 10 base62 characters (about 59 bits) from crypto/rand.
+func (r *Registry) newID() string {
+	for {
+		var b [10]byte
+		var buf [16]byte
+		n := 0
+		for n < len(b) {
+			_, _ = rand.Read(buf[:])
+			for _, c := range buf {
+				// 248 = 4*62: rejecting above it keeps every character equally likely.
+				if c < 248 && n < len(b) {
+					b[n] = base62[c%62]
+					n++
+				}
+			}
+		}
+		id := "inst_" + string(b[:])
+		if _, taken := r.byID[id]; !taken {
+			return id
+		}
+	}
+}
+
+func validID(id string) bool {
+	if len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func validSlug(slug string) error {
+	if api.ReservedSlugs[slug] {
+		return apierr.BadRequest("slug %q is reserved for the server", slug)
+	}
+	ok := slug != "" && len(slug) <= 64
+	for _, c := range slug {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			ok = false
+		}
+	}
+	if !ok {
+		return apierr.BadRequest("slug %q may hold only lowercase letters, digits and '-'", slug)
+	}
+	return nil
+}

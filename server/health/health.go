@@ -1,0 +1,233 @@
+// Package health decides whether an instance is up: it runs one probe (TCP connect, or an HTTP
+// GET when the instance names a health path) and folds probes, heartbeats and the proxy's dial
+// failures into one status with fail/pass thresholds, so one slow or lost probe does not flap a
+// route. Scheduling probes is the registry's job; this package holds no goroutines.
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ooctl/oo/pkg/api"
+)
+
+// Check names what to probe.
+type Check struct {
+	Scheme string // "http" or "https"
+	Addr   string // host:port, port always explicit
+	Path   string // when set, GET Scheme://Addr/Path; otherwise a TCP connect
+}
+
+// Outcome classifies one probe.
+type Outcome int
+
+const (
+	Pass        Outcome = iota // answered in time
+	Slow                       // answered, but slower than the prober's Slow bound
+	Unreachable                // could not connect, or no answer before the timeout
+	BadStatus                  // connected, but the health path answered outside 2xx/3xx
+)
+
+// Result is one probe's outcome.
+type Result struct {
+	Outcome Outcome
+	Took    time.Duration
+	Detail  string // why it failed; empty on Pass
+}
+
+// Prober runs probes. It is safe for concurrent use.
+type Prober struct {
+	timeout time.Duration
+	slow    time.Duration
+	dialer  net.Dialer
+	client  *http.Client
+}
+
+// NewProber makes a prober whose probes give up after timeout and count as Slow beyond slow
+// (slow <= 0 disables Degraded).
+func NewProber(timeout, slow time.Duration) *Prober {
+	p := &Prober{timeout: timeout, slow: slow}
+	p.client = &http.Client{
+		// No keep-alive: a probe must see a restarted process on a fresh connection, and
+		// holding one idle connection per instance buys nothing at one probe per interval.
+		Transport: &http.Transport{
+			Proxy:             nil,
+			DialContext:       p.dialer.DialContext,
+			DisableKeepAlives: true,
+		},
+		// A redirect is an answer: the instance is up. Following it could probe someone else.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return p
+}
+
+// Probe checks c once, bounded by the prober's timeout and ctx.
+func (p *Prober) Probe(ctx context.Context, c Check) Result {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	start := time.Now()
+	var res Result
+	if c.Path == "" {
+		res = p.tcp(ctx, c)
+	} else {
+		res = p.http(ctx, c)
+	}
+	res.Took = time.Since(start)
+	if res.Outcome == Pass && p.slow > 0 && res.Took > p.slow {
+		res.Outcome = Slow
+		res.Detail = fmt.Sprintf("health check took %s (slow above %s)", res.Took.Round(time.Millisecond), p.slow)
+	}
+	return res
+}
+
+func (p *Prober) tcp(ctx context.Context, c Check) Result {
+	conn, err := p.dialer.DialContext(ctx, "tcp", c.Addr)
+	if err != nil {
+		return Result{Outcome: Unreachable, Detail: describe(err)}
+	}
+	conn.Close()
+	return Result{Outcome: Pass}
+}
+
+func (p *Prober) http(ctx context.Context, c Check) Result {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Scheme+"://"+c.Addr+c.Path, nil)
+	if err != nil {
+		return Result{Outcome: BadStatus, Detail: "bad health path: " + err.Error()}
+	}
+	req.Header.Set("User-Agent", "oo-health")
+	rsp, err := p.client.Do(req)
+	if err != nil {
+		return Result{Outcome: Unreachable, Detail: describe(err)}
+	}
+	// Drain a little so the server is not cut off mid-write; the body itself means nothing.
+	_, _ = io.CopyN(io.Discard, rsp.Body, 4<<10)
+	rsp.Body.Close()
+	if rsp.StatusCode >= 200 && rsp.StatusCode < 400 {
+		return Result{Outcome: Pass}
+	}
+	return Result{Outcome: BadStatus, Detail: fmt.Sprintf("GET %s answered %d", c.Path, rsp.StatusCode)}
+}
+
+func describe(err error) string {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "health check timed out"
+	}
+	return err.Error()
+}
+
+// Policy holds the thresholds that keep one bad probe from flapping a route.
+type Policy struct {
+	FailThreshold int // consecutive failures that take an up instance down; default 2
+	PassThreshold int // consecutive passes that bring a down instance back; default 1
+}
+
+func (p Policy) withDefaults() Policy {
+	if p.FailThreshold <= 0 {
+		p.FailThreshold = 2
+	}
+	if p.PassThreshold <= 0 {
+		p.PassThreshold = 1
+	}
+	return p
+}
+
+// State is one instance's health as seen by probes, heartbeats and the proxy.
+type State struct {
+	// Verdict is the verdict of probes and proxy reports: Unknown until the first one.
+	Verdict api.InstanceStatus
+	Fails   int
+	Passes  int
+	// LastBeat is the last heartbeat (registration counts as one); zero when none.
+	LastBeat time.Time
+	// TTL, when set, makes the instance Unreachable once LastBeat is older than it.
+	TTL time.Duration
+	// LastAlive is the last successful probe or heartbeat: the wire's lastHeartbeat.
+	LastAlive time.Time
+}
+
+func isDown(s api.InstanceStatus) bool {
+	return s == api.StatusUnreachable || s == api.StatusError
+}
+
+// Observe folds one probe result in.
+func (s *State) Observe(now time.Time, r Result, pol Policy) {
+	pol = pol.withDefaults()
+	switch r.Outcome {
+	case Pass, Slow:
+		s.Fails = 0
+		s.Passes++
+		s.LastAlive = now
+		up := api.StatusHealthy
+		if r.Outcome == Slow {
+			up = api.StatusDegraded
+		}
+		if !isDown(s.Verdict) || s.Passes >= pol.PassThreshold {
+			s.Verdict = up
+		}
+	default:
+		s.Passes = 0
+		s.Fails++
+		down := api.StatusUnreachable
+		if r.Outcome == BadStatus {
+			down = api.StatusError
+		}
+		// An instance never seen up, or already down, gets no benefit of the doubt: only a
+		// healthy one rides out a single lost probe.
+		if !s.hasVerdict() || isDown(s.Verdict) || s.Fails >= pol.FailThreshold {
+			s.Verdict = down
+		}
+	}
+}
+
+// DialFailed records that the proxy could not connect: the instance is down at once, since a
+// refused connection is not the kind of failure a threshold should smooth over.
+func (s *State) DialFailed() {
+	s.Passes = 0
+	s.Fails++
+	s.Verdict = api.StatusUnreachable
+}
+
+// Beat records a heartbeat. ttl > 0 replaces the TTL. Without active probing the beat is the
+// only evidence of life, so it also clears an earlier verdict (such as a proxy dial failure);
+// with probing, the probe the registry schedules next decides.
+func (s *State) Beat(now time.Time, ttl time.Duration, probing bool) {
+	s.LastBeat = now
+	s.LastAlive = now
+	if ttl > 0 {
+		s.TTL = ttl
+	}
+	if !probing {
+		s.Verdict = api.StatusUnknown
+		s.Fails = 0
+	}
+}
+
+// hasVerdict reports whether any probe or proxy report has been folded in; the zero State has
+// none.
+func (s *State) hasVerdict() bool {
+	return s.Verdict != "" && s.Verdict != api.StatusUnknown
+}
+
+// Expired reports whether a TTL is set and the last beat is older than it.
+func (s *State) Expired(now time.Time) bool {
+	return s.TTL > 0 && !s.LastBeat.IsZero() && now.Sub(s.LastBeat) > s.TTL
+}
+
+// Status is the status clients see and routing uses at time now.
+func (s *State) Status(now time.Time) api.InstanceStatus {
+	switch {
+	case s.Expired(now):
+		return api.StatusUnreachable
+	case s.hasVerdict():
+		return s.Verdict
+	case !s.LastBeat.IsZero():
+		return api.StatusHealthy
+	default:
+		return api.StatusUnknown
+	}
+}

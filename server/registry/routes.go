@@ -1,0 +1,134 @@
+package registry
+
+import (
+	"sync/atomic"
+
+	"github.com/ooctl/oo/pkg/api"
+)
+
+// Table is the proxy's view of the registry: slug → where to send requests. A Table is never
+// modified after it is published; the registry builds a new one on every change and swaps it in
+// atomically, so the proxy reads it with no lock and no store access.
+type Table struct {
+	routes map[string]*Route
+}
+
+// Lookup returns the route of slug, or nil when no instance of slug is registered. It does not
+// allocate.
+func (t *Table) Lookup(slug string) *Route {
+	if t == nil {
+		return nil
+	}
+	return t.routes[slug]
+}
+
+// Route returns the route of the slug that is the first segment of path (an absolute URL
+// path), or nil. It does not allocate.
+func (t *Table) Route(path string) *Route { return t.Lookup(FirstSegment(path)) }
+
+// FirstSegment is the slug a proxied path addresses: its first segment. It does not allocate.
+func FirstSegment(path string) string {
+	if len(path) > 0 && path[0] == '/' {
+		path = path[1:]
+	}
+	for i := 0; i < len(path); i++ {
+		if path[i] == '/' {
+			return path[:i]
+		}
+	}
+	return path
+}
+
+// Len is the number of slugs with at least one registered instance.
+func (t *Table) Len() int { return len(t.routes) }
+
+// Target is one routable instance.
+type Target struct {
+	ID     string
+	Scheme string // http or https
+	Host   string // host:port, port explicit
+	Status api.InstanceStatus
+}
+
+// Route holds the routable instances of one slug, best tier first: Healthy, else Degraded,
+// else Unknown (a just-registered instance nobody has probed yet is worth a try when there is
+// nothing better). Unreachable and Error instances are never routed to.
+type Route struct {
+	targets []Target
+	best    uint32 // targets[:best] is the tier round-robin spreads over
+	next    atomic.Uint32
+}
+
+// Routable reports whether any instance may be tried.
+func (r *Route) Routable() bool { return r != nil && r.best > 0 }
+
+// Pick returns the next target of the best tier, round-robin, or nil when none is routable.
+func (r *Route) Pick() *Target {
+	if r == nil || r.best == 0 {
+		return nil
+	}
+	if r.best == 1 {
+		return &r.targets[0]
+	}
+	return &r.targets[r.next.Add(1)%r.best]
+}
+
+// Find returns the target at host, or nil.
+func (r *Route) Find(host string) *Target {
+	if r == nil {
+		return nil
+	}
+	for i := range r.targets {
+		if r.targets[i].Host == host {
+			return &r.targets[i]
+		}
+	}
+	return nil
+}
+
+// Alternative returns a routable target other than the one at host, best tier first, or nil.
+func (r *Route) Alternative(host string) *Target {
+	if r == nil {
+		return nil
+	}
+	for i := range r.targets {
+		if r.targets[i].Host != host {
+			return &r.targets[i]
+		}
+	}
+	return nil
+}
+
+func tier(s api.InstanceStatus) int {
+	switch s {
+	case api.StatusHealthy:
+		return 0
+	case api.StatusDegraded:
+		return 1
+	case api.StatusUnknown:
+		return 2
+	default:
+		return -1
+	}
+}
+
+// newRoute builds the route of one slug from its instances' targets (any order; stable output
+// for a given input order).
+func newRoute(all []Target) *Route {
+	r := &Route{}
+	bestTier := -1
+	for t := 0; t <= 2; t++ {
+		for _, tg := range all {
+			if tier(tg.Status) == t {
+				if bestTier < 0 {
+					bestTier = t
+				}
+				if t == bestTier {
+					r.best++
+				}
+				r.targets = append(r.targets, tg)
+			}
+		}
+	}
+	return r
+}

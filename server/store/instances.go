@@ -1,0 +1,84 @@
+package store
+
+import (
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/ooctl/oo/pkg/api"
+)
+
+// InstanceRecord is a registered instance as persisted. The embedded Instance is what clients
+// see; the extra fields let health state survive a restart (a TTL keeps counting from the last
+// beat, and an instance that was down keeps its place on the way to expiry).
+type InstanceRecord struct {
+	api.Instance
+	// LastBeat is the last explicit heartbeat (or registration); zero when none.
+	LastBeat time.Time `json:"lastBeat,omitzero"`
+	// DownSince is when the instance last stopped being routable; zero while it is.
+	DownSince time.Time `json:"downSince,omitzero"`
+}
+
+// PutInstance creates or replaces the instance keyed by rec.ID and commits.
+func (s *Store) PutInstance(rec InstanceRecord) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return putJSON(tx.Bucket(bucketInstances), rec.ID, rec)
+	})
+}
+
+// DeleteInstance removes the instance id and commits, or returns ErrNotFound.
+func (s *Store) DeleteInstance(id string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketInstances)
+		if b.Get([]byte(id)) == nil {
+			return ErrNotFound
+		}
+		return b.Delete([]byte(id))
+	})
+}
+
+// GetInstance returns the instance id, or ErrNotFound.
+func (s *Store) GetInstance(id string) (InstanceRecord, error) {
+	var rec InstanceRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return getJSON(tx.Bucket(bucketInstances), id, &rec)
+	})
+	return rec, err
+}
+
+// Instances returns every stored instance.
+func (s *Store) Instances() ([]InstanceRecord, error) {
+	var out []InstanceRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return forEachJSON(tx.Bucket(bucketInstances), func(rec InstanceRecord) error {
+			out = append(out, rec)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// UpdateInstances writes recs in one transaction (one fsync for the whole batch) and returns how
+// many it wrote. A record whose id is no longer stored is skipped rather than written, so a
+// batch of lazily flushed health state cannot resurrect an instance deleted meanwhile.
+func (s *Store) UpdateInstances(recs []InstanceRecord) (int, error) {
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketInstances)
+		n = 0
+		for _, rec := range recs {
+			if b.Get([]byte(rec.ID)) == nil {
+				continue
+			}
+			if err := putJSON(b, rec.ID, rec); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
