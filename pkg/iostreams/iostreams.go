@@ -4,9 +4,13 @@
 package iostreams
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"os"
+	"strings"
+	"sync"
 
 	"golang.org/x/term"
 )
@@ -21,6 +25,9 @@ type IOStreams struct {
 	stderrTTY bool
 	noColor   bool
 	termWidth int
+
+	mu    sync.Mutex
+	inBuf *bufio.Reader
 }
 
 // System returns the real streams.
@@ -51,3 +58,56 @@ func (s *IOStreams) SetNoColor(v bool)   { s.noColor = v }
 
 // ColorEnabled is true only on a terminal and never with NO_COLOR.
 func (s *IOStreams) ColorEnabled() bool { return s.stdoutTTY && !s.noColor }
+
+// CanPrompt reports whether the user can be asked questions: both stdin and stderr (where
+// prompts go) are terminals.
+func (s *IOStreams) CanPrompt() bool { return s.stdinTTY && s.stderrTTY }
+
+// TerminalWidth is the width of the terminal on stdout, or 80 when it is unknown.
+func (s *IOStreams) TerminalWidth() int {
+	if s.termWidth > 0 {
+		return s.termWidth
+	}
+	if f, ok := s.Out.(*os.File); ok {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+			return w
+		}
+	}
+	return 80
+}
+
+// SetTerminalWidth fixes the width reported by TerminalWidth (tests).
+func (s *IOStreams) SetTerminalWidth(w int) { s.termWidth = w }
+
+// ReadLine reads one line from In without its line ending. Reads share one buffer, so that
+// several answers piped in one after the other are not lost between calls.
+func (s *IOStreams) ReadLine() (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inBuf == nil {
+		s.inBuf = bufio.NewReader(s.In)
+	}
+	line, err := s.inBuf.ReadString('\n')
+	if err == io.EOF && line != "" {
+		err = nil
+	}
+	return strings.TrimRight(line, "\r\n"), err
+}
+
+// Prompt writes question to ErrOut and reads the answer, echoed, from In.
+func (s *IOStreams) Prompt(question string) (string, error) {
+	fmt.Fprint(s.ErrOut, question)
+	return s.ReadLine()
+}
+
+// PromptSecret writes question to ErrOut and reads an answer that is not echoed when In is a
+// real terminal. With a fake terminal (tests) it reads a line.
+func (s *IOStreams) PromptSecret(question string) (string, error) {
+	fmt.Fprint(s.ErrOut, question)
+	if f, ok := s.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(s.ErrOut)
+		return string(b), err
+	}
+	return s.ReadLine()
+}

@@ -8,7 +8,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ooctl/oo/pkg/cmd/auth"
+	"github.com/ooctl/oo/pkg/cmd/call"
+	envcmd "github.com/ooctl/oo/pkg/cmd/env"
+	"github.com/ooctl/oo/pkg/cmd/instance"
 	"github.com/ooctl/oo/pkg/cmd/server"
+	"github.com/ooctl/oo/pkg/cmd/service"
+	"github.com/ooctl/oo/pkg/cmd/user"
 	"github.com/ooctl/oo/pkg/cmd/version"
 	"github.com/ooctl/oo/pkg/cmdutil"
 	"github.com/ooctl/oo/pkg/iostreams"
@@ -24,8 +30,14 @@ const exitCodesHelp = `Exit codes:
   6  conflict: already exists or owned by another slug
   7  the server could not be reached`
 
-// NewCmd builds the whole command tree.
+// NewCmd builds the whole command tree with the real dependencies.
 func NewCmd(ios *iostreams.IOStreams) *cobra.Command {
+	return NewCmdFactory(cmdutil.NewFactory(ios))
+}
+
+// NewCmdFactory builds the whole command tree on f (tests pass a factory with fakes).
+func NewCmdFactory(f *cmdutil.Factory) *cobra.Command {
+	ios := f.IOStreams
 	cmd := &cobra.Command{
 		Use:   "oo",
 		Short: "Run your own services on a box",
@@ -45,8 +57,17 @@ server over its HTTP API.`,
 	})
 	cmd.SetUsageTemplate(cmd.UsageTemplate() + "\n" + exitCodesHelp + "\n")
 
+	cmd.PersistentFlags().StringVarP(&f.EnvFlag, "env", "e", "", "use the environment `NAME` for this command (also OO_ENV; default: the current one)")
+
 	cmd.AddCommand(server.NewCmd(ios))
 	cmd.AddCommand(version.NewCmd(ios))
+	cmd.AddCommand(envcmd.NewCmd(f))
+	cmd.AddCommand(auth.NewLoginCmd(f), auth.NewRegisterCmd(f), auth.NewLogoutCmd(f),
+		auth.NewWhoamiCmd(f), auth.NewTokenCmd(f), auth.NewPasswdCmd(f))
+	cmd.AddCommand(user.NewCmd(f))
+	cmd.AddCommand(instance.NewCmd(f))
+	cmd.AddCommand(call.NewCmd(f))
+	cmd.AddCommand(service.NewCmd(f))
 	return cmd
 }
 

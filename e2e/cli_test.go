@@ -1,0 +1,213 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ooctl/oo/internal/keyringtest"
+)
+
+// cliNoKeyring is a D-Bus address that fails at once: the binary sees "no keyring" instead of
+// auto-launching a session bus of its own.
+const cliNoKeyring = "DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/oo-e2e-bus"
+
+func cliWant(t *testing.T, r result, code int, stderrHas ...string) {
+	t.Helper()
+	if r.Code != code {
+		t.Fatalf("want exit %d, got %d\nstdout: %s\nstderr: %s", code, r.Code, r.Stdout, r.Stderr)
+	}
+	for _, s := range stderrHas {
+		if !strings.Contains(r.Stderr, s) {
+			t.Fatalf("stderr lacks %q:\n%s", s, r.Stderr)
+		}
+	}
+}
+
+// cliHTTP sends a JSON request straight to the server, as a service would.
+func cliHTTP(t *testing.T, method, url, token string, body any) int {
+	t.Helper()
+	raw, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, url, bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rsp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsp.Body.Close()
+	return rsp.StatusCode
+}
+
+func cliLoginToken(t *testing.T, url, slug, pw string) string {
+	t.Helper()
+	raw, _ := json.Marshal(map[string]string{"slug": slug, "password": pw})
+	rsp, err := http.Post(url+"/user-svc/login", "application/json", bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rsp.Body.Close()
+	var out struct{ Token struct{ Token string } }
+	if err := json.NewDecoder(rsp.Body).Decode(&out); err != nil || out.Token.Token == "" {
+		t.Fatalf("login %s: HTTP %d %v", slug, rsp.StatusCode, err)
+	}
+	return out.Token.Token
+}
+
+// TestCLISession is the README session done by a script: no keyring on the box, so the token
+// goes to a 0600 file only when asked for.
+func TestCLISession(t *testing.T) {
+	e := newEnv(t).With(cliNoKeyring)
+	srv := e.StartServer()
+	cliWant(t, e.Run("", "env", "add", "dev", srv.URL, "--use"), 0, "Added environment dev")
+
+	r := e.Run(adminPassword+"\n", "login", "admin", "--password-stdin")
+	cliWant(t, r, 4, "keyring is not available", "--insecure-storage")
+	r = e.Run(adminPassword+"\n", "login", "admin", "--password-stdin", "--insecure-storage")
+	cliWant(t, r, 0, "Logged in to dev")
+	cred := filepath.Join(e.Home, "config", "oo", "credentials.json")
+	if st, err := os.Stat(cred); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("credentials file: %v %v", st, err)
+	}
+
+	r = e.Run("", "whoami")
+	cliWant(t, r, 0)
+	for _, s := range []string{"slug:       admin", "env:        dev", srv.URL, "insecure storage", "signature:  valid"} {
+		if !strings.Contains(r.Stdout, s) {
+			t.Fatalf("whoami lacks %q:\n%s", s, r.Stdout)
+		}
+	}
+	cliWant(t, e.Run("", "whoami", "-o", "json"), 0)
+
+	r = e.Run("", "instance", "ls")
+	cliWant(t, r, 0)
+	if r.Stdout != "ID\tURL\tSTATUS\tOWNER SLUG\tLAST HEARTBEAT\n" {
+		t.Fatalf("empty ls without a TTY: %q", r.Stdout)
+	}
+	svcTok := cliLoginToken(t, srv.URL, "admin", adminPassword)
+	if code := cliHTTP(t, http.MethodPut, srv.URL+"/registry-svc/instance", svcTok, map[string]string{"url": "http://127.0.0.1:9"}); code/100 != 2 {
+		t.Fatalf("register instance: HTTP %d", code)
+	}
+	r = e.Run("", "instance", "ls")
+	cliWant(t, r, 0)
+	if !strings.Contains(r.Stdout, "\thttp://127.0.0.1:9\t") || !strings.Contains(r.Stdout, "\tadmin\t") {
+		t.Fatalf("ls: %q", r.Stdout)
+	}
+	r = e.Run("", "instance", "ls", "-o", "json")
+	cliWant(t, r, 0)
+	var list struct {
+		Instances []struct{ ID, URL, Status, Slug string }
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &list); err != nil || len(list.Instances) != 1 || list.Instances[0].Slug != "admin" {
+		t.Fatalf("ls -o json: %v %s", err, r.Stdout)
+	}
+
+	r = e.Run("", "call", "get", "/registry-svc/instances?slug=admin")
+	cliWant(t, r, 0)
+	if !strings.Contains(r.Stdout, list.Instances[0].ID) {
+		t.Fatalf("call: %s", r.Stdout)
+	}
+	cliWant(t, e.Run("", "call", "get", "/no-such-svc/hello"), 5, "oo: ")
+	cliWant(t, e.Run("", "instance", "rm", list.Instances[0].ID), 0, "Removed")
+
+	tok := strings.TrimSpace(e.Run("", "token").Stdout)
+	cliWant(t, e.Run("", "logout"), 0, "Logged out admin")
+	if code := cliHTTP(t, http.MethodPost, srv.URL+"/user-svc/user/by-token", tok, nil); code != 401 {
+		t.Fatalf("token still valid after logout: HTTP %d", code)
+	}
+	if _, err := os.Stat(cred); !os.IsNotExist(err) {
+		t.Fatal("logout left the credentials file")
+	}
+	cliWant(t, e.Run("", "whoami"), 4, "not logged in to env dev: run `oo login`")
+}
+
+func TestCLIWrongPassword(t *testing.T) {
+	e := newEnv(t).With(cliNoKeyring)
+	srv := e.StartServer()
+	r := e.With("OO_URL="+srv.URL).Run("not-the-password\n", "login", "admin", "--password-stdin", "--insecure-storage")
+	cliWant(t, r, 4, "wrong password for admin")
+	if strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+		t.Fatalf("error is not one line: %q", r.Stderr)
+	}
+}
+
+func TestCLIServerDown(t *testing.T) {
+	e := newEnv(t).With(cliNoKeyring, "OO_URL=http://"+freeAddr(t), "OO_TOKEN=whatever")
+	r := e.Run("", "instance", "ls")
+	cliWant(t, r, 7, "cannot reach the oo server at http://127.0.0.1:", "is `oo server start` running?")
+	cliWant(t, e.Run("", "call", "get", "/x-svc/y"), 7, "cannot reach")
+}
+
+func TestCLIExpiredToken(t *testing.T) {
+	e := newEnv(t).With(cliNoKeyring)
+	srv := e.StartServer("--token-ttl", "2s")
+	e = e.With("OO_URL=" + srv.URL)
+	cliWant(t, e.Run(adminPassword+"\n", "login", "admin", "--password-stdin", "--insecure-storage"), 0)
+	cliWant(t, e.Run("", "instance", "ls"), 0)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := e.Run("", "instance", "ls")
+		if r.Code == 4 {
+			cliWant(t, r, 4, "expired", "oo login admin")
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("token never expired: %+v", r)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	cliWant(t, e.Run("", "whoami"), 4, "expired", "oo login admin")
+}
+
+func TestCLIEnvToken(t *testing.T) {
+	e := newEnv(t).With(cliNoKeyring)
+	srv := e.StartServer()
+	tok := cliLoginToken(t, srv.URL, "admin", adminPassword)
+	e = e.With("OO_URL="+srv.URL, "OO_TOKEN="+tok)
+	r := e.Run("", "instance", "ls", "-o", "json")
+	cliWant(t, r, 0)
+	if strings.TrimSpace(r.Stdout) != "{\n  \"instances\": []\n}" {
+		t.Fatalf("ls json: %q", r.Stdout)
+	}
+	if got := strings.TrimSpace(e.Run("", "token").Stdout); got != tok {
+		t.Fatalf("oo token printed %q", got)
+	}
+	if r := e.Run("", "whoami"); r.Code != 0 || !strings.Contains(r.Stdout, "OO_TOKEN") {
+		t.Fatalf("whoami with OO_TOKEN: %+v", r)
+	}
+	// Nothing was written: OO_TOKEN needs no config and no store.
+	if _, err := os.Stat(filepath.Join(e.Home, "config", "oo", "credentials.json")); !os.IsNotExist(err) {
+		t.Fatal("OO_TOKEN caused a credentials file")
+	}
+}
+
+// TestCLIRealKeyring: the real binary stores the token in a real Secret Service, a later run
+// (another process) reads it, logout removes it.
+func TestCLIRealKeyring(t *testing.T) {
+	bus := keyringtest.Start(t)
+	e := newEnv(t).With("DBUS_SESSION_BUS_ADDRESS=" + bus)
+	srv := e.StartServer()
+	e = e.With("OO_URL=" + srv.URL)
+	cliWant(t, e.Run(adminPassword+"\n", "login", "admin", "--password-stdin"), 0, "OS keyring")
+	r := e.Run("", "whoami")
+	if r.Code != 0 || !strings.Contains(r.Stdout, `OS keyring (service "oo", account "local/admin")`) {
+		t.Fatalf("whoami: %+v", r)
+	}
+	tok := strings.TrimSpace(e.Run("", "token").Stdout)
+	if code := cliHTTP(t, http.MethodPost, srv.URL+"/user-svc/user/by-token", tok, nil); code != 200 {
+		t.Fatalf("token from the keyring: HTTP %d", code)
+	}
+	raw, _ := os.ReadFile(filepath.Join(e.Home, "config", "oo", "config.json"))
+	if strings.Contains(string(raw), tok) {
+		t.Fatal("token in the config file")
+	}
+	cliWant(t, e.Run("", "logout"), 0)
+	cliWant(t, e.Run("", "token"), 4, "not logged in")
+}

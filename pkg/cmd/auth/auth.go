@@ -1,0 +1,122 @@
+// Package auth implements the account commands: register, login, logout, whoami, token, passwd.
+// They are top-level commands because they are what people type most.
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ooctl/oo/pkg/client"
+	"github.com/ooctl/oo/pkg/cmdutil"
+	"github.com/ooctl/oo/pkg/config"
+	"github.com/ooctl/oo/pkg/credstore"
+)
+
+// keyringHelp explains what to do when there is no keyring. It is printed before the one-line
+// error so that the error itself stays short.
+const keyringHelp = `oo keeps tokens in the OS keyring (the Secret Service on Linux, Keychain on macOS, the
+Credential Manager on Windows), and none is usable here. Either:
+  - start one: on a desktop, install and unlock gnome-keyring (or KeePassXC with Secret
+    Service enabled); on a headless box, run oo inside a D-Bus session with an unlocked
+    keyring, e.g.
+      dbus-run-session -- sh -c 'echo -n "$KEYRING_PASS" | gnome-keyring-daemon --unlock --components=secrets; exec $SHELL'
+  - or keep the token in a plain-text file readable only by you (mode 0600):
+      oo login --insecure-storage
+  - or, for scripts and CI, skip storage and pass a token in OO_TOKEN.
+`
+
+// readPassword reads a password: the first line of stdin with --password-stdin, else a hidden
+// prompt on a terminal. A password is never taken from argv, where ps and shell history see it.
+func readPassword(f *cmdutil.Factory, fromStdin bool, prompt string) (string, error) {
+	ios := f.IOStreams
+	var pw string
+	var err error
+	switch {
+	case fromStdin:
+		pw, err = ios.ReadLine()
+		if err != nil && pw == "" {
+			return "", cmdutil.Usagef("--password-stdin: no password on stdin")
+		}
+	case ios.CanPrompt():
+		pw, err = ios.PromptSecret(prompt)
+		if err != nil {
+			return "", err
+		}
+	default:
+		return "", cmdutil.Usagef("no terminal to ask for the password: pipe it in with --password-stdin")
+	}
+	if pw == "" {
+		return "", cmdutil.Usagef("empty password")
+	}
+	return pw, nil
+}
+
+// askSlug returns slug, or asks for it on a terminal.
+func askSlug(f *cmdutil.Factory, slug string, canPrompt bool) (string, error) {
+	slug = strings.TrimSpace(slug)
+	if slug != "" {
+		return slug, nil
+	}
+	if !canPrompt || !f.IOStreams.CanPrompt() {
+		return "", cmdutil.Usagef("give the account's slug as an argument (no terminal to ask for it)")
+	}
+	s, err := f.IOStreams.Prompt("Slug: ")
+	if err != nil {
+		return "", err
+	}
+	if s = strings.TrimSpace(s); s == "" {
+		return "", cmdutil.Usagef("empty slug")
+	}
+	return s, nil
+}
+
+// saveToken stores token for slug on the session's environment and makes slug the selected
+// account. When the keyring is unusable it revokes the fresh token (so none is left dangling on
+// the server), explains the options and fails: there is no silent plain-text fallback.
+func saveToken(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session, slug, token string, insecure bool) (string, error) {
+	storage := config.StorageKeyring
+	if insecure {
+		storage = config.StorageFile
+	}
+	store := f.Store(storage)
+	if err := store.Set(s.Env, slug, token); err != nil {
+		_ = f.Client(s).WithToken(token).RevokeToken(ctx)
+		if errors.Is(err, credstore.ErrUnavailable) {
+			fmt.Fprint(f.IOStreams.ErrOut, keyringHelp)
+			return "", cmdutil.WithCode(cmdutil.ExitAuth, fmt.Errorf("%w; nothing was stored (see above, or use --insecure-storage)", err))
+		}
+		return "", fmt.Errorf("storing the token: %w", err)
+	}
+	cfg, err := f.Config()
+	if err != nil {
+		return "", err
+	}
+	// A token left in the other store by an earlier login would be stale; drop it.
+	if prev := cfg.Environments[s.Env].Accounts[slug]; prev != nil && prev.Storage != storage {
+		_ = f.Store(prev.Storage).Delete(s.Env, slug)
+	}
+	if err := cfg.AddAccount(s.Env, slug, storage); err != nil {
+		return "", err
+	}
+	if err := cfg.Save(); err != nil {
+		return "", err
+	}
+	return store.Describe(s.Env, slug), nil
+}
+
+// loginError turns a failed login into a message about the account rather than about HTTP.
+func loginError(s *cmdutil.Session, slug string, err error) error {
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status == 0 {
+		return err
+	}
+	switch ce.Status {
+	case 401:
+		return cmdutil.WithCode(cmdutil.ExitAuth, fmt.Errorf("wrong password for %s on env %s (%s)", slug, s.Env, s.URL))
+	case 400, 404:
+		return cmdutil.WithCode(cmdutil.ExitAuth, fmt.Errorf("cannot log in as %s on env %s: %s (new here? `oo register %s`)", slug, s.Env, ce.Message, slug))
+	}
+	return err
+}

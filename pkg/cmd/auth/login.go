@@ -1,0 +1,74 @@
+package auth
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ooctl/oo/pkg/cmdutil"
+)
+
+type loginOptions struct {
+	f             *cmdutil.Factory
+	slug          string
+	passwordStdin bool
+	insecure      bool
+}
+
+// NewLoginCmd returns `oo login`.
+func NewLoginCmd(f *cmdutil.Factory) *cobra.Command {
+	o := &loginOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "login [SLUG]",
+		Short: "Log in to the current environment and keep the token in the OS keyring",
+		Long: `Log in with a slug and password and store the token in the OS keyring (one entry per
+environment and slug). Missing values are asked for on a terminal; the password is never echoed
+and never accepted as an argument: scripts pipe it with --password-stdin.
+
+Several accounts can be logged in to one environment: each login adds one and selects it.
+Switch between them with "oo user switch SLUG", log one out with "oo logout SLUG".
+
+Without a usable keyring login stops and explains how to get one; --insecure-storage keeps the
+token in a plain-text file (mode 0600) under $XDG_CONFIG_HOME/oo/ instead.`,
+		Example: `  oo login admin
+  echo "$PASSWORD" | oo login ci-bot --password-stdin
+  oo login admin -e staging
+  oo login admin --insecure-storage   # a box without a keyring`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.slug = args[0]
+			}
+			return f.Explain(runLogin(cmd, o))
+		},
+	}
+	cmd.Flags().BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
+	cmd.Flags().BoolVar(&o.insecure, "insecure-storage", false, "store the token in a plain-text 0600 file instead of the OS keyring")
+	return cmd
+}
+
+func runLogin(cmd *cobra.Command, o *loginOptions) error {
+	f := o.f
+	s, err := f.Target()
+	if err != nil {
+		return err
+	}
+	slug, err := askSlug(f, o.slug, !o.passwordStdin)
+	if err != nil {
+		return err
+	}
+	pw, err := readPassword(f, o.passwordStdin, fmt.Sprintf("Password for %s on %s: ", slug, s.URL))
+	if err != nil {
+		return err
+	}
+	tok, err := f.Client(s).Login(cmd.Context(), slug, pw)
+	if err != nil {
+		return loginError(s, slug, err)
+	}
+	where, err := saveToken(cmd.Context(), f, s, slug, tok.Token, o.insecure)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(f.IOStreams.ErrOut, "Logged in to %s (%s) as %s; token stored in the %s\n", s.Env, s.URL, slug, where)
+	return nil
+}

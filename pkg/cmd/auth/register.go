@@ -1,0 +1,99 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/pkg/client"
+	"github.com/ooctl/oo/pkg/cmdutil"
+)
+
+type registerOptions struct {
+	f             *cmdutil.Factory
+	slug, name    string
+	contact       string
+	passwordStdin bool
+	insecure      bool
+}
+
+// NewRegisterCmd returns `oo register`.
+func NewRegisterCmd(f *cmdutil.Factory) *cobra.Command {
+	o := &registerOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "register [SLUG]",
+		Short: "Create an account on the current environment and log in as it",
+		Long: `Create an account (a slug: lowercase letters, digits and '-') and store its first token
+like "oo login" does. On a terminal the password is asked twice, hidden.`,
+		Example: `  oo register alice --name "Alice Liddell"
+  echo "$PASSWORD" | oo register build-bot --password-stdin`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.slug = args[0]
+			}
+			return f.Explain(runRegister(cmd, o))
+		},
+	}
+	cmd.Flags().StringVar(&o.name, "name", "", "display name (default: the slug)")
+	cmd.Flags().StringVar(&o.contact, "email", "", "an email address to keep with the account")
+	cmd.Flags().BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
+	cmd.Flags().BoolVar(&o.insecure, "insecure-storage", false, "store the token in a plain-text 0600 file instead of the OS keyring")
+	return cmd
+}
+
+func runRegister(cmd *cobra.Command, o *registerOptions) error {
+	f := o.f
+	s, err := f.Target()
+	if err != nil {
+		return err
+	}
+	slug, err := askSlug(f, o.slug, !o.passwordStdin)
+	if err != nil {
+		return err
+	}
+	pw, err := newPassword(f, o.passwordStdin, "Password for "+slug+": ")
+	if err != nil {
+		return err
+	}
+	req := api.RegisterRequest{Slug: slug, Name: o.name, Password: pw}
+	if req.Name == "" {
+		req.Name = slug
+	}
+	if o.contact != "" {
+		req.Contact = &api.Contact{Platform: "email", Handle: o.contact}
+	}
+	tok, err := f.Client(s).Register(cmd.Context(), req)
+	if err != nil {
+		var ce *client.Error
+		if errors.As(err, &ce) && ce.Status == 409 {
+			return cmdutil.WithCode(cmdutil.ExitConflict, fmt.Errorf("%s: the slug %s is taken on env %s (yours? `oo login %s`)", ce.Message, slug, s.Env, slug))
+		}
+		return err
+	}
+	where, err := saveToken(cmd.Context(), f, s, slug, tok.Token, o.insecure)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(f.IOStreams.ErrOut, "Registered %s on %s (%s) and logged in; token stored in the %s\n", slug, s.Env, s.URL, where)
+	return nil
+}
+
+// newPassword reads a new password; on a terminal it is asked twice so a typo does not lock
+// the user out.
+func newPassword(f *cmdutil.Factory, fromStdin bool, prompt string) (string, error) {
+	pw, err := readPassword(f, fromStdin, prompt)
+	if err != nil || fromStdin {
+		return pw, err
+	}
+	again, err := f.IOStreams.PromptSecret("Again: ")
+	if err != nil {
+		return "", err
+	}
+	if again != pw {
+		return "", cmdutil.Usagef("the passwords do not match")
+	}
+	return pw, nil
+}

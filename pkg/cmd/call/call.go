@@ -1,0 +1,190 @@
+// Package call implements `oo call`: one authenticated HTTP request to the server, or through
+// its proxy to a service, for exploring and scripting the API.
+package call
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ooctl/oo/pkg/client"
+	"github.com/ooctl/oo/pkg/cmdutil"
+)
+
+type options struct {
+	f       *cmdutil.Factory
+	method  string
+	path    string
+	data    string
+	headers []string
+	include bool
+	raw     bool
+}
+
+var methods = map[string]string{
+	"get": http.MethodGet, "post": http.MethodPost, "put": http.MethodPut,
+	"patch": http.MethodPatch, "delete": http.MethodDelete, "head": http.MethodHead,
+}
+
+// NewCmd returns `oo call`.
+func NewCmd(f *cmdutil.Factory) *cobra.Command { return newCmd(f, nil) }
+
+// newCmd builds the command; runF replaces the run function in tests of flag parsing.
+func newCmd(f *cmdutil.Factory, runF func(*cobra.Command, *options) error) *cobra.Command {
+	if runF == nil {
+		runF = run
+	}
+	o := &options{f: f}
+	cmd := &cobra.Command{
+		Use:   "call get|post|put|patch|delete PATH",
+		Short: "Send an authenticated request to the server or, through it, to a service",
+		Long: `Send one HTTP request to the current environment's server with your token. PATH is a
+server path: /user-svc/..., /registry-svc/..., or /<slug>/... to reach a service through the
+proxy. Without a login the request goes out without a token.
+
+The body comes from -d: literal JSON, @FILE, or @- for stdin (stdin is never read without
+-d @-, so a script cannot hang on it). Content-Type defaults to application/json.
+
+The response body goes to stdout: indented when it is JSON and stdout is a terminal, byte for
+byte otherwise. A non-2xx answer prints the error on stderr and exits non-zero (4 for 401/403,
+5 for 404, 6 for 409, 1 otherwise); -i prints the status line, headers and body in every case.`,
+		Example: `  oo call get /skeleton-svc/hello
+  oo call get '/registry-svc/instances?slug=skeleton-svc'
+  oo call post /user-svc/users -d '{"query":{"limit":5}}'
+  oo call put /registry-svc/instance -d @instance.json
+  echo '{"ping":1}' | oo call post /echo-svc/echo -d @- -H 'X-Trace: 1' -i`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return cmdutil.Usagef("want a method and a path, e.g. `oo call get /skeleton-svc/hello`")
+			}
+			if _, ok := methods[strings.ToLower(args[0])]; !ok {
+				return cmdutil.Usagef("unknown method %q: use get, post, put, patch, delete or head", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.method = methods[strings.ToLower(args[0])]
+			o.path = args[1]
+			return f.Explain(runF(cmd, o))
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&o.data, "data", "d", "", "request body: JSON text, @FILE, or @- for stdin")
+	fl.StringArrayVarP(&o.headers, "header", "H", nil, "extra request header 'Key: Value' (repeatable)")
+	fl.BoolVarP(&o.include, "include", "i", false, "print the status line and response headers first")
+	fl.BoolVar(&o.raw, "raw", false, "never reformat the body, even on a terminal")
+	return cmd
+}
+
+func (o *options) body() ([]byte, error) {
+	switch {
+	case o.data == "":
+		return nil, nil
+	case o.data == "@-":
+		return io.ReadAll(o.f.IOStreams.In)
+	case strings.HasPrefix(o.data, "@"):
+		b, err := os.ReadFile(o.data[1:])
+		if err != nil {
+			return nil, cmdutil.Usagef("-d %s: %v", o.data, err)
+		}
+		return b, nil
+	}
+	return []byte(o.data), nil
+}
+
+func run(cmd *cobra.Command, o *options) error {
+	if !strings.HasPrefix(o.path, "/") {
+		return cmdutil.Usagef("PATH must start with '/', e.g. /%s", o.path)
+	}
+	h := http.Header{}
+	for _, kv := range o.headers {
+		k, v, ok := strings.Cut(kv, ":")
+		if !ok || strings.TrimSpace(k) == "" {
+			return cmdutil.Usagef("header %q: want 'Key: Value'", kv)
+		}
+		h.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	body, err := o.body()
+	if err != nil {
+		return err
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+		if h.Get("Content-Type") == "" {
+			h.Set("Content-Type", "application/json")
+		}
+	}
+	s, err := o.f.Session(false)
+	if err != nil {
+		return err
+	}
+	rsp, err := o.f.Client(s).Do(cmd.Context(), o.method, o.path, rd, h)
+	if err != nil {
+		return err
+	}
+	defer rsp.Body.Close()
+	ios := o.f.IOStreams
+	if o.include {
+		fmt.Fprintf(ios.Out, "%s %s\n", rsp.Proto, rsp.Status)
+		keys := make([]string, 0, len(rsp.Header))
+		for k := range rsp.Header {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			for _, v := range rsp.Header[k] {
+				fmt.Fprintf(ios.Out, "%s: %s\n", k, v)
+			}
+		}
+		fmt.Fprintln(ios.Out)
+	}
+	ok := rsp.StatusCode/100 == 2
+	if !ok && !o.include {
+		return client.ErrorFromResponse(rsp)
+	}
+	raw, err := io.ReadAll(rsp.Body)
+	if err != nil {
+		return err
+	}
+	if err := o.write(rsp, raw); err != nil {
+		return err
+	}
+	if !ok {
+		rsp.Body = io.NopCloser(bytes.NewReader(raw))
+		return client.ErrorFromResponse(rsp)
+	}
+	return nil
+}
+
+// write prints the body: indented JSON for a person, the exact bytes for a program.
+func (o *options) write(rsp *http.Response, raw []byte) error {
+	out := o.f.IOStreams.Out
+	mt, _, _ := mime.ParseMediaType(rsp.Header.Get("Content-Type"))
+	isJSON := mt == "application/json" || strings.HasSuffix(mt, "+json")
+	if o.f.IOStreams.IsStdoutTTY() && !o.raw && isJSON && len(raw) > 0 {
+		var buf bytes.Buffer
+		if json.Indent(&buf, bytes.TrimSpace(raw), "", "  ") == nil {
+			buf.WriteByte('\n')
+			_, err := out.Write(buf.Bytes())
+			return err
+		}
+	}
+	if _, err := out.Write(raw); err != nil {
+		return err
+	}
+	// Keep the shell prompt on its own line after a body that lacks a final newline.
+	if o.f.IOStreams.IsStdoutTTY() && len(raw) > 0 && raw[len(raw)-1] != '\n' {
+		_, err := io.WriteString(out, "\n")
+		return err
+	}
+	return nil
+}

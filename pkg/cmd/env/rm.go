@@ -1,0 +1,52 @@
+package env
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ooctl/oo/pkg/cmdutil"
+	"github.com/ooctl/oo/pkg/config"
+)
+
+func newRmCmd(f *cmdutil.Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm NAME",
+		Aliases: []string{"remove"},
+		Short:   "Remove an environment and the tokens stored for it",
+		Long: `Remove an environment from the config and delete the tokens of its accounts from the
+credential store. Tokens are not revoked on the server; run "oo logout -e NAME" first for that.
+The built-in "local" environment cannot be removed.`,
+		Example: `  oo env rm staging`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			cfg, err := f.Config()
+			if err != nil {
+				return err
+			}
+			if name == config.DefaultEnv {
+				return cmdutil.Usagef("the %s environment is built in; change its URL with `oo env add %s URL --force`", name, name)
+			}
+			e, err := cfg.Env(name)
+			if err != nil {
+				return cmdutil.WithCode(cmdutil.ExitNotFound, err)
+			}
+			for _, slug := range e.Slugs() {
+				// A token the store already lost is fine: the goal is that none is left.
+				if err := f.Store(e.Accounts[slug].Storage).Delete(name, slug); err != nil && !isNotFound(err) {
+					fmt.Fprintf(f.IOStreams.ErrOut, "warning: could not delete the token of %s: %v\n", slug, err)
+				}
+			}
+			delete(cfg.Environments, name)
+			if cfg.Current == name {
+				cfg.Current = config.DefaultEnv
+			}
+			if err := cfg.Save(); err != nil {
+				return err
+			}
+			fmt.Fprintf(f.IOStreams.ErrOut, "Removed environment %s; current is %s\n", name, cfg.Current)
+			return nil
+		},
+	}
+}

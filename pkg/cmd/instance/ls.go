@@ -1,0 +1,172 @@
+package instance
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/pkg/client"
+	"github.com/ooctl/oo/pkg/cmdutil"
+	"github.com/ooctl/oo/pkg/tableprinter"
+)
+
+type lsOptions struct {
+	f        *cmdutil.Factory
+	output   string
+	filter   client.InstanceFilter
+	watch    bool
+	interval time.Duration
+	// snapshots stops --watch after that many refreshes (tests); 0 is forever.
+	snapshots int
+}
+
+// newLsCmd builds the command; runF replaces the run function in tests of flag parsing.
+func newLsCmd(f *cmdutil.Factory, runF func(context.Context, *lsOptions) error) *cobra.Command {
+	if runF == nil {
+		runF = runLs
+	}
+	o := &lsOptions{f: f}
+	cmd := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List registered instances",
+		Long: `List the instances in the registry: ID, URL, STATUS, OWNER SLUG and how long ago the last
+heartbeat came ("-" when the instance never sent one).
+
+--watch refreshes the list every --interval: in place on a terminal; when piped it prints a
+new snapshot (or, with -o json, one JSON document per line) whenever the list changes. It
+keeps going through transient errors (server restarting) and stops on auth errors.`,
+		Example: `  oo instance ls
+  oo instance ls --slug skeleton-svc
+  oo instance ls -o json | jq -r '.instances[].url'
+  oo instance ls --watch --interval 2s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return f.Explain(runF(cmd.Context(), o)) },
+	}
+	cmdutil.AddOutputFlag(cmd, &o.output)
+	fl := cmd.Flags()
+	fl.StringVar(&o.filter.Slug, "slug", "", "only instances owned by this slug")
+	fl.StringVar(&o.filter.ID, "id", "", "only the instance with this id")
+	fl.StringVar(&o.filter.Host, "host", "", "only instances on this host")
+	fl.BoolVarP(&o.watch, "watch", "w", false, "keep refreshing until interrupted")
+	fl.DurationVar(&o.interval, "interval", 2*time.Second, "refresh interval for --watch")
+	return cmd
+}
+
+func runLs(ctx context.Context, o *lsOptions) error {
+	if err := cmdutil.CheckOutput(o.output); err != nil {
+		return err
+	}
+	if o.watch && o.interval < 100*time.Millisecond {
+		return cmdutil.Usagef("--interval must be at least 100ms")
+	}
+	s, err := o.f.Session(true)
+	if err != nil {
+		return err
+	}
+	c := o.f.Client(s)
+	if !o.watch {
+		list, err := c.ListInstances(ctx, o.filter)
+		if err != nil {
+			return err
+		}
+		return o.print(list)
+	}
+	return o.watchLoop(ctx, c)
+}
+
+func (o *lsOptions) print(list []api.Instance) error {
+	ios := o.f.IOStreams
+	if cmdutil.WantJSON(o.output) {
+		if o.watch && !ios.IsStdoutTTY() {
+			// One document per line, so a reader can act on each snapshot as it comes.
+			return json.NewEncoder(ios.Out).Encode(api.ListInstancesResponse{Instances: list})
+		}
+		return cmdutil.PrintJSON(ios.Out, api.ListInstancesResponse{Instances: list})
+	}
+	tp := tableprinter.New(ios, "ID", "URL", "STATUS", "OWNER SLUG", "LAST HEARTBEAT")
+	st := tp.Styles()
+	now := o.f.Clock()
+	for _, in := range list {
+		hb := "-"
+		if in.LastHeartbeat != nil && !in.LastHeartbeat.IsZero() {
+			hb = cmdutil.Age(now, *in.LastHeartbeat)
+		}
+		status := string(in.Status)
+		switch in.Status {
+		case api.StatusHealthy:
+			status = st.Good.Render(status)
+		case api.StatusDegraded, api.StatusUnknown:
+			status = st.Warn.Render(status)
+		case api.StatusUnreachable, api.StatusError:
+			status = st.Bad.Render(status)
+		}
+		slug := in.Slug
+		if slug == "" {
+			slug = "-"
+		}
+		tp.AddRow(in.ID, in.URL, status, slug, hb)
+	}
+	return tp.Render()
+}
+
+// watchLoop refreshes until ctx ends. On a terminal it redraws in place; when piped it prints
+// only snapshots that differ from the previous one, so a log of it shows changes.
+func (o *lsOptions) watchLoop(ctx context.Context, c *client.Client) error {
+	ios := o.f.IOStreams
+	tty := ios.IsStdoutTTY()
+	var last string
+	for n := 0; o.snapshots == 0 || n < o.snapshots; n++ {
+		if n > 0 {
+			t := time.NewTimer(o.interval)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil // Ctrl-C is how a watch ends; not a failure.
+			case <-t.C:
+			}
+		}
+		list, err := c.ListInstances(ctx, o.filter)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			if code := cmdutil.ExitCode(err); code == cmdutil.ExitAuth || code == cmdutil.ExitUsage {
+				return err
+			}
+			msg := o.f.Explain(err).Error()
+			if tty {
+				fmt.Fprintf(ios.Out, "\x1b[H\x1b[2J%s  (retrying every %s)\n", msg, o.interval)
+			} else {
+				fmt.Fprintf(ios.ErrOut, "oo: %s (retrying every %s)\n", msg, o.interval)
+			}
+			last = ""
+			continue
+		}
+		if tty {
+			// Home the cursor and clear, then draw: the table stays in one place.
+			fmt.Fprintf(ios.Out, "\x1b[H\x1b[2JEvery %s: oo instance ls    %s\n\n", o.interval, o.f.Clock().Format("15:04:05"))
+			if err := o.print(list); err != nil {
+				return err
+			}
+			continue
+		}
+		key, _ := json.Marshal(list)
+		if string(key) == last {
+			continue
+		}
+		printed := last != ""
+		last = string(key)
+		if printed && !cmdutil.WantJSON(o.output) {
+			fmt.Fprintln(ios.Out)
+		}
+		if err := o.print(list); err != nil {
+			return err
+		}
+	}
+	return nil
+}

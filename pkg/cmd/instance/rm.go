@@ -1,0 +1,54 @@
+package instance
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ooctl/oo/pkg/cmdutil"
+)
+
+func newRmCmd(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "rm ID...",
+		Aliases: []string{"remove", "delete"},
+		Short:   "Remove instances from the registry (owner or admin)",
+		Long: `Remove each instance by id. Every id is tried and reported on its own line; the exit code
+is non-zero if any failed (the code of the first failure). A running service that heartbeats
+or re-registers will come back: stop it first.`,
+		Example: `  oo instance rm inst_eHFTNvAlk9
+  oo instance ls --slug old-svc -o json | jq -r '.instances[].id' | xargs oo instance rm`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := f.Session(true)
+			if err != nil {
+				return err
+			}
+			c := f.Client(s)
+			ios := f.IOStreams
+			var first error
+			failed := 0
+			for _, id := range args {
+				err := c.DeleteInstance(cmd.Context(), id)
+				if err != nil {
+					err = f.Explain(err)
+					fmt.Fprintf(ios.ErrOut, "%s: %v\n", id, err)
+					failed++
+					if first == nil {
+						first = err
+					}
+					if cmdutil.ExitCode(err) == cmdutil.ExitUnreached {
+						break // the rest would fail the same way
+					}
+					continue
+				}
+				fmt.Fprintf(ios.ErrOut, "Removed %s\n", id)
+			}
+			if first != nil {
+				return &cmdutil.ExitCodeError{Code: cmdutil.ExitCode(first), Err: fmt.Errorf("%d of %d not removed", failed, len(args))}
+			}
+			return nil
+		},
+	}
+	return cmd
+}

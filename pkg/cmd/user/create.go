@@ -1,0 +1,90 @@
+package user
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/pkg/cmdutil"
+)
+
+type createOptions struct {
+	f             *cmdutil.Factory
+	slug, name    string
+	admin         bool
+	passwordStdin bool
+	output        string
+}
+
+func newCreateCmd(f *cmdutil.Factory) *cobra.Command {
+	o := &createOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "create SLUG",
+		Short: "Create an account (admin only; works when registration is closed)",
+		Long: `Create an account as an admin. The new user is not logged in here; they log in with
+"oo login SLUG".`,
+		Example: `  oo user create bob --name "Bob"
+  echo "$PASS" | oo user create deploy-bot --password-stdin
+  oo user create carol --admin`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.slug = args[0]
+			return f.Explain(runCreate(cmd, o))
+		},
+	}
+	cmd.Flags().StringVar(&o.name, "name", "", "display name (default: the slug)")
+	cmd.Flags().BoolVar(&o.admin, "admin", false, "give the account the admin role")
+	cmd.Flags().BoolVar(&o.passwordStdin, "password-stdin", false, "read the new account's password from stdin")
+	cmdutil.AddOutputFlag(cmd, &o.output)
+	return cmd
+}
+
+func runCreate(cmd *cobra.Command, o *createOptions) error {
+	f := o.f
+	if err := cmdutil.CheckOutput(o.output); err != nil {
+		return err
+	}
+	s, err := f.Session(true)
+	if err != nil {
+		return err
+	}
+	ios := f.IOStreams
+	var pw string
+	switch {
+	case o.passwordStdin:
+		pw, _ = ios.ReadLine()
+	case ios.CanPrompt():
+		if pw, err = ios.PromptSecret("Password for " + o.slug + ": "); err != nil {
+			return err
+		}
+		again, err := ios.PromptSecret("Again: ")
+		if err != nil {
+			return err
+		}
+		if again != pw {
+			return cmdutil.Usagef("the passwords do not match")
+		}
+	default:
+		return cmdutil.Usagef("no terminal to ask for the password: pipe it in with --password-stdin")
+	}
+	if pw == "" {
+		return cmdutil.Usagef("empty password")
+	}
+	req := api.CreateUserRequest{Slug: o.slug, Name: o.name, Password: pw, Roles: []string{api.RoleUser}}
+	if req.Name == "" {
+		req.Name = o.slug
+	}
+	if o.admin {
+		req.Roles = append(req.Roles, api.RoleAdmin)
+	}
+	u, err := f.Client(s).CreateUser(cmd.Context(), req)
+	if err != nil {
+		return err
+	}
+	if cmdutil.WantJSON(o.output) {
+		return cmdutil.PrintJSON(ios.Out, api.CreateUserResponse{User: *u})
+	}
+	fmt.Fprintf(ios.ErrOut, "Created %s (%s) on %s; they log in with `oo login %s`\n", u.Slug, u.ID, s.Env, u.Slug)
+	return nil
+}

@@ -1,0 +1,254 @@
+package cmdutil
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ooctl/oo/pkg/client"
+	"github.com/ooctl/oo/pkg/config"
+	"github.com/ooctl/oo/pkg/credstore"
+	"github.com/ooctl/oo/pkg/iostreams"
+)
+
+// URLVars override the server URL for one command, strongest first. OB_URL and OPENORCH_URL
+// are what services written for 1Backend/OpenOrch already export.
+var URLVars = []string{"OO_URL", "OB_URL", "OPENORCH_URL"}
+
+// Factory is what commands depend on. Everything a command touches outside its arguments comes
+// from here, so a test can give it fake terminals, a temp config, an in-memory credential store,
+// a fixed clock and a real in-process server.
+type Factory struct {
+	IOStreams *iostreams.IOStreams
+	// ConfigPath is the config file; default config.DefaultPath().
+	ConfigPath string
+	// Keyring is the secure credential store; Insecure is the 0600 file used only with
+	// --insecure-storage.
+	Keyring  credstore.Store
+	Insecure credstore.Store
+	Getenv   func(string) string
+	Now      func() time.Time
+	// HTTPClient, when set, is used by every API client (tests use short timeouts).
+	HTTPClient *http.Client
+	// EnvFlag is the value of the global -e/--env flag.
+	EnvFlag string
+
+	cfg     *config.Config
+	session *Session
+}
+
+// NewFactory wires the real dependencies.
+func NewFactory(ios *iostreams.IOStreams) *Factory {
+	return &Factory{
+		IOStreams:  ios,
+		ConfigPath: config.DefaultPath(),
+		Keyring:    credstore.NewKeyring(),
+		Insecure:   credstore.NewFile(filepath.Join(config.Dir(), "credentials.json")),
+		Getenv:     os.Getenv,
+		Now:        time.Now,
+	}
+}
+
+// Config loads the config file once per command.
+func (f *Factory) Config() (*config.Config, error) {
+	if f.cfg != nil {
+		return f.cfg, nil
+	}
+	path := f.ConfigPath
+	if path == "" {
+		path = config.DefaultPath()
+	}
+	c, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	f.cfg = c
+	return c, nil
+}
+
+// Store returns the store for a config storage name.
+func (f *Factory) Store(storage string) credstore.Store {
+	if storage == config.StorageFile {
+		return f.Insecure
+	}
+	return f.Keyring
+}
+
+// Session is who talks to which server for this command.
+type Session struct {
+	Env     string // environment name
+	URL     string // server URL
+	URLFrom string // where the URL came from: "env local" or "OO_URL"
+	Slug    string // the account; from the token itself when it came from OO_TOKEN
+	Token   string
+	// Credential says where the token came from, for messages and `oo whoami`.
+	Credential string
+	// FromEnvVar is true when the token is OO_TOKEN's.
+	FromEnvVar bool
+	Storage    string // config storage name of a stored token
+}
+
+// EnvName is the selected environment: -e, else $OO_ENV, else the config's current one.
+func (f *Factory) EnvName() (string, error) {
+	cfg, err := f.Config()
+	if err != nil {
+		return "", err
+	}
+	name := f.EnvFlag
+	if name == "" {
+		name = f.Getenv("OO_ENV")
+	}
+	if name == "" {
+		name = cfg.Current
+	}
+	if _, err := cfg.Env(name); err != nil {
+		return "", &UsageError{Err: err}
+	}
+	return name, nil
+}
+
+// Target resolves the environment, server URL and selected account, without reading a token.
+func (f *Factory) Target() (*Session, error) {
+	name, err := f.EnvName()
+	if err != nil {
+		return nil, err
+	}
+	e := f.cfg.Environments[name]
+	s := &Session{Env: name, URL: e.URL, URLFrom: "env " + name, Slug: e.User}
+	for _, v := range URLVars {
+		if u := strings.TrimSpace(f.Getenv(v)); u != "" {
+			s.URL, s.URLFrom = u, v
+			break
+		}
+	}
+	if s.Slug != "" {
+		if a := e.Accounts[s.Slug]; a != nil {
+			s.Storage = a.Storage
+		}
+	}
+	f.session = s
+	return s, nil
+}
+
+// Session resolves the target and its token: $OO_TOKEN, else the selected account's stored
+// token. With required, having none is an error that says how to log in.
+func (f *Factory) Session(required bool) (*Session, error) {
+	s, err := f.Target()
+	if err != nil {
+		return nil, err
+	}
+	if tok := strings.TrimSpace(f.Getenv("OO_TOKEN")); tok != "" {
+		s.Token, s.FromEnvVar, s.Credential = tok, true, "the OO_TOKEN environment variable"
+		s.Storage = ""
+		if c, err := ParseClaims(tok); err == nil {
+			s.Slug = c.Slug
+		}
+		return s, nil
+	}
+	if s.Slug == "" {
+		if required {
+			return nil, WithCode(ExitAuth, fmt.Errorf("not logged in to env %s: run `%s`", s.Env, f.loginHint(s, "")))
+		}
+		return s, nil
+	}
+	store := f.Store(s.Storage)
+	tok, err := store.Get(s.Env, s.Slug)
+	switch {
+	case errors.Is(err, credstore.ErrNotFound):
+		if required {
+			return nil, WithCode(ExitAuth, fmt.Errorf("no stored token for %s on env %s (was it removed from the keyring?): run `%s`",
+				s.Slug, s.Env, f.loginHint(s, s.Slug)))
+		}
+		return s, nil
+	case err != nil:
+		if required {
+			return nil, WithCode(ExitAuth, fmt.Errorf("reading the token of %s on env %s: %w (or set OO_TOKEN)", s.Slug, s.Env, err))
+		}
+		return s, nil
+	}
+	s.Token = tok
+	s.Credential = store.Describe(s.Env, s.Slug)
+	return s, nil
+}
+
+// loginHint is the login command for the session's environment.
+func (f *Factory) loginHint(s *Session, slug string) string {
+	cmd := "oo login"
+	if slug != "" {
+		cmd += " " + slug
+	}
+	if cfg, err := f.Config(); err == nil && s.Env != cfg.Current {
+		cmd += " -e " + s.Env
+	}
+	return cmd
+}
+
+// Client is an API client for s (authenticated when s has a token).
+func (f *Factory) Client(s *Session) *client.Client {
+	var opts []client.Option
+	if s.Token != "" {
+		opts = append(opts, client.WithToken(s.Token))
+	}
+	if f.HTTPClient != nil {
+		opts = append(opts, client.WithHTTPClient(f.HTTPClient))
+	}
+	return client.New(s.URL, opts...)
+}
+
+// Clock returns the current time from Now.
+func (f *Factory) Clock() time.Time {
+	if f.Now == nil {
+		return time.Now()
+	}
+	return f.Now()
+}
+
+// hinted is an error with a better message and the same cause (so the exit code survives).
+type hinted struct {
+	msg string
+	err error
+}
+
+func (h *hinted) Error() string { return h.msg }
+func (h *hinted) Unwrap() error { return h.err }
+
+// Explain turns an API error into a one-line message that says what to do next, keeping its
+// exit code: server down, token expired or revoked, forbidden. Other errors pass unchanged.
+func (f *Factory) Explain(err error) error {
+	var ce *client.Error
+	if err == nil || !errors.As(err, &ce) {
+		return err
+	}
+	var already *hinted
+	if errors.As(err, &already) {
+		return err
+	}
+	s := f.session
+	switch {
+	case ce.Status == 0:
+		u := ce.URL
+		if s != nil {
+			u = s.URL
+		}
+		return &hinted{err: err, msg: fmt.Sprintf("cannot reach the oo server at %s: %s (is `oo server start` running?)", u, ce.Message)}
+	case ce.Status == http.StatusUnauthorized && s != nil && s.Token != "":
+		if s.FromEnvVar {
+			return &hinted{err: err, msg: fmt.Sprintf("the token in OO_TOKEN was rejected: %s", ce.Message)}
+		}
+		why := "expired or revoked"
+		if c, perr := ParseClaims(s.Token); perr == nil && !c.ExpiresAt.IsZero() && !c.ExpiresAt.After(f.Clock()) {
+			why = "expired at " + c.ExpiresAt.Local().Format(time.RFC3339)
+		}
+		return &hinted{err: err, msg: fmt.Sprintf("the token of %s on env %s is %s (%s): run `%s` again",
+			s.Slug, s.Env, why, ce.Message, f.loginHint(s, s.Slug))}
+	case ce.Status == http.StatusUnauthorized && s != nil:
+		return &hinted{err: err, msg: fmt.Sprintf("%s: not logged in to env %s: run `%s`", ce.Message, s.Env, f.loginHint(s, ""))}
+	case ce.Status == http.StatusForbidden && s != nil && s.Slug != "":
+		return &hinted{err: err, msg: fmt.Sprintf("%s (you are %s on env %s)", ce.Message, s.Slug, s.Env)}
+	}
+	return err
+}

@@ -1,0 +1,116 @@
+package cmdutil
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ooctl/oo/pkg/client"
+	"github.com/ooctl/oo/pkg/config"
+	"github.com/ooctl/oo/pkg/credstore"
+	"github.com/ooctl/oo/pkg/iostreams"
+)
+
+func testFactory(t *testing.T, vars map[string]string) *Factory {
+	ios, _, _, _ := iostreams.Test()
+	return &Factory{IOStreams: ios, ConfigPath: filepath.Join(t.TempDir(), "config.json"),
+		Keyring: credstore.NewMemory(), Insecure: credstore.NewMemory(),
+		Getenv: func(k string) string { return vars[k] }, Now: time.Now}
+}
+
+func TestURLPrecedence(t *testing.T) {
+	vars := map[string]string{"OPENORCH_URL": "http://c", "OB_URL": "http://b"}
+	f := testFactory(t, vars)
+	s, err := f.Target()
+	if err != nil || s.URL != "http://b" || s.URLFrom != "OB_URL" {
+		t.Fatalf("%+v %v", s, err)
+	}
+	vars["OO_URL"] = "http://a"
+	if s, _ := f.Target(); s.URL != "http://a" {
+		t.Fatalf("OO_URL must win: %+v", s)
+	}
+	f = testFactory(t, nil)
+	if s, _ := f.Target(); s.Env != "local" || s.URLFrom != "env local" {
+		t.Fatalf("default: %+v", s)
+	}
+	f.EnvFlag = "nope"
+	if _, err := f.Target(); ExitCode(err) != ExitUsage {
+		t.Fatalf("unknown -e: %v", err)
+	}
+}
+
+func TestSessionTokenSources(t *testing.T) {
+	vars := map[string]string{}
+	f := testFactory(t, vars)
+	if _, err := f.Session(true); ExitCode(err) != ExitAuth || !strings.Contains(err.Error(), "not logged in to env local: run `oo login`") {
+		t.Fatalf("no login: %v", err)
+	}
+	cfg, _ := f.Config()
+	cfg.AddAccount("local", "alice", config.StorageKeyring)
+	if _, err := f.Session(true); ExitCode(err) != ExitAuth || !strings.Contains(err.Error(), "oo login alice") {
+		t.Fatalf("account without a stored token: %v", err)
+	}
+	f.Keyring.Set("local", "alice", "stored-token")
+	s, err := f.Session(true)
+	if err != nil || s.Token != "stored-token" || s.Slug != "alice" || s.FromEnvVar {
+		t.Fatalf("stored: %+v %v", s, err)
+	}
+	vars["OO_TOKEN"] = "env-token"
+	if s, _ := f.Session(true); s.Token != "env-token" || !s.FromEnvVar {
+		t.Fatalf("OO_TOKEN must win: %+v", s)
+	}
+	delete(vars, "OO_TOKEN")
+	f.Keyring.(*credstore.Memory).Err = errors.New("locked")
+	if _, err := f.Session(true); ExitCode(err) != ExitAuth || !strings.Contains(err.Error(), "OO_TOKEN") {
+		t.Fatalf("unreadable keyring: %v", err)
+	}
+	if s, err := f.Session(false); err != nil || s.Token != "" {
+		t.Fatalf("optional session with an unreadable keyring: %+v %v", s, err)
+	}
+}
+
+func TestExplainKeepsExitCodes(t *testing.T) {
+	f := testFactory(t, map[string]string{"OO_URL": "http://127.0.0.1:1"})
+	cfg, _ := f.Config()
+	cfg.AddAccount("local", "alice", config.StorageKeyring)
+	f.Keyring.Set("local", "alice", "tok")
+	if _, err := f.Session(true); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		err  error
+		code int
+		want string
+	}{
+		{&client.Error{Status: 0, Message: "connection refused"}, ExitUnreached, "cannot reach the oo server at http://127.0.0.1:1: connection refused (is `oo server start` running?)"},
+		{&client.Error{Status: 401, Message: "token revoked"}, ExitAuth, "the token of alice on env local is expired or revoked (token revoked): run `oo login alice` again"},
+		{&client.Error{Status: 403, Message: "this needs the admin role"}, ExitAuth, "(you are alice on env local)"},
+		{&client.Error{Status: 404, Message: "no such instance"}, ExitNotFound, "no such instance"},
+		{errors.New("plain"), ExitError, "plain"},
+	} {
+		got := f.Explain(c.err)
+		if ExitCode(got) != c.code || !strings.Contains(got.Error(), c.want) {
+			t.Errorf("Explain(%v) = %q (exit %d), want %q (exit %d)", c.err, got, ExitCode(got), c.want, c.code)
+		}
+	}
+	if f.Explain(nil) != nil {
+		t.Fatal("nil")
+	}
+}
+
+func TestAge(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for d, want := range map[time.Duration]string{10 * time.Second: "10s ago", 3 * time.Minute: "3m ago", 5 * time.Hour: "5h ago", 72 * time.Hour: "3d ago", -time.Second: "0s ago"} {
+		if got := Age(now, now.Add(-d)); got != want {
+			t.Errorf("Age(-%s) = %q, want %q", d, got, want)
+		}
+	}
+	if got := Until(now, now.Add(30*24*time.Hour)); got != "in 30d" {
+		t.Errorf("Until = %q", got)
+	}
+	if got := Until(now, now.Add(-time.Minute)); got != "expired 1m ago" {
+		t.Errorf("Until past = %q", got)
+	}
+}

@@ -1,0 +1,103 @@
+package credstore
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+
+	"github.com/ooctl/oo/pkg/config"
+)
+
+// File keeps tokens in plain text in a 0600 JSON file. It exists for machines without a keyring
+// and is used only when the user asks for it (--insecure-storage).
+type File struct {
+	Path string
+	mu   sync.Mutex
+}
+
+// NewFile is the insecure store at path.
+func NewFile(path string) *File { return &File{Path: path} }
+
+type fileData struct {
+	Tokens map[string]string `json:"tokens"`
+}
+
+func (f *File) read() (*fileData, error) {
+	d := &fileData{}
+	raw, err := os.ReadFile(f.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		d.Tokens = map[string]string{}
+		return d, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(raw, d); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", f.Path, err)
+	}
+	if d.Tokens == nil {
+		d.Tokens = map[string]string{}
+	}
+	return d, nil
+}
+
+func (f *File) write(d *fileData) error {
+	raw, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return err
+	}
+	return config.WriteFileAtomic(f.Path, append(raw, '\n'))
+}
+
+func (f *File) Get(env, slug string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, err := f.read()
+	if err != nil {
+		return "", err
+	}
+	tok, ok := d.Tokens[Account(env, slug)]
+	if !ok {
+		return "", ErrNotFound
+	}
+	return tok, nil
+}
+
+func (f *File) Set(env, slug, token string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, err := f.read()
+	if err != nil {
+		return err
+	}
+	d.Tokens[Account(env, slug)] = token
+	return f.write(d)
+}
+
+func (f *File) Delete(env, slug string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, err := f.read()
+	if err != nil {
+		return err
+	}
+	if _, ok := d.Tokens[Account(env, slug)]; !ok {
+		return ErrNotFound
+	}
+	delete(d.Tokens, Account(env, slug))
+	if len(d.Tokens) == 0 {
+		err := os.Remove(f.Path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return f.write(d)
+}
+
+func (f *File) Describe(env, slug string) string {
+	return fmt.Sprintf("plain-text file %s (insecure storage)", f.Path)
+}
