@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""The first oo service in Python, standard library only, plain HTTP.
+
+It gets a token for its slug (OO_TOKEN, or the password it stored on an earlier run, or a new
+account with a random password it stores 0600 under $XDG_DATA_HOME/oo/services/), registers
+its URL in the registry with a heartbeat TTL, heartbeats, and deregisters on SIGINT/SIGTERM.
+
+    GET /<slug>/hello  ->  {"hello": "world"}
+
+Env: OO_URL (or OB_URL, OPENORCH_URL), SELF_URL (or PORT), OO_TOKEN, OO_SLUG (default py-svc).
+"""
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlparse
+
+SERVER = (os.environ.get("OO_URL") or os.environ.get("OB_URL")
+          or os.environ.get("OPENORCH_URL") or "http://127.0.0.1:58231").rstrip("/")
+SLUG = os.environ.get("OO_SLUG") or "py-svc"
+HEARTBEAT_SECONDS = 5
+
+
+def api(method, path, body=None, token=None):
+    """One JSON call to the oo server; raises urllib.error.HTTPError on non-2xx."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(SERVER + path, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(req, timeout=10) as rsp:
+        raw = rsp.read()
+        return json.loads(raw) if raw.strip() else {}
+
+
+def credentials_file():
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "oo", "services", SLUG + ".json")
+
+
+def stored_password():
+    try:
+        with open(credentials_file()) as f:
+            return json.load(f).get("password", "")
+    except FileNotFoundError:
+        return ""
+
+
+def store_password(password):
+    path = credentials_file()
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    os.chmod(os.path.dirname(path), 0o700)
+    # O_CREAT with 0600 so the password is never readable by others, not even for a moment.
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"slug": SLUG, "password": password}, f)
+    os.replace(path + ".tmp", path)
+
+
+def service_token():
+    if os.environ.get("OO_TOKEN"):
+        return os.environ["OO_TOKEN"]
+    password = stored_password()
+    if password:
+        try:
+            return api("POST", "/user-svc/login", {"slug": SLUG, "password": password})["token"]["token"]
+        except urllib.error.HTTPError as e:
+            if e.code == 401:
+                sys.exit(f"{SLUG} exists but rejects the password in {credentials_file()}")
+    else:
+        password = secrets.token_urlsafe(24)
+        store_password(password)
+    name = SLUG.replace("-", " ").title()
+    try:
+        return api("POST", "/user-svc/register", {"slug": SLUG, "name": name, "password": password})["token"]["token"]
+    except urllib.error.HTTPError as e:
+        sys.exit(f"cannot register {SLUG}: HTTP {e.code} {e.read().decode(errors='replace')}")
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        if urlparse(self.path).path == f"/{SLUG}/hello":
+            body, status = json.dumps({"hello": "world"}).encode(), 200
+        else:
+            body, status = json.dumps({"error": "not found"}).encode(), 404
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def main():
+    self_url = os.environ.get("SELF_URL") or f"http://127.0.0.1:{os.environ.get('PORT', '0')}"
+    u = urlparse(self_url)
+    # Listen before registering, so the server's first health check finds us.
+    httpd = ThreadingHTTPServer(("127.0.0.1" if u.hostname in ("localhost", None) else u.hostname, u.port or 0), Handler)
+    self_url = f"{u.scheme}://{u.hostname}:{httpd.server_address[1]}"
+
+    token = service_token()
+    ttl = f"{3 * HEARTBEAT_SECONDS}s"
+    rsp = api("PUT", "/registry-svc/instance", {"url": self_url, "heartbeatTtl": ttl}, token)
+    instance_id = (rsp.get("instance") or {}).get("id")
+    if not instance_id:  # servers that answer {} only
+        found = api("GET", f"/registry-svc/instances?slug={SLUG}", None, token)["instances"]
+        instance_id = next(i["id"] for i in found if i["url"].rstrip("/") == self_url)
+    print(f"{SLUG} listening on {self_url}, registered as {instance_id}", flush=True)
+
+    stopping = threading.Event()
+
+    def heartbeat():
+        while not stopping.wait(HEARTBEAT_SECONDS):
+            try:
+                api("PUT", f"/registry-svc/instance/{instance_id}/heartbeat", {"ttl": ttl}, token)
+            except (urllib.error.URLError, OSError) as e:
+                print(f"heartbeat failed: {e}", file=sys.stderr, flush=True)
+
+    def stop(signum, frame):
+        stopping.set()
+        # shutdown() waits for serve_forever, which runs in this thread: do it from another.
+        threading.Thread(target=httpd.shutdown).start()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    threading.Thread(target=heartbeat, daemon=True).start()
+    httpd.serve_forever()
+    try:
+        api("DELETE", f"/registry-svc/instance/{instance_id}", None, token)
+        print(f"deregistered {instance_id}", flush=True)
+    except urllib.error.HTTPError as e:
+        if e.code != 404:
+            print(f"deregistering failed: HTTP {e.code}", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

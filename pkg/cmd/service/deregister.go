@@ -1,0 +1,70 @@
+package service
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ooctl/oo/pkg/cmdutil"
+)
+
+type deregisterOptions struct {
+	url      string
+	insecure bool
+}
+
+func newDeregisterCmd(f *cmdutil.Factory) *cobra.Command {
+	o := &deregisterOptions{}
+	cmd := &cobra.Command{
+		Use:     "deregister SLUG [--url URL]",
+		Aliases: []string{"unregister"},
+		Short:   "Remove SLUG's instances from the registry",
+		Long: `Remove the instance of SLUG at --url, or every instance of SLUG without --url. The service
+account and its stored password stay, so registering again later reuses them. Acts as the
+service account when oo holds its password, else as the logged-in user (SLUG or an admin).`,
+		Example: `  oo service deregister legacy-svc --url http://127.0.0.1:8080
+  oo service deregister legacy-svc`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			slug := args[0]
+			if err := validSlug(slug); err != nil {
+				return err
+			}
+			if o.url != "" {
+				if err := checkInstanceURL(o.url); err != nil {
+					return err
+				}
+			}
+			s, err := sessionFor(f)
+			if err != nil {
+				return err
+			}
+			id, err := resolveIdentity(ctx, f, s, slug, o.insecure, false)
+			if err != nil {
+				return err
+			}
+			list, err := findInstances(ctx, id.c, slug, o.url)
+			if err != nil {
+				return f.Explain(err)
+			}
+			if len(list) == 0 {
+				what := "no instances of " + slug + " are registered"
+				if o.url != "" {
+					what = fmt.Sprintf("%s is not registered as %s", o.url, slug)
+				}
+				return cmdutil.WithCode(cmdutil.ExitNotFound, fmt.Errorf("%s", what))
+			}
+			for _, in := range list {
+				if err := id.c.DeleteInstance(ctx, in.ID); err != nil {
+					return f.Explain(err)
+				}
+				fmt.Fprintf(f.IOStreams.ErrOut, "Deregistered %s (%s) from %s\n", in.URL, in.ID, slug)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.url, "url", "", "only the instance at this URL")
+	cmd.Flags().BoolVar(&o.insecure, "insecure-storage", false, "read the service account's password from the plain-text file (as stored with --insecure-storage)")
+	return cmd
+}

@@ -1,0 +1,49 @@
+package service
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+)
+
+func TestSlugFromCommand(t *testing.T) {
+	for _, c := range []struct {
+		argv []string
+		want string
+	}{
+		{[]string{"./mysvc"}, "mysvc"},
+		{[]string{"/opt/bin/Skeleton_Svc.exe"}, "skeleton-svc"},
+		{[]string{"python3", "-u", "app.py"}, "app"},
+		{[]string{"go", "run", "./cmd/hello-svc/"}, "hello-svc"},
+		{[]string{"node", "server.js", "--port", "1"}, "server"},
+		{[]string{"__"}, ""},
+	} {
+		if got := SlugFromCommand(c.argv); got != c.want {
+			t.Errorf("SlugFromCommand(%q) = %q, want %q", c.argv, got, c.want)
+		}
+	}
+}
+
+func TestNormalizeURL(t *testing.T) {
+	a := normalizeURL("HTTP://LocalHost:8080/")
+	for _, u := range []string{"http://localhost:8080", "http://localhost:8080/"} {
+		if normalizeURL(u) != a {
+			t.Errorf("%q normalizes to %q, want %q", u, normalizeURL(u), a)
+		}
+	}
+	if normalizeURL("http://h") != "http://h:80" || normalizeURL("https://h/") != "https://h:443" {
+		t.Errorf("default ports: %q %q", normalizeURL("http://h"), normalizeURL("https://h/"))
+	}
+}
+
+func TestPrefixWriterWholeLines(t *testing.T) {
+	var mu sync.Mutex
+	var out bytes.Buffer
+	w := &prefixWriter{mu: &mu, w: &out, prefix: "[a-1] "}
+	w.Write([]byte("one\ntw"))
+	w.Write([]byte("o\nthree"))
+	w.Flush()
+	if got, want := out.String(), "[a-1] one\n[a-1] two\n[a-1] three\n"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,120 @@
+package service
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/pkg/cmdutil"
+)
+
+type registerOptions struct {
+	url        string
+	healthPath string
+	insecure   bool
+	output     string
+}
+
+func newRegisterCmd(f *cmdutil.Factory) *cobra.Command {
+	o := &registerOptions{}
+	cmd := &cobra.Command{
+		Use:   "register SLUG --url URL",
+		Short: "Put an already running server behind the proxy under SLUG",
+		Long: `Register the server at --url as an instance of SLUG, so that SERVER/SLUG/... reaches it.
+
+The service account SLUG is created if it does not exist yet, with a random password kept in
+the OS keyring; later commands log in with it. If the account exists and oo has no password
+for it, you must be logged in as SLUG or as an admin (an admin registers on SLUG's behalf).
+
+Running it again is safe: an instance that is already registered is updated, and only the
+fields you give change. The server health-checks the instance (TCP connect, or GET of
+--health-path). Undo with "oo service deregister SLUG" or "oo instance rm ID".`,
+		Example: `  oo service register legacy-svc --url http://127.0.0.1:8080
+  oo service register legacy-svc --url http://127.0.0.1:8080 --health-path /healthz`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRegister(cmd, f, args[0], o)
+		},
+	}
+	cmd.Flags().StringVar(&o.url, "url", "", "the instance's URL, as the server reaches it (required)")
+	cmd.Flags().StringVar(&o.healthPath, "health-path", "", "probe this path with GET instead of a TCP connect")
+	cmd.Flags().BoolVar(&o.insecure, "insecure-storage", false, "keep the service account's password in a plain-text 0600 file instead of the OS keyring")
+	cmdutil.AddOutputFlag(cmd, &o.output)
+	_ = cmd.MarkFlagRequired("url")
+	return cmd
+}
+
+func runRegister(cmd *cobra.Command, f *cmdutil.Factory, slug string, o *registerOptions) error {
+	ctx := cmd.Context()
+	ios := f.IOStreams
+	if err := validSlug(slug); err != nil {
+		return err
+	}
+	if err := checkInstanceURL(o.url); err != nil {
+		return err
+	}
+	if err := cmdutil.CheckOutput(o.output); err != nil {
+		return err
+	}
+	s, err := sessionFor(f)
+	if err != nil {
+		return err
+	}
+	id, err := resolveIdentity(ctx, f, s, slug, o.insecure, true)
+	if err != nil {
+		return err
+	}
+	if id.created {
+		fmt.Fprintf(ios.ErrOut, "Created service account %s (password in %s)\n", slug, id.where)
+	}
+
+	existing, err := findInstances(ctx, id.c, slug, o.url)
+	if err != nil {
+		return f.Explain(err)
+	}
+	req := api.RegisterInstanceRequest{URL: o.url, Slug: id.forSlug()}
+	var prev *api.Instance
+	if len(existing) > 0 {
+		prev = &existing[0]
+		// The server replaces an instance's fields on PUT; carry over what was not given.
+		req.HealthPath, req.HeartbeatTTL = prev.HealthPath, prev.HeartbeatTTL
+		req.DeploymentID, req.Path, req.Tags = prev.DeploymentID, prev.Path, prev.Tags
+	}
+	if cmd.Flags().Changed("health-path") {
+		req.HealthPath = o.healthPath
+	}
+	inst, err := id.c.RegisterInstance(ctx, req)
+	if err != nil {
+		return f.Explain(err)
+	}
+	if inst == nil { // a server that answers {} only
+		if list, lerr := findInstances(ctx, id.c, slug, o.url); lerr == nil && len(list) > 0 {
+			inst = &list[0]
+		} else {
+			inst = &api.Instance{URL: o.url, Slug: slug, HealthPath: req.HealthPath}
+		}
+	}
+
+	verb := "Registered"
+	switch {
+	case prev != nil && prev.HealthPath == req.HealthPath:
+		verb = "Already registered (unchanged):"
+	case prev != nil:
+		verb = "Updated"
+	}
+	health := "TCP connect"
+	if req.HealthPath != "" {
+		health = "GET " + req.HealthPath
+	}
+	by := ""
+	if id.onBehalf {
+		by = fmt.Sprintf(" by %s on its behalf", s.Slug)
+	}
+	fmt.Fprintf(ios.ErrOut, "%s %s as %s (%s, health check: %s)%s\n", verb, inst.URL, slug, inst.ID, health, by)
+	fmt.Fprintf(ios.ErrOut, "Reach it at %s/%s/\n", s.URL, slug)
+	if cmdutil.WantJSON(o.output) {
+		return cmdutil.PrintJSON(ios.Out, inst)
+	}
+	return nil
+}

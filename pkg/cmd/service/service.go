@@ -1,0 +1,265 @@
+// Package service implements `oo service`: put a service behind the proxy under its slug, by
+// registering an already running server (register, deregister) or by launching and supervising
+// it (run).
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/pkg/client"
+	"github.com/ooctl/oo/pkg/cmdutil"
+	"github.com/ooctl/oo/pkg/config"
+	"github.com/ooctl/oo/pkg/credstore"
+	"github.com/ooctl/oo/pkg/sdk"
+)
+
+// NewCmd returns `oo service`.
+func NewCmd(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "service",
+		Aliases: []string{"svc"},
+		Short:   "Run a service behind the proxy, or register one that is already running",
+		Long: `A service is reached at SERVER/<slug>/... once an instance of it is registered under its
+slug. "oo service run" does everything: it creates the service's account, starts your program
+on a free port, registers it, keeps it alive and cleans up when it stops. "oo service register"
+is for a server that is already running and cannot register itself.
+
+The service account's password is generated and kept in the OS keyring (one entry per
+environment and slug), so later runs log in as the same account.`,
+		Example: `  oo service run -- ./mysvc
+  oo service run --slug hello-svc --replicas 2 --restart on-failure -- python3 app.py
+  oo service register legacy-svc --url http://127.0.0.1:8080 --health-path /healthz
+  oo service deregister legacy-svc`,
+	}
+	cmd.AddCommand(newRegisterCmd(f), newDeregisterCmd(f), newRunCmd(f))
+	return cmd
+}
+
+// passwordKey names the keyring entry of a service account's password. Slugs cannot contain
+// ':', so it never collides with a login token stored under the bare slug.
+func passwordKey(slug string) string { return "service-password:" + slug }
+
+// passwords adapts the CLI's credential store to the SDK's PasswordStore, one entry per
+// environment and slug.
+type passwords struct {
+	store credstore.Store
+	env   string
+}
+
+func (p passwords) Password(slug string) (string, error) {
+	pw, err := p.store.Get(p.env, passwordKey(slug))
+	if errors.Is(err, credstore.ErrNotFound) {
+		// A service run on its own before (the SDK and the examples) kept its password in its
+		// own 0600 file; reading it lets `oo service run` take over the same account.
+		pw, _ = sdk.FileStore{Dir: sdk.DefaultCredentialsDir()}.Password(slug)
+		return pw, nil
+	}
+	return pw, err
+}
+
+func (p passwords) SetPassword(slug, pw string) error {
+	return p.store.Set(p.env, passwordKey(slug), pw)
+}
+
+func (p passwords) describe(slug string) string { return p.store.Describe(p.env, passwordKey(slug)) }
+
+// identity is who acts for the service: the service account itself, or an admin acting on its
+// behalf when the account exists but oo has no password for it.
+type identity struct {
+	slug     string
+	c        *client.Client // authenticated
+	token    string         // the service account's own token; "" when an admin acts for it
+	onBehalf bool
+	// unmanaged: oo cannot act for the slug at all (`service run` then only supervises).
+	unmanaged bool
+	created   bool
+	where     string // where the password lives, for messages
+}
+
+// forSlug fills the slug field of a registration when an admin registers for another slug.
+func (id *identity) forSlug() string {
+	if id.onBehalf {
+		return id.slug
+	}
+	return ""
+}
+
+// sessionFor resolves the server and the CLI user's token (which may be none).
+func sessionFor(f *cmdutil.Factory) (*cmdutil.Session, error) {
+	return f.Session(false)
+}
+
+func isAdmin(tok string) bool {
+	c, err := cmdutil.ParseClaims(tok)
+	return err == nil && slices.Contains(c.Roles, api.RoleAdmin)
+}
+
+// resolveIdentity gets a token for the service account slug: the CLI's own when it is logged in
+// as slug, else by logging in with (or creating the account and storing) the password kept in
+// the credential store. With create false a missing account is not created.
+func resolveIdentity(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session, slug string, insecure, create bool) (*identity, error) {
+	anon := f.Client(&cmdutil.Session{URL: s.URL})
+	if s.Token != "" && s.Slug == slug {
+		return &identity{slug: slug, c: anon.WithToken(s.Token), token: s.Token, where: s.Credential}, nil
+	}
+	storage := config.StorageKeyring
+	if insecure {
+		storage = config.StorageFile
+	}
+	ps := passwords{store: f.Store(storage), env: s.Env}
+	admin := s.Token != "" && isAdmin(s.Token)
+	onBehalf := func() *identity {
+		return &identity{slug: slug, c: anon.WithToken(s.Token), onBehalf: true, where: s.Credential}
+	}
+
+	if !create {
+		pw, err := ps.Password(slug)
+		if err != nil && !admin {
+			return nil, keyringError(f, err)
+		}
+		if pw != "" {
+			tok, err := anon.Login(ctx, slug, pw)
+			if err == nil {
+				return &identity{slug: slug, c: anon.WithToken(tok.Token), token: tok.Token, where: ps.describe(slug)}, nil
+			}
+			if client.IsUnreachable(err) {
+				return nil, f.Explain(err)
+			}
+		}
+		if s.Token != "" {
+			return onBehalf(), nil
+		}
+		return nil, cmdutil.WithCode(cmdutil.ExitAuth, fmt.Errorf("no password for the service account %s is stored for env %s; log in as %s or as an admin", slug, s.Env, slug))
+	}
+
+	tok, created, err := sdk.EnsureAccount(ctx, anon, slug, "", ps)
+	var taken *sdk.AccountTakenError
+	switch {
+	case err == nil:
+		return &identity{slug: slug, c: anon.WithToken(tok.Token), token: tok.Token, created: created, where: ps.describe(slug)}, nil
+	case errors.As(err, &taken) && admin:
+		return onBehalf(), nil
+	case errors.As(err, &taken):
+		return nil, cmdutil.WithCode(cmdutil.ExitConflict, &explained{err: taken, msg: fmt.Sprintf(
+			"the slug %s is already taken by an account whose password oo does not have for env %s: log in as %s (oo login %s) or as an admin and run this again",
+			slug, s.Env, slug, slug)})
+	case client.IsStatus(err, http.StatusForbidden) && admin:
+		// Registration is closed: the admin creates the account with the stored password.
+		pw, perr := ps.Password(slug)
+		if perr != nil || pw == "" {
+			return nil, keyringError(f, errors.Join(err, perr))
+		}
+		if _, cerr := anon.WithToken(s.Token).CreateUser(ctx, api.CreateUserRequest{Slug: slug, Name: sdk.NameFromSlug(slug), Password: pw}); cerr != nil {
+			return nil, f.Explain(cerr)
+		}
+		tok, lerr := anon.Login(ctx, slug, pw)
+		if lerr != nil {
+			return nil, f.Explain(lerr)
+		}
+		return &identity{slug: slug, c: anon.WithToken(tok.Token), token: tok.Token, created: true, where: ps.describe(slug)}, nil
+	}
+	return nil, keyringError(f, f.Explain(err))
+}
+
+// keyringError adds what to do when the password cannot be kept in the keyring.
+func keyringError(f *cmdutil.Factory, err error) error {
+	if errors.Is(err, credstore.ErrUnavailable) {
+		return cmdutil.WithCode(cmdutil.ExitAuth, fmt.Errorf("%w; oo keeps service account passwords in the OS keyring: start one, or use --insecure-storage for a 0600 file", err))
+	}
+	return err
+}
+
+// checkInstanceURL accepts only what the registry accepts: http(s) with a host.
+func checkInstanceURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return cmdutil.Usagef("--url %q must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080", raw)
+	}
+	return nil
+}
+
+// normalizeURL compares instance URLs the way the registry does: scheme and host lowercased,
+// default port explicit, trailing slash dropped.
+func normalizeURL(raw string) string {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Host == "" {
+		return strings.TrimRight(strings.ToLower(raw), "/")
+	}
+	scheme := strings.ToLower(u.Scheme)
+	host := strings.ToLower(u.Hostname())
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[scheme]
+	}
+	hp := host
+	if port != "" {
+		hp = joinHostPort(host, port)
+	}
+	return scheme + "://" + hp + strings.TrimRight(u.EscapedPath(), "/")
+}
+
+func joinHostPort(host, port string) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]:" + port
+	}
+	return host + ":" + port
+}
+
+// findInstances lists slug's instances, only the one at rawURL when it is given.
+func findInstances(ctx context.Context, c *client.Client, slug, rawURL string) ([]api.Instance, error) {
+	list, err := c.ListInstances(ctx, client.InstanceFilter{Slug: slug})
+	if err != nil {
+		return nil, err
+	}
+	var out []api.Instance
+	for _, in := range list {
+		if in.Slug != "" && in.Slug != slug {
+			continue
+		}
+		if rawURL == "" || normalizeURL(in.URL) == normalizeURL(rawURL) {
+			out = append(out, in)
+		}
+	}
+	return out, nil
+}
+
+// validSlug mirrors the server's rule (lowercase letters, digits, '-'), so a bad slug fails
+// before anything is created.
+func validSlug(s string) error {
+	if s == "" {
+		return cmdutil.Usagef("empty slug")
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return cmdutil.Usagef("slug %q may contain only lowercase letters, digits and '-'", s)
+		}
+	}
+	if len(s) > 63 {
+		return cmdutil.Usagef("slug %q is longer than 63 characters", s)
+	}
+	if s[0] == '-' || s[len(s)-1] == '-' {
+		return cmdutil.Usagef("slug %q may not start or end with '-'", s)
+	}
+	if api.ReservedSlugs[s] {
+		return cmdutil.Usagef("slug %q is reserved by the server", s)
+	}
+	return nil
+}
+
+// explained replaces an error's message and keeps it as the cause, for errors.As.
+type explained struct {
+	msg string
+	err error
+}
+
+func (e *explained) Error() string { return e.msg }
+func (e *explained) Unwrap() error { return e.err }
