@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -109,7 +110,26 @@ type serverProc struct {
 	URL  string
 	Addr string
 	Cmd  *exec.Cmd
-	Log  *bytes.Buffer
+	Log  *syncBuffer
+}
+
+// syncBuffer is the server's output: written by exec's copying goroutine while the test reads
+// it, so it needs its own lock.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // StartServer runs `oo server start` on a free loopback port with e's data dir and waits until
@@ -120,12 +140,12 @@ func (e *env) StartServer(extraArgs ...string) *serverProc {
 	args := append([]string{"server", "start", "--addr", addr}, extraArgs...)
 	cmd := exec.Command(ooBin, args...)
 	cmd.Env = e.Vars
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
+	log := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
-	p := &serverProc{URL: "http://" + addr, Addr: addr, Cmd: cmd, Log: &log}
+	p := &serverProc{URL: "http://" + addr, Addr: addr, Cmd: cmd, Log: log}
 	e.t.Cleanup(func() { p.Stop() })
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
