@@ -18,13 +18,16 @@
 #   BENCH_PATH=/bench-svc/hello   path requested (the oo slug is its first segment)
 #   OO_INFO_RUN=1             also measure a second oo with its access log on (--log-level info,
 #                             written to a file), in the same rounds
+#   OO_BASE_BIN=PATH          also measure another oo binary (say, built from the previous commit)
+#                             as "oo-base", in the same rounds: an A/B of a change, free of the
+#                             drift between two runs; prints the CPU ratio oo/oo-base
 #   PROFILE=1                 also profile oo under the same load (CPU and allocations through
 #                             net/http/pprof, compiled into a separate binary with -overlay)
 #   GO_BENCH=1                also run `go test -bench . -benchmem` in server/registry, server/proxy
 #                             and server/httpapi (route lookup; one proxied request in process)
 #   CADDY_KEEPALIVE=64        Caddy's idle upstream connections per host (nginx: keepalive 64)
-#   BACKEND_PORT OO_PORT OO_INFO_PORT NGINX_PORT CADDY_PORT PPROF_PORT
-#                             loopback ports (19311 19231 19233 19080 19081 19232)
+#   BACKEND_PORT OO_PORT OO_INFO_PORT OO_BASE_PORT NGINX_PORT CADDY_PORT PPROF_PORT
+#                             loopback ports (19311 19231 19233 19234 19080 19081 19232)
 #   BENCH_KEEP_TMP=1          keep the temp dir (configs, logs, raw wrk output) for inspection
 # Needs go, curl, wrk, nginx and caddy; installs the Debian packages that are missing (apt-get
 # as root, sudo otherwise). Every process it starts is stopped on exit.
@@ -43,6 +46,8 @@ CADDY_KEEPALIVE=${CADDY_KEEPALIVE:-64}
 BACKEND_PORT=${BACKEND_PORT:-19311}
 OO_PORT=${OO_PORT:-19231}
 OO_INFO_PORT=${OO_INFO_PORT:-19233}
+OO_BASE_PORT=${OO_BASE_PORT:-19234}
+OO_BASE_BIN=${OO_BASE_BIN:-}
 NGINX_PORT=${NGINX_PORT:-19080}
 CADDY_PORT=${CADDY_PORT:-19081}
 PPROF_PORT=${PPROF_PORT:-19232}
@@ -160,8 +165,8 @@ wait_200() { # wait_200 URL [SECONDS]: until URL answers 200; prints the last co
 	return 1
 }
 
-for p in "$BACKEND_PORT" "$OO_PORT" "$OO_INFO_PORT" "$NGINX_PORT" "$CADDY_PORT" "$PPROF_PORT"; do
-	port_free "$p" || die "port $HOST:$p is in use; set BACKEND_PORT, OO_PORT, OO_INFO_PORT, NGINX_PORT, CADDY_PORT or PPROF_PORT"
+for p in "$BACKEND_PORT" "$OO_PORT" "$OO_INFO_PORT" "$OO_BASE_PORT" "$NGINX_PORT" "$CADDY_PORT" "$PPROF_PORT"; do
+	port_free "$p" || die "port $HOST:$p is in use; set BACKEND_PORT, OO_PORT, OO_INFO_PORT, OO_BASE_PORT, NGINX_PORT, CADDY_PORT or PPROF_PORT"
 done
 
 # ---------------------------------------------------------------------------------------------
@@ -361,9 +366,19 @@ if oo_start oo warn "$TMP/oo" "$OO_PORT"; then
 			OO_INFO_RUN=0
 		fi
 	fi
+	if [[ -n $OO_BASE_BIN ]]; then
+		[[ -x $OO_BASE_BIN ]] || die "OO_BASE_BIN=$OO_BASE_BIN is not an executable"
+		if oo_start oo-base warn "$OO_BASE_BIN" "$OO_BASE_PORT"; then
+			OO_BASE_PID=$OO_PID
+		else
+			log "the oo-base binary did not start; measuring without it"
+			OO_BASE_BIN=""
+		fi
+	fi
 else
 	OO_STATUS=pending
 	OO_INFO_RUN=0
+	OO_BASE_BIN=""
 	log "oo rows pending: the register-and-proxy flow does not work in this checkout yet"
 fi
 
@@ -443,14 +458,16 @@ TARGETS=(direct)
 [[ $OO_STATUS == ok ]] && TARGETS+=(oo)
 TARGETS+=(nginx caddy)
 [[ $OO_INFO_RUN == 1 ]] && TARGETS+=(oo-info)
+[[ -n $OO_BASE_BIN ]] && TARGETS+=(oo-base)
 declare -A URL=(
 	[direct]="http://$HOST:$BACKEND_PORT$BENCH_PATH"
 	[oo]="http://$HOST:$OO_PORT$BENCH_PATH"
 	[oo-info]="http://$HOST:$OO_INFO_PORT$BENCH_PATH"
+	[oo-base]="http://$HOST:$OO_BASE_PORT$BENCH_PATH"
 	[nginx]="http://$HOST:$NGINX_PORT$BENCH_PATH"
 	[caddy]="http://$HOST:$CADDY_PORT$BENCH_PATH"
 )
-declare -A PID_OF=([direct]=- [oo]=${OO_WARN_PID:--} [oo-info]=$OO_INFO_PID [nginx]=$NGINX_PID [caddy]=$CADDY_PID)
+declare -A PID_OF=([direct]=- [oo]=${OO_WARN_PID:--} [oo-info]=$OO_INFO_PID [oo-base]=${OO_BASE_PID:--} [nginx]=$NGINX_PID [caddy]=$CADDY_PID)
 START_TIME=$SECONDS
 for ((round = 1; round <= REPEAT; round++)); do
 	nt=${#TARGETS[@]}
@@ -461,6 +478,7 @@ for ((round = 1; round <= REPEAT; round++)); do
 done
 [[ $OO_STATUS == ok ]] && stop_pid "$OO_WARN_PID"
 [[ $OO_INFO_RUN == 1 ]] && stop_pid "$OO_INFO_PID"
+[[ -n $OO_BASE_BIN ]] && stop_pid "$OO_BASE_PID"
 log "measurements took $((SECONDS - START_TIME)) s"
 
 # ---------------------------------------------------------------------------------------------
@@ -484,6 +502,7 @@ column_of() { # column_of NAME INDEX: that field of every RAW line of NAME
 declare -A MED
 NAMES=(direct oo nginx caddy)
 [[ $OO_INFO_RUN == 1 ]] && NAMES+=(oo-info)
+[[ -n $OO_BASE_BIN ]] && NAMES+=(oo-base)
 for n in "${NAMES[@]}"; do
 	for i in 3 4 5 6 8 9 10 11 12; do
 		# shellcheck disable=SC2046 # one value per line, word splitting intended
@@ -529,6 +548,7 @@ echo "throughput oo/caddy  = $(ratio "${MED[oo.3]}" "${MED[caddy.3]}")   (target
 echo "throughput oo/direct = $(ratio "${MED[oo.3]}" "${MED[direct.3]}")"
 echo "p99        oo/caddy  = $(ratio "${MED[oo.5]}" "${MED[caddy.5]}")   (target <= 1.00)"
 echo "CPU/req    oo/nginx  = $(ratio "${MED[oo.8]}" "${MED[nginx.8]}"),  oo/caddy = $(ratio "${MED[oo.8]}" "${MED[caddy.8]}")   (per backend-CPU units: $(ratio "${MED[oo.12]}" "${MED[nginx.12]}"), $(ratio "${MED[oo.12]}" "${MED[caddy.12]}"))"
+[[ -n $OO_BASE_BIN ]] && echo "CPU/req    oo/oo-base = $(ratio "${MED[oo.8]}" "${MED[oo-base.8]}")   (per backend-CPU units: $(ratio "${MED[oo.12]}" "${MED[oo-base.12]}"); oo-base: $OO_BASE_BIN)"
 [[ $OO_STATUS == ok ]] || echo "oo: PENDING (the register-and-proxy flow did not work in this checkout; see the log above)"
 
 JSON="$RESULTS_DIR/run-$(date -u +%Y%m%dT%H%M%SZ).json"

@@ -31,8 +31,10 @@ func newRequestIDs() *requestIDs {
 	return &requestIDs{prefix: hex.EncodeToString(b[:]) + "-"}
 }
 
+// next builds the id in a stack buffer so that the string is the only allocation.
 func (g *requestIDs) next() string {
-	return g.prefix + strconv.FormatUint(g.n.Add(1), 36)
+	var b [40]byte
+	return string(strconv.AppendUint(append(b[:0], g.prefix...), g.n.Add(1), 36))
 }
 
 // statusRecorder remembers the status for the access log. It forwards Flush and Unwrap so that
@@ -69,18 +71,32 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 func withCommon(log *slog.Logger, h http.Handler) http.Handler {
 	ids := newRequestIDs()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(RequestIDHeader)
+		// The header maps are indexed directly with the canonical key: Get and Set would
+		// canonicalise it on every request, and this runs for every proxied request.
+		var id string
+		if v := r.Header[RequestIDHeader]; len(v) > 0 {
+			id = v[0]
+		}
 		if id == "" {
 			id = ids.next()
-			r.Header.Set(RequestIDHeader, id)
+			// One allocation serves both maps. Each gets its own element, capped at length 1,
+			// so an Add on either map reallocates instead of writing into the other's value.
+			both := &[2]string{id, id}
+			r.Header[RequestIDHeader] = both[0:1:1]
+			w.Header()[RequestIDHeader] = both[1:2:2]
+		} else {
+			w.Header()[RequestIDHeader] = []string{id}
 		}
-		w.Header().Set(RequestIDHeader, id)
 
 		logOn := log.Enabled(r.Context(), slog.LevelInfo)
 		var start time.Time
-		rec := &statusRecorder{ResponseWriter: w}
+		// Without the access log nothing reads the status, so no recorder is allocated; the
+		// recovery below then cannot tell whether the response started and answers 500
+		// regardless (net/http ignores a second WriteHeader).
+		var rec *statusRecorder
 		if logOn {
 			start = time.Now()
+			rec = &statusRecorder{ResponseWriter: w}
 			w = rec
 		}
 		defer func() {
@@ -90,7 +106,7 @@ func withCommon(log *slog.Logger, h http.Handler) http.Handler {
 				}
 				log.Error("panic in handler", "method", r.Method, "path", r.URL.Path,
 					"request_id", id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				if rec.status == 0 {
+				if rec == nil || rec.status == 0 {
 					WriteJSON(w, http.StatusInternalServerError, api.ErrorResponse{Error: "internal server error"})
 				}
 			}
