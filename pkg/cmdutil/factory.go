@@ -252,3 +252,21 @@ func (f *Factory) Explain(err error) error {
 	}
 	return err
 }
+
+// InsecureStorageEnv makes --insecure-storage the default for a shell session: a container or
+// a headless box has no keyring, and repeating the flag on every command is easy to forget.
+// Setting it is still an explicit choice; nothing falls back to a plain file on its own.
+const InsecureStorageEnv = "OO_INSECURE_STORAGE"
+
+// InsecureStorage reports whether credentials go to the plain 0600 file: the flag, or
+// OO_INSECURE_STORAGE set to a true value.
+func (f *Factory) InsecureStorage(flag bool) bool {
+	if flag {
+		return true
+	}
+	switch strings.ToLower(strings.TrimSpace(f.Getenv(InsecureStorageEnv))) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
+}

@@ -23,7 +23,7 @@ Credential Manager on Windows), and none is usable here. Either:
     keyring, e.g.
       dbus-run-session -- sh -c 'echo -n "$KEYRING_PASS" | gnome-keyring-daemon --unlock --components=secrets; exec $SHELL'
   - or keep the token in a plain-text file readable only by you (mode 0600):
-      oo login --insecure-storage
+      oo login --insecure-storage     (or export OO_INSECURE_STORAGE=1 for every command)
   - or, for scripts and CI, skip storage and pass a token in OO_TOKEN.
 `
 
@@ -77,7 +77,7 @@ func askSlug(f *cmdutil.Factory, slug string, canPrompt bool) (string, error) {
 // the server), explains the options and fails: there is no silent plain-text fallback.
 func saveToken(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session, slug, token string, insecure bool) (string, error) {
 	storage := config.StorageKeyring
-	if insecure {
+	if f.InsecureStorage(insecure) {
 		storage = config.StorageFile
 	}
 	store := f.Store(storage)

@@ -158,6 +158,28 @@ func TestNoKeyringNeedsExplicitInsecureStorage(t *testing.T) {
 	}
 }
 
+// OO_INSECURE_STORAGE=1 is the flag for a whole shell session; any other value is not.
+func TestInsecureStorageFromEnv(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t)
+	h := cmdtest.New(t, srv.URL)
+	h.Keyring.Err = errors.New("no D-Bus session")
+	h.Vars["OO_INSECURE_STORAGE"] = "no"
+	cmdtest.MustFail(t, h.Run(cmdtest.Piped, adminPW+"\n", "login", "admin", "--password-stdin"), cmdutil.ExitAuth, "OO_INSECURE_STORAGE=1")
+	if _, err := os.Stat(h.Insecure.Path); !os.IsNotExist(err) {
+		t.Fatal("OO_INSECURE_STORAGE=no must not store in the plain file")
+	}
+	h.Vars["OO_INSECURE_STORAGE"] = "1"
+	login(t, h, "admin", adminPW)
+	if tok, err := h.Insecure.Get("local", "admin"); err != nil || tok == "" {
+		t.Fatalf("token not in the plain file: %q %v", tok, err)
+	}
+	if h.Config().Environments["local"].Accounts["admin"].Storage != config.StorageFile {
+		t.Fatal("config does not record the file storage")
+	}
+	cmdtest.MustOK(t, h.Run(cmdtest.Piped, "", "whoami"), "whoami")
+}
+
 func TestWhoami(t *testing.T) {
 	t.Parallel()
 	srv := servertest.Start(t)

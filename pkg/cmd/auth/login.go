@@ -43,7 +43,7 @@ token in a plain-text file (mode 0600) under $XDG_CONFIG_HOME/oo/ instead.`,
 		},
 	}
 	cmd.Flags().BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
-	cmd.Flags().BoolVar(&o.insecure, "insecure-storage", false, "store the token in a plain-text 0600 file instead of the OS keyring")
+	cmd.Flags().BoolVar(&o.insecure, "insecure-storage", false, "store the token in a plain-text 0600 file instead of the OS keyring (or set OO_INSECURE_STORAGE=1)")
 	return cmd
 }
 

@@ -40,7 +40,7 @@ like "oo login" does. On a terminal the password is asked twice, hidden.`,
 	cmd.Flags().StringVar(&o.name, "name", "", "display name (default: the slug)")
 	cmd.Flags().StringVar(&o.contact, "email", "", "an email address to keep with the account")
 	cmd.Flags().BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
-	cmd.Flags().BoolVar(&o.insecure, "insecure-storage", false, "store the token in a plain-text 0600 file instead of the OS keyring")
+	cmd.Flags().BoolVar(&o.insecure, "insecure-storage", false, "store the token in a plain-text 0600 file instead of the OS keyring (or set OO_INSECURE_STORAGE=1)")
 	return cmd
 }
 

@@ -65,6 +65,6 @@ service account when oo holds its password, else as the logged-in user (SLUG or 
 		},
 	}
 	cmd.Flags().StringVar(&o.url, "url", "", "only the instance at this URL")
-	cmd.Flags().BoolVar(&o.insecure, "insecure-storage", false, "read the service account's password from the plain-text file (as stored with --insecure-storage)")
+	cmd.Flags().BoolVar(&o.insecure, "insecure-storage", false, "read the service account's password from the plain-text file (as stored with --insecure-storage or OO_INSECURE_STORAGE=1)")
 	return cmd
 }

@@ -39,7 +39,7 @@ fields you give change. The server health-checks the instance (TCP connect, or G
 	}
 	cmd.Flags().StringVar(&o.url, "url", "", "the instance's URL, as the server reaches it (required)")
 	cmd.Flags().StringVar(&o.healthPath, "health-path", "", "probe this path with GET instead of a TCP connect")
-	cmd.Flags().BoolVar(&o.insecure, "insecure-storage", false, "keep the service account's password in a plain-text 0600 file instead of the OS keyring")
+	cmd.Flags().BoolVar(&o.insecure, "insecure-storage", false, "keep the service account's password in a plain-text 0600 file instead of the OS keyring (or set OO_INSECURE_STORAGE=1)")
 	cmdutil.AddOutputFlag(cmd, &o.output)
 	_ = cmd.MarkFlagRequired("url")
 	return cmd

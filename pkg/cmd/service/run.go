@@ -85,7 +85,7 @@ is killed. oo exits with the program's exit code.`,
 	fl.DurationVar(&o.startTimeout, "start-timeout", 30*time.Second, "how long the program may take to start listening")
 	fl.DurationVar(&o.heartbeat, "heartbeat", 5*time.Second, "heartbeat interval; the server marks an instance down after three missed beats")
 	fl.DurationVar(&o.maxBackoff, "max-backoff", 30*time.Second, "longest wait between restarts")
-	fl.BoolVar(&o.insecure, "insecure-storage", false, "keep the service account's password in a plain-text 0600 file instead of the OS keyring")
+	fl.BoolVar(&o.insecure, "insecure-storage", false, "keep the service account's password in a plain-text 0600 file instead of the OS keyring (or set OO_INSECURE_STORAGE=1)")
 	return cmd
 }
 

@@ -112,7 +112,7 @@ func resolveIdentity(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session
 		return &identity{slug: slug, c: anon.WithToken(s.Token), token: s.Token, where: s.Credential}, nil
 	}
 	storage := config.StorageKeyring
-	if insecure {
+	if f.InsecureStorage(insecure) {
 		storage = config.StorageFile
 	}
 	ps := passwords{store: f.Store(storage), env: s.Env}
@@ -173,7 +173,7 @@ func resolveIdentity(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session
 // keyringError adds what to do when the password cannot be kept in the keyring.
 func keyringError(f *cmdutil.Factory, err error) error {
 	if errors.Is(err, credstore.ErrUnavailable) {
-		return cmdutil.WithCode(cmdutil.ExitAuth, fmt.Errorf("%w; oo keeps service account passwords in the OS keyring: start one, or use --insecure-storage for a 0600 file", err))
+		return cmdutil.WithCode(cmdutil.ExitAuth, fmt.Errorf("%w; oo keeps service account passwords in the OS keyring: start one, or use --insecure-storage (or OO_INSECURE_STORAGE=1) for a 0600 file", err))
 	}
 	return err
 }

@@ -63,6 +63,13 @@ func TestRegisterKeepsPasswordInKeyring(t *testing.T) {
 	h2.Keyring.Err = errKeyringDown
 	r = h2.Run(cmdtest.Piped, "", "service", "register", "kr2-svc", "--url", startBackend(t))
 	cmdtest.MustFail(t, r, cmdutil.ExitAuth, "--insecure-storage")
+
+	// OO_INSECURE_STORAGE=1 is the explicit choice of the plain file for every command.
+	h2.Vars["OO_INSECURE_STORAGE"] = "1"
+	cmdtest.MustOK(t, h2.Run(cmdtest.Piped, "", "service", "register", "kr2-svc", "--url", startBackend(t)), "register with OO_INSECURE_STORAGE=1")
+	if pw, err := h2.Insecure.Get("local", passwordKey("kr2-svc")); err != nil || pw == "" {
+		t.Fatalf("password not in the plain file: %q, %v", pw, err)
+	}
 }
 
 // TestRegisterByAdminOnBehalf: an admin without the service's password registers for it.
