@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"syscall"
@@ -14,10 +16,21 @@ import (
 // serverLogin posts a login to a running server and returns the HTTP status and token.
 func serverLogin(t *testing.T, base, slug, password string) (int, string) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"slug": slug, "password": password})
-	rsp, err := http.Post(base+"/user-svc/login", "application/json", strings.NewReader(string(body)))
+	return postForToken(t, base+"/user-svc/login", map[string]string{"slug": slug, "password": password})
+}
+
+// serverRegister registers slug (password slug+"-password") and returns the status and token.
+func serverRegister(t *testing.T, base, slug string) (int, string) {
+	t.Helper()
+	return postForToken(t, base+"/user-svc/register", map[string]string{"slug": slug, "name": slug, "password": slug + "-password"})
+}
+
+func postForToken(t *testing.T, url string, req map[string]string) (int, string) {
+	t.Helper()
+	body, _ := json.Marshal(req)
+	rsp, err := http.Post(url, "application/json", strings.NewReader(string(body)))
 	if err != nil {
-		t.Fatalf("login %s: %v", slug, err)
+		t.Fatalf("POST %s: %v", url, err)
 	}
 	defer rsp.Body.Close()
 	var out struct {
@@ -128,5 +141,68 @@ func TestServerGeneratedAdminPasswordIsPrintedOnce(t *testing.T) {
 	}
 	if code, _ := serverLogin(t, p2.URL, "admin", m[1]); code != http.StatusOK {
 		t.Errorf("printed password after restart: HTTP %d", code)
+	}
+}
+
+// TestServerProxyResponseTimeout: --proxy-response-timeout reaches the proxy; a backend slower
+// than it is a 504 JSON answer, a faster one is served.
+func TestServerProxyResponseTimeout(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("slow") != "" {
+			select {
+			case <-time.After(3 * time.Second):
+			case <-r.Context().Done():
+			}
+		}
+		w.Write([]byte(`{"hello":"world"}`))
+	}))
+	defer backend.Close()
+	e := newEnv(t)
+	p := e.StartServer("--proxy-response-timeout", "300ms", "--probe-interval", "0")
+	code, tok := serverRegister(t, p.URL, "slow-svc")
+	if code != http.StatusOK {
+		t.Fatalf("register: HTTP %d", code)
+	}
+	req, _ := http.NewRequest(http.MethodPut, p.URL+"/registry-svc/instance", strings.NewReader(`{"url":"`+backend.URL+`"}`))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	rsp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsp.Body.Close()
+	if rsp.StatusCode != http.StatusCreated {
+		t.Fatalf("register instance: HTTP %d", rsp.StatusCode)
+	}
+
+	for _, c := range []struct {
+		query  string
+		status int
+		want   string
+	}{{"", http.StatusOK, "world"}, {"?slow=1", http.StatusGatewayTimeout, `"error"`}} {
+		rsp, err := http.Get(p.URL + "/slow-svc/x" + c.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rsp.Body)
+		rsp.Body.Close()
+		if rsp.StatusCode != c.status || !strings.Contains(string(b), c.want) {
+			t.Errorf("GET%s: HTTP %d %s, want %d with %s", c.query, rsp.StatusCode, b, c.status, c.want)
+		}
+	}
+}
+
+// TestServerBadEnvDurationIsAUsageError: a malformed duration in the environment stops the
+// server with exit 2 and names the variable, instead of quietly running on the default.
+func TestServerBadEnvDurationIsAUsageError(t *testing.T) {
+	e := newEnv(t).With("OO_PROXY_DIAL_TIMEOUT=soon")
+	start := time.Now()
+	r := e.Run("", "server", "start", "--addr", freeAddr(t))
+	serverWantOneLineFailure(t, r, time.Since(start), "OO_PROXY_DIAL_TIMEOUT")
+	if r.Code != 2 {
+		t.Errorf("exit %d, want 2", r.Code)
+	}
+	// Other commands never look at the server's variables.
+	if r := e.Run("", "version"); r.Code != 0 || r.Stderr != "" {
+		t.Errorf("oo version with a bad server variable: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 }

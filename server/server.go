@@ -37,6 +37,10 @@ type Config struct {
 
 	ShutdownTimeout time.Duration // bound on draining in-flight requests; default 10s
 
+	// Proxy tunes the connections to backends (timeouts, keep-alive pool); zero values are the
+	// proxy's defaults. Its Logger is ignored: the proxy logs to Logger.
+	Proxy proxy.Options
+
 	Logger *slog.Logger // default: text to Stderr at info
 	Stderr io.Writer    // where the generated admin password is printed; default os.Stderr
 }
@@ -115,7 +119,9 @@ func New(cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	prx := proxy.New(reg, proxy.Options{Logger: cfg.Logger})
+	popts := cfg.Proxy
+	popts.Logger = cfg.Logger
+	prx := proxy.New(reg, popts)
 	a := &httpapi.API{Users: users, Registry: reg, Proxy: prx, Log: cfg.Logger}
 	return &Server{cfg: cfg, store: st, users: users, registry: reg, handler: a.Handler()}, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/ooctl/oo/pkg/cmdutil"
 	"github.com/ooctl/oo/pkg/iostreams"
 	"github.com/ooctl/oo/server"
+	"github.com/ooctl/oo/server/proxy"
 )
 
 // NewCmd returns `oo server`.
@@ -43,6 +44,10 @@ type startOptions struct {
 	shutdownTimeout time.Duration
 	logFormat       string
 	logLevel        string
+	proxy           proxy.Options
+	// envErrs are malformed environment defaults, reported when the command runs (not when
+	// the command tree is built, which every oo command does).
+	envErrs []error
 }
 
 // DefaultDataDir is $XDG_DATA_HOME/oo.
@@ -75,16 +80,42 @@ requests finish (up to --shutdown-timeout) and closes the store.`,
 	f.StringVar(&o.addr, "addr", envOr("OO_ADDR", api.DefaultAddr), "listen address (OO_ADDR)")
 	f.StringVar(&o.dataDir, "data-dir", envOr("OO_DATA_DIR", DefaultDataDir()), "directory of the database (OO_DATA_DIR)")
 	f.StringVar(&o.registration, "registration", envOr("OO_REGISTRATION", "open"), "open: anyone may register; closed: only admins create accounts (OO_REGISTRATION)")
-	f.DurationVar(&o.tokenTTL, "token-ttl", envDuration("OO_TOKEN_TTL", 720*time.Hour), "lifetime of issued tokens (OO_TOKEN_TTL)")
-	f.DurationVar(&o.probeInterval, "probe-interval", envDuration("OO_PROBE_INTERVAL", 5*time.Second), "how often instances are health-checked; 0 disables probing (OO_PROBE_INTERVAL)")
-	f.DurationVar(&o.instanceExpiry, "instance-expiry", envDuration("OO_INSTANCE_EXPIRY", 24*time.Hour), "remove instances unreachable for longer than this (OO_INSTANCE_EXPIRY)")
-	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", envDuration("OO_SHUTDOWN_TIMEOUT", 10*time.Second), "how long in-flight requests may take to finish on shutdown (OO_SHUTDOWN_TIMEOUT)")
+	durations := []struct {
+		p     *time.Duration
+		name  string
+		env   string
+		def   time.Duration
+		usage string
+	}{
+		{&o.tokenTTL, "token-ttl", "OO_TOKEN_TTL", 720 * time.Hour, "lifetime of issued tokens"},
+		{&o.probeInterval, "probe-interval", "OO_PROBE_INTERVAL", 5 * time.Second, "how often instances are health-checked; 0 disables probing"},
+		{&o.instanceExpiry, "instance-expiry", "OO_INSTANCE_EXPIRY", 24 * time.Hour, "remove instances unreachable for longer than this"},
+		{&o.shutdownTimeout, "shutdown-timeout", "OO_SHUTDOWN_TIMEOUT", 10 * time.Second, "how long in-flight requests may take to finish on shutdown"},
+		{&o.proxy.DialTimeout, "proxy-dial-timeout", "OO_PROXY_DIAL_TIMEOUT", 5 * time.Second, "proxy: connecting to an instance; a failed dial is retried once on another instance"},
+		{&o.proxy.ResponseHeaderTimeout, "proxy-response-timeout", "OO_PROXY_RESPONSE_TIMEOUT", 0, "proxy: waiting for an instance's response headers (504 after); 0 waits as long as the client does (long polls, SSE)"},
+		{&o.proxy.IdleConnTimeout, "proxy-idle-timeout", "OO_PROXY_IDLE_TIMEOUT", 90 * time.Second, "proxy: how long an idle keep-alive connection to an instance is kept"},
+	}
+	for _, d := range durations {
+		def, err := envDuration(d.env, d.def)
+		if err != nil {
+			o.envErrs = append(o.envErrs, err)
+		}
+		f.DurationVar(d.p, d.name, def, d.usage+" ("+d.env+")")
+	}
 	f.StringVar(&o.logFormat, "log-format", envOr("OO_LOG_FORMAT", "text"), "text or json (OO_LOG_FORMAT)")
 	f.StringVar(&o.logLevel, "log-level", envOr("OO_LOG_LEVEL", "info"), "debug, info, warn or error (OO_LOG_LEVEL)")
 	return cmd
 }
 
 func runStart(ctx context.Context, ios *iostreams.IOStreams, o *startOptions) error {
+	if len(o.envErrs) > 0 {
+		return &cmdutil.UsageError{Err: o.envErrs[0]}
+	}
+	for name, d := range map[string]time.Duration{"--proxy-dial-timeout": o.proxy.DialTimeout, "--proxy-response-timeout": o.proxy.ResponseHeaderTimeout, "--proxy-idle-timeout": o.proxy.IdleConnTimeout} {
+		if d < 0 {
+			return cmdutil.Usagef("%s must not be negative, not %v", name, d)
+		}
+	}
 	logger, err := newLogger(ios, o.logFormat, o.logLevel)
 	if err != nil {
 		return err
@@ -110,6 +141,7 @@ func runStart(ctx context.Context, ios *iostreams.IOStreams, o *startOptions) er
 		ProbeInterval:   probe,
 		InstanceExpiry:  o.instanceExpiry,
 		ShutdownTimeout: o.shutdownTimeout,
+		Proxy:           o.proxy,
 		Logger:          logger,
 		Stderr:          ios.ErrOut,
 	})
@@ -137,17 +169,16 @@ func envOr(key, def string) string {
 	return def
 }
 
-// envDuration reads a duration default from the environment; a malformed value is reported
-// rather than silently ignored.
-func envDuration(key string, def time.Duration) time.Duration {
+// envDuration reads a duration default from the environment. A malformed value is an error
+// when the server starts, never silently replaced by the default.
+func envDuration(key string, def time.Duration) (time.Duration, error) {
 	v := os.Getenv(key)
 	if v == "" {
-		return def
+		return def, nil
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "oo: ignoring %s=%q: %v\n", key, v, err)
-		return def
+		return def, fmt.Errorf("%s=%q is not a duration (like 30s, 5m or 720h)", key, v)
 	}
-	return d
+	return d, nil
 }

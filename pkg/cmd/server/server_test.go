@@ -42,6 +42,8 @@ func TestStartRefusesBadFlagValues(t *testing.T) {
 		{"--registration", "sometimes"},
 		{"--log-format", "xml"},
 		{"--log-level", "loud"},
+		{"--proxy-dial-timeout", "-1s"},
+		{"--proxy-response-timeout", "-5ms"},
 	} {
 		_, err := startCmd(context.Background(), append(args, "--data-dir", t.TempDir(), "--addr", freeAddr(t))...)
 		if code := cmdutil.ExitCode(err); code != cmdutil.ExitUsage {
