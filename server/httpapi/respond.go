@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -52,11 +53,44 @@ func Decode(w http.ResponseWriter, r *http.Request, v any) error {
 		case errors.As(err, &tooBig):
 			return apierr.New(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", MaxBodyBytes)
 		default:
-			return apierr.BadRequest("malformed JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))
+			return apierr.BadRequest("malformed JSON body: %s", describeJSONError(err))
 		}
 	}
 	if dec.More() {
 		return apierr.BadRequest("malformed JSON body: more than one JSON value")
 	}
 	return nil
+}
+
+// describeJSONError words a decoding error for an API client: encoding/json names Go types
+// ("cannot unmarshal array into Go value of type api.LoginRequest"), which mean nothing to a
+// caller in another language.
+func describeJSONError(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		return "expected a JSON object, got " + jsonKind(typeErr.Value)
+	case errors.As(err, &typeErr):
+		return fmt.Sprintf("field %q must not be %s", typeErr.Field, jsonKind(typeErr.Value))
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("%s (at byte %d)", strings.TrimPrefix(syntaxErr.Error(), "json: "), syntaxErr.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the body ends in the middle of a JSON value"
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// jsonKind turns UnmarshalTypeError.Value ("array", "number -1", "string") into words.
+func jsonKind(v string) string {
+	kind, _, _ := strings.Cut(v, " ")
+	switch kind {
+	case "array", "object":
+		return "an " + kind
+	case "number", "string":
+		return "a " + kind
+	case "bool":
+		return "a boolean"
+	}
+	return kind
 }

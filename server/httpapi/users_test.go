@@ -395,3 +395,24 @@ func TestUserTokenVerifiesOfflineWithPublicKey(t *testing.T) {
 		t.Errorf("ori = %v", claims["ori"])
 	}
 }
+
+// Decoding errors are worded for a client in any language: no Go type names.
+func TestUserJSONErrorsSpeakJSON(t *testing.T) {
+	s := userStart(t)
+	for body, want := range map[string]string{
+		`[]`:            "expected a JSON object, got an array",
+		`"x"`:           "expected a JSON object, got a string",
+		`{"slug":42}`:   `field "slug" must not be a number`,
+		`{"slug":`:      "ends in the middle of a JSON value",
+		`{"slug" "x"}`:  "invalid character",
+		`{"slug":true}`: `field "slug" must not be a boolean`,
+	} {
+		r := userRaw(t, s, http.MethodPost, api.PathLogin, "", body)
+		userWantError(t, body, r, http.StatusBadRequest)
+		var e api.ErrorResponse
+		_ = json.Unmarshal(r.Body, &e)
+		if !strings.Contains(e.Error, want) || strings.Contains(e.Error, "Go value") || strings.Contains(e.Error, "api.") {
+			t.Errorf("%s: %q, want it to say %q", body, e.Error, want)
+		}
+	}
+}

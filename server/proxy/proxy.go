@@ -8,6 +8,8 @@ package proxy
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -64,12 +66,23 @@ type Proxy struct {
 	rp         *httputil.ReverseProxy
 	transport  *http.Transport
 	retryAfter string
+	// via is this proxy's Via entry (RFC 9110 §7.6.3) with a pseudonym random per process, so
+	// that a request arriving back at the proxy it left is recognised: an instance URL that
+	// points at the server itself would otherwise make every request re-enter the proxy until
+	// memory runs out. viaHdr is the header value when the client sent no Via, shared by every
+	// request; it is capped at length 1 so that an Add reallocates instead of writing into it.
+	via    string
+	viaHdr []string
 }
 
 // New returns a proxy routing by reg's route table.
 func New(reg *registry.Registry, opts Options) *Proxy {
 	opts.defaults()
 	p := &Proxy{reg: reg, log: opts.Logger, retryAfter: strconv.Itoa(opts.RetryAfter)}
+	var id [6]byte
+	_, _ = rand.Read(id[:])
+	p.via = "1.1 oo-" + hex.EncodeToString(id[:])
+	p.viaHdr = []string{p.via}[0:1:1]
 	dialer := &net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second}
 	p.transport = &http.Transport{
 		// Never an environment proxy: backends are registered addresses, often loopback.
@@ -106,6 +119,11 @@ func (p *Proxy) Close() { p.transport.CloseIdleConnections() }
 // everything else goes to the backend.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	slug := registry.FirstSegment(r.URL.Path)
+	if v := r.Header["Via"]; len(v) > 0 && p.cameBack(v) {
+		writeError(w, http.StatusLoopDetected, "loop: an instance of \""+slug+"\" sends requests back to this oo server; "+
+			"remove it (oo instance ls --slug "+slug+", then oo instance rm ID) and register the service's own URL")
+		return
+	}
 	rt := p.reg.Table().Lookup(slug)
 	if rt == nil {
 		writeError(w, http.StatusNotFound, "no service is registered under the slug \""+slug+"\"")
@@ -121,6 +139,25 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (p *Proxy) unavailable(w http.ResponseWriter, slug string) {
 	w.Header().Set("Retry-After", p.retryAfter)
 	writeError(w, http.StatusServiceUnavailable, "no healthy instance of \""+slug+"\" right now; try again shortly (oo instance ls shows their status)")
+}
+
+// cameBack reports whether this proxy already forwarded the request.
+func (p *Proxy) cameBack(via []string) bool {
+	for _, v := range via {
+		if strings.Contains(v, p.via) {
+			return true
+		}
+	}
+	return false
+}
+
+// setVia adds this proxy to the outbound Via chain; ReverseProxy has copied the client's.
+func (p *Proxy) setVia(out http.Header) {
+	if prior := out["Via"]; len(prior) > 0 {
+		out["Via"] = []string{strings.Join(prior, ", ") + ", " + p.via}
+		return
+	}
+	out["Via"] = p.viaHdr
 }
 
 // noRoute is set as the outbound host when the table changed between ServeHTTP's check and the
@@ -140,6 +177,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Host = t.Host
 	pr.Out.Host = ""
 	setXForwarded(pr.In, pr.Out.Header)
+	p.setVia(pr.Out.Header)
 }
 
 // setXForwarded does what ProxyRequest.SetXForwarded does, with the inbound X-Forwarded-For

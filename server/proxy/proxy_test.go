@@ -74,7 +74,7 @@ func get(t testing.TB, url string, hdr ...string) (*http.Response, string) {
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
+		req.Header.Add(hdr[i], hdr[i+1])
 	}
 	rsp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -188,6 +188,49 @@ func TestUnknownSlugIs404AndDownSlugIs503(t *testing.T) {
 	if rsp.StatusCode != http.StatusServiceUnavailable || rsp.Header.Get("Retry-After") == "" ||
 		rsp.Header.Get("Content-Type") != "application/json" || !strings.Contains(body, `"error"`) {
 		t.Fatalf("slug with no routable instance: HTTP %d Retry-After %q %s", rsp.StatusCode, rsp.Header.Get("Retry-After"), body)
+	}
+}
+
+// An instance whose URL is the proxy itself must not make a request loop until memory runs out:
+// the request that comes back is refused with 508, and that answer reaches the client.
+func TestInstancePointingAtTheProxyIs508(t *testing.T) {
+	reg, px := setup(t, registry.Options{})
+	register(t, reg, px.URL)
+	rsp, body := get(t, px.URL+"/echo-svc/hello")
+	if rsp.StatusCode != http.StatusLoopDetected || rsp.Header.Get("Content-Type") != "application/json" ||
+		!strings.Contains(body, "loop") || !strings.Contains(body, "echo-svc") {
+		t.Fatalf("HTTP %d %q %s", rsp.StatusCode, rsp.Header.Get("Content-Type"), body)
+	}
+}
+
+// Via keeps the chain a client or an upstream proxy sent and adds this proxy once.
+func TestViaChainIsKept(t *testing.T) {
+	seenc := make(chan []string, 1)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seenc <- r.Header.Values("Via")
+	}))
+	defer backend.Close()
+	reg, px := setup(t, registry.Options{})
+	register(t, reg, backend.URL)
+	for _, sent := range [][]string{nil, {"1.0 edge"}, {"1.0 edge, 1.1 lb", "2 cdn"}} {
+		hdr := []string{}
+		for _, v := range sent {
+			hdr = append(hdr, "Via", v)
+		}
+		if rsp, body := get(t, px.URL+"/echo-svc/x", hdr...); rsp.StatusCode != http.StatusOK {
+			t.Fatalf("HTTP %d %s", rsp.StatusCode, body)
+		}
+		seen := <-seenc
+		if len(seen) != 1 {
+			t.Fatalf("sent %q: backend saw %d Via lines %q", sent, len(seen), seen)
+		}
+		prefix := strings.Join(sent, ", ")
+		if prefix != "" {
+			prefix += ", "
+		}
+		if !strings.HasPrefix(seen[0], prefix+"1.1 oo-") || strings.Count(seen[0], "oo-") != 1 {
+			t.Errorf("sent %q: backend saw Via %q", sent, seen[0])
+		}
 	}
 }
 

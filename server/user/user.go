@@ -135,7 +135,7 @@ func (s *Service) ensureAdmin() error {
 			"oo: created the admin account (slug %q) with a generated password:\n\n"+
 			"    %s\n\n"+
 			"oo: it is shown only this once. Set OO_ADMIN_PASSWORD before the first start to choose it;\n"+
-			"oo: on later starts OO_ADMIN_PASSWORD is ignored (change it with change-password).\n\n",
+			"oo: on later starts OO_ADMIN_PASSWORD is ignored (change the password with `oo passwd`).\n\n",
 			AdminSlug, pw)
 	}
 	s.log.Info("created admin account", "slug", AdminSlug, "generated_password", generated)
