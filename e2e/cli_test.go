@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +62,13 @@ func cliLoginToken(t *testing.T, url, slug, pw string) string {
 		t.Fatalf("login %s: HTTP %d %v", slug, rsp.StatusCode, err)
 	}
 	return out.Token.Token
+}
+
+// cliPointLocal points the built-in env local at the test's server. (OO_URL would not do for
+// login: a token is stored only under an env whose own URL issued it.)
+func cliPointLocal(t *testing.T, e *env, url string) {
+	t.Helper()
+	cliWant(t, e.Run("", "env", "add", "local", url, "--force"), 0)
 }
 
 // TestCLISession is the README session done by a script: no keyring on the box, so the token
@@ -131,7 +141,8 @@ func TestCLISession(t *testing.T) {
 func TestCLIWrongPassword(t *testing.T) {
 	e := newEnv(t).With(cliNoKeyring)
 	srv := e.StartServer()
-	r := e.With("OO_URL="+srv.URL).Run("not-the-password\n", "login", "admin", "--password-stdin", "--insecure-storage")
+	cliPointLocal(t, e, srv.URL)
+	r := e.Run("not-the-password\n", "login", "admin", "--password-stdin", "--insecure-storage")
 	cliWant(t, r, 4, "wrong password for admin")
 	if strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
 		t.Fatalf("error is not one line: %q", r.Stderr)
@@ -148,7 +159,7 @@ func TestCLIServerDown(t *testing.T) {
 func TestCLIExpiredToken(t *testing.T) {
 	e := newEnv(t).With(cliNoKeyring)
 	srv := e.StartServer("--token-ttl", "2s")
-	e = e.With("OO_URL=" + srv.URL)
+	cliPointLocal(t, e, srv.URL)
 	cliWant(t, e.Run(adminPassword+"\n", "login", "admin", "--password-stdin", "--insecure-storage"), 0)
 	cliWant(t, e.Run("", "instance", "ls"), 0)
 	deadline := time.Now().Add(20 * time.Second)
@@ -194,7 +205,7 @@ func TestCLIRealKeyring(t *testing.T) {
 	bus := keyringtest.Start(t)
 	e := newEnv(t).With("DBUS_SESSION_BUS_ADDRESS=" + bus)
 	srv := e.StartServer()
-	e = e.With("OO_URL=" + srv.URL)
+	cliPointLocal(t, e, srv.URL)
 	cliWant(t, e.Run(adminPassword+"\n", "login", "admin", "--password-stdin"), 0, "OS keyring")
 	r := e.Run("", "whoami")
 	if r.Code != 0 || !strings.Contains(r.Stdout, `OS keyring (service "oo", account "local/admin")`) {
@@ -210,4 +221,65 @@ func TestCLIRealKeyring(t *testing.T) {
 	}
 	cliWant(t, e.Run("", "logout"), 0)
 	cliWant(t, e.Run("", "token"), 4, "not logged in")
+}
+
+// cliPTY runs script with sh on a real pseudo-terminal (python3's pty module), typing keys
+// once the output shows prompt, and returns everything the terminal showed.
+func cliPTY(t *testing.T, e *env, script, prompt, keys string) string {
+	t.Helper()
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 is needed for a pseudo-terminal")
+	}
+	const driver = `
+import os, pty, sys, time
+script, prompt, keys = sys.argv[1], sys.argv[2].encode(), sys.argv[3].encode()
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("sh", ["sh", "-c", script])
+out, sent, deadline = b"", False, time.time() + 30
+while time.time() < deadline:
+    try:
+        b = os.read(fd, 4096)
+    except OSError:
+        break
+    if not b:
+        break
+    out += b
+    if not sent and prompt in out:
+        time.sleep(0.2)
+        os.write(fd, keys)
+        sent = True
+os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+`
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "python3", "-c", driver, script, prompt, keys)
+	cmd.Env = append(e.Vars, "OO="+ooBin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("pty driver: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+// Ctrl-C at a hidden password prompt on a real terminal is "interrupted" (exit 3) and leaves
+// echo on; ^D is a one-line error, not a hang.
+func TestCLIPasswordPromptOnTTY(t *testing.T) {
+	e := newEnv(t).With(cliNoKeyring)
+	echoOn := regexp.MustCompile(`(^|\s)echo(\s|$)`)
+	for _, c := range []struct {
+		keys, rc, msg string
+	}{
+		{"\x03", "rc=3", "oo: interrupted"},
+		{"\x04", "rc=2", "oo: no password given"},
+	} {
+		out := cliPTY(t, e, `"$OO" login admin; echo "rc=$?"; stty -a`, "Password for admin", c.keys)
+		if !strings.Contains(out, c.rc) || !strings.Contains(out, c.msg) {
+			t.Fatalf("keys %q: want %s and %q:\n%s", c.keys, c.rc, c.msg, out)
+		}
+		if !echoOn.MatchString(out[strings.Index(out, c.rc):]) {
+			t.Fatalf("keys %q: echo left off:\n%s", c.keys, out)
+		}
+	}
 }

@@ -94,20 +94,47 @@ func (s *IOStreams) ReadLine() (string, error) {
 	return strings.TrimRight(line, "\r\n"), err
 }
 
-// Prompt writes question to ErrOut and reads the answer, echoed, from In.
+// Prompt writes question to ErrOut and reads the answer, echoed, from In. End of input with
+// no answer (^D) is ErrNoInput; on a real terminal Ctrl-C is ErrInterrupted, not a kill.
 func (s *IOStreams) Prompt(question string) (string, error) {
 	fmt.Fprint(s.ErrOut, question)
-	return s.ReadLine()
+	if f := s.terminalIn(); f != nil {
+		return interruptible(s.readAnswer)
+	}
+	return s.readAnswer()
 }
 
-// PromptSecret writes question to ErrOut and reads an answer that is not echoed when In is a
-// real terminal. With a fake terminal (tests) it reads a line.
+// PromptSecret writes question to ErrOut and reads an answer that is not echoed. On a real
+// terminal the line is read in raw mode (see readSecretTTY); with a fake terminal (tests) the
+// same key handling runs over In, so ^C, ^D and backspace behave alike.
 func (s *IOStreams) PromptSecret(question string) (string, error) {
 	fmt.Fprint(s.ErrOut, question)
-	if f, ok := s.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		b, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(s.ErrOut)
-		return string(b), err
+	if f := s.terminalIn(); f != nil {
+		pw, err := readSecretTTY(f)
+		fmt.Fprintln(s.ErrOut) // the user's Enter was not echoed either
+		return pw, err
 	}
-	return s.ReadLine()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inBuf == nil {
+		s.inBuf = bufio.NewReader(s.In)
+	}
+	return readSecret(s.inBuf)
+}
+
+// terminalIn is In when it is a real terminal, else nil.
+func (s *IOStreams) terminalIn() *os.File {
+	if f, ok := s.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return f
+	}
+	return nil
+}
+
+// readAnswer is ReadLine with end of input turned into ErrNoInput.
+func (s *IOStreams) readAnswer() (string, error) {
+	line, err := s.ReadLine()
+	if err == io.EOF {
+		return "", ErrNoInput
+	}
+	return line, err
 }

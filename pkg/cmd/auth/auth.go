@@ -12,6 +12,7 @@ import (
 	"github.com/ooctl/oo/pkg/cmdutil"
 	"github.com/ooctl/oo/pkg/config"
 	"github.com/ooctl/oo/pkg/credstore"
+	"github.com/ooctl/oo/pkg/iostreams"
 )
 
 // keyringHelp explains what to do when there is no keyring. It is printed before the one-line
@@ -27,6 +28,9 @@ Credential Manager on Windows), and none is usable here. Either:
   - or, for scripts and CI, skip storage and pass a token in OO_TOKEN.
 `
 
+// errNoStdinPassword: --password-stdin found no line to read. passwd names which line.
+var errNoStdinPassword = errors.New("--password-stdin: no password on stdin")
+
 // readPassword reads a password: the first line of stdin with --password-stdin, else a hidden
 // prompt on a terminal. A password is never taken from argv, where ps and shell history see it.
 func readPassword(f *cmdutil.Factory, fromStdin bool, prompt string) (string, error) {
@@ -37,12 +41,12 @@ func readPassword(f *cmdutil.Factory, fromStdin bool, prompt string) (string, er
 	case fromStdin:
 		pw, err = ios.ReadLine()
 		if err != nil && pw == "" {
-			return "", cmdutil.Usagef("--password-stdin: no password on stdin")
+			return "", &cmdutil.UsageError{Err: errNoStdinPassword}
 		}
 	case ios.CanPrompt():
 		pw, err = ios.PromptSecret(prompt)
 		if err != nil {
-			return "", err
+			return "", promptError(err, "password")
 		}
 	default:
 		return "", cmdutil.Usagef("no terminal to ask for the password: pipe it in with --password-stdin")
@@ -51,6 +55,15 @@ func readPassword(f *cmdutil.Factory, fromStdin bool, prompt string) (string, er
 		return "", cmdutil.Usagef("empty password")
 	}
 	return pw, nil
+}
+
+// promptError says what was not answered when the input ended at a prompt (^D); Ctrl-C and
+// other errors pass unchanged (Ctrl-C already means "interrupted", exit 3).
+func promptError(err error, what string) error {
+	if errors.Is(err, iostreams.ErrNoInput) {
+		return cmdutil.Usagef("no %s given (input ended at the prompt)", what)
+	}
+	return err
 }
 
 // askSlug returns slug, or asks for it on a terminal.
@@ -64,7 +77,7 @@ func askSlug(f *cmdutil.Factory, slug string, canPrompt bool) (string, error) {
 	}
 	s, err := f.IOStreams.Prompt("Slug: ")
 	if err != nil {
-		return "", err
+		return "", promptError(err, "slug")
 	}
 	if s = strings.TrimSpace(s); s == "" {
 		return "", cmdutil.Usagef("empty slug")
@@ -104,6 +117,27 @@ func saveToken(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session, slug
 		return "", err
 	}
 	return store.Describe(s.Env, slug), nil
+}
+
+// checkStoreTarget refuses to file a token under an environment when OO_URL (or an alias)
+// points this command at another server: the token would later be sent to the env's own URL,
+// which did not issue it. Adding an environment for that server is the fix, and it is cheap.
+func checkStoreTarget(f *cmdutil.Factory, s *cmdutil.Session) error {
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	e := cfg.Environments[s.Env]
+	if e == nil || sameURL(s.URL, e.URL) {
+		return nil
+	}
+	return cmdutil.Usagef("%s points at %s but env %s is %s: add an environment for it (oo env add NAME %s) and use -e NAME, or unset %s",
+		s.URLFrom, s.URL, s.Env, e.URL, s.URL, s.URLFrom)
+}
+
+// sameURL compares server URLs the way a user means them: a trailing slash is no difference.
+func sameURL(a, b string) bool {
+	return strings.TrimRight(a, "/") == strings.TrimRight(b, "/")
 }
 
 // loginError turns a failed login into a message about the account rather than about HTTP.

@@ -117,10 +117,10 @@ func TestServerDown(t *testing.T) {
 	if strings.Count(strings.TrimSpace(r.Err), "\n") != 0 {
 		t.Fatalf("want one line, got %q", r.Err)
 	}
-	// OO_URL points one command elsewhere.
+	// OO_URL points one command elsewhere (login refuses it: TestLoginRefusesOOURLOtherThanEnv).
 	h2 := cmdtest.New(t, "")
-	h2.Vars["OO_URL"] = u
-	cmdtest.MustFail(t, h2.Run(cmdtest.Piped, "x\n", "login", "admin", "--password-stdin"), cmdutil.ExitUnreached, u)
+	h2.Vars["OO_URL"], h2.Vars["OO_TOKEN"] = u, "x"
+	cmdtest.MustFail(t, h2.Run(cmdtest.Piped, "", "whoami"), cmdutil.ExitUnreached, u)
 }
 
 func TestNoKeyringNeedsExplicitInsecureStorage(t *testing.T) {
@@ -369,4 +369,43 @@ func TestHelpHasExamples(t *testing.T) {
 			t.Errorf("%s --help has no examples", c)
 		}
 	}
+}
+
+// An OO_URL that differs from the env's URL must not get its token filed under that env: a
+// later command on the env would send it to the other server.
+func TestLoginRefusesOOURLOtherThanEnv(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t)
+	h := cmdtest.New(t, "http://127.0.0.1:1")
+	h.Vars["OO_URL"] = srv.URL
+	for _, args := range [][]string{{"login", "admin", "--password-stdin"}, {"register", "bob-x", "--password-stdin"}} {
+		r := h.Run(cmdtest.Piped, adminPW+"\n", args...)
+		cmdtest.MustFail(t, r, cmdutil.ExitUsage, "OO_URL points at "+srv.URL+" but env local is http://127.0.0.1:1", "oo env add NAME "+srv.URL)
+	}
+	if _, err := h.Keyring.Get("local", "admin"); err == nil {
+		t.Fatal("token stored under env local")
+	}
+	// The same URL as the env's is fine.
+	h2 := cmdtest.New(t, srv.URL)
+	h2.Vars["OB_URL"] = srv.URL + "/"
+	login(t, h2, "admin", adminPW)
+}
+
+// At a terminal prompt, Ctrl-C is "interrupted" (exit 3) and ^D a one-line error, never a
+// hang or a bare "EOF".
+func TestPromptCtrlCAndCtrlD(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t)
+	h := cmdtest.New(t, srv.URL)
+	r := h.Run(cmdtest.Terminal, "admin\n\x03", "login")
+	cmdtest.MustFail(t, r, cmdutil.ExitCancel, "oo: interrupted")
+	r = h.Run(cmdtest.Terminal, "", "login")
+	cmdtest.MustFail(t, r, cmdutil.ExitUsage, "oo: no slug given")
+	r = h.Run(cmdtest.Terminal, "\x04", "login", "admin")
+	cmdtest.MustFail(t, r, cmdutil.ExitUsage, "oo: no password given")
+	login(t, h, "admin", adminPW)
+	r = h.Run(cmdtest.Terminal, adminPW+"\n\x03", "passwd")
+	cmdtest.MustFail(t, r, cmdutil.ExitCancel, "oo: interrupted")
+	r = h.Run(cmdtest.Piped, adminPW+"\n", "passwd", "--password-stdin")
+	cmdtest.MustFail(t, r, cmdutil.ExitUsage, "second line of stdin (the new password) is missing")
 }

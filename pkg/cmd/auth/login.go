@@ -53,6 +53,9 @@ func runLogin(cmd *cobra.Command, o *loginOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := checkStoreTarget(f, s); err != nil {
+		return err
+	}
 	slug, err := askSlug(f, o.slug, !o.passwordStdin)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -41,11 +42,17 @@ func runPasswd(cmd *cobra.Command, o *passwdOptions) error {
 	if s.FromEnvVar {
 		return cmdutil.Usagef("passwd changes a stored account's password; unset OO_TOKEN first")
 	}
+	if err := checkStoreTarget(f, s); err != nil {
+		return err
+	}
 	cur, err := readPassword(f, o.passwordStdin, "Current password: ")
 	if err != nil {
 		return err
 	}
 	next, err := newPassword(f, o.passwordStdin, "New password: ")
+	if errors.Is(err, errNoStdinPassword) {
+		return cmdutil.Usagef("--password-stdin: the second line of stdin (the new password) is missing")
+	}
 	if err != nil {
 		return err
 	}

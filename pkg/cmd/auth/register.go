@@ -50,6 +50,9 @@ func runRegister(cmd *cobra.Command, o *registerOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := checkStoreTarget(f, s); err != nil {
+		return err
+	}
 	slug, err := askSlug(f, o.slug, !o.passwordStdin)
 	if err != nil {
 		return err
@@ -90,7 +93,7 @@ func newPassword(f *cmdutil.Factory, fromStdin bool, prompt string) (string, err
 	}
 	again, err := f.IOStreams.PromptSecret("Again: ")
 	if err != nil {
-		return "", err
+		return "", promptError(err, "password")
 	}
 	if again != pw {
 		return "", cmdutil.Usagef("the passwords do not match")

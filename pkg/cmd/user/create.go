@@ -1,12 +1,14 @@
 package user
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/pkg/cmdutil"
+	"github.com/ooctl/oo/pkg/iostreams"
 )
 
 type createOptions struct {
@@ -56,11 +58,11 @@ func runCreate(cmd *cobra.Command, o *createOptions) error {
 		pw, _ = ios.ReadLine()
 	case ios.CanPrompt():
 		if pw, err = ios.PromptSecret("Password for " + o.slug + ": "); err != nil {
-			return err
+			return noAnswer(err)
 		}
 		again, err := ios.PromptSecret("Again: ")
 		if err != nil {
-			return err
+			return noAnswer(err)
 		}
 		if again != pw {
 			return cmdutil.Usagef("the passwords do not match")
@@ -87,4 +89,13 @@ func runCreate(cmd *cobra.Command, o *createOptions) error {
 	}
 	fmt.Fprintf(ios.ErrOut, "Created %s (%s) on %s; they log in with `oo login %s`\n", u.Slug, u.ID, s.Env, u.Slug)
 	return nil
+}
+
+// noAnswer turns input that ended at the password prompt (^D) into a usage error that says
+// so; Ctrl-C passes unchanged and exits as interrupted.
+func noAnswer(err error) error {
+	if errors.Is(err, iostreams.ErrNoInput) {
+		return cmdutil.Usagef("no password given (input ended at the prompt)")
+	}
+	return err
 }
