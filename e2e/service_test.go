@@ -264,7 +264,7 @@ func TestServiceRunRestartFollowsNewPort(t *testing.T) {
 		list := svcInstances(t, admin, "svc-restart")
 		return len(list) == 1 && list[0].URL == "http://127.0.0.1:"+second.Port
 	})
-	if !strings.Contains(p.Err.String(), "exited with status 137; restarting") {
+	if !strings.Contains(p.Err.String(), "was killed by signal KILL; restarting") {
 		t.Errorf("no restart notice on stderr:\n%s", p.Err)
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -424,13 +424,20 @@ func TestServiceRegisterIdempotentAndOwned(t *testing.T) {
 		t.Fatalf("instances after deregister: %+v", list)
 	}
 	r = e.Run("", "service", "deregister", "--insecure-storage", "svc-reg")
-	if r.Code != 5 {
-		t.Fatalf("deregister again: %d %q, want 5", r.Code, r.Stderr)
+	if r.Code != 0 || !strings.Contains(r.Stderr, "nothing to deregister") {
+		t.Fatalf("deregister again: %d %q, want 0 and nothing to deregister", r.Code, r.Stderr)
+	}
+
+	// Flags are checked before an account is created.
+	r = reg(e, "svc-hp", "--url", u, "--health-path", "healthz")
+	if r.Code != 2 || !strings.Contains(r.Stderr, "--health-path") || strings.Contains(r.Stderr, "Created") {
+		t.Fatalf("bad --health-path: exit %d %q, want 2 and nothing created", r.Code, r.Stderr)
 	}
 }
 
 // TestServiceRunProgramOwnsItsAccount: a program that made its own account earlier (oo has no
-// password for it) still runs under `oo service run`: oo supervises, the program registers.
+// password for it) runs under `oo service run --self-register`: oo supervises, the program
+// registers.
 func TestServiceRunProgramOwnsItsAccount(t *testing.T) {
 	e := newEnv(t)
 	srv := e.StartServer()
@@ -440,7 +447,13 @@ func TestServiceRunProgramOwnsItsAccount(t *testing.T) {
 	}
 	e = e.With("OO_URL="+srv.URL, "SVC_SEED_TOKEN="+tok.Token)
 
-	p := svcRun(t, e, "--slug", "svc-seed", "--", svcTestServer(t), "-register-self", "-token-env", "SVC_SEED_TOKEN")
+	// Without --self-register oo refuses: the program would run unregistered and unreachable.
+	r := e.Run("", "service", "run", "--insecure-storage", "--slug", "svc-seed", "--", svcTestServer(t), "-register-self", "-token-env", "SVC_SEED_TOKEN")
+	if r.Code != 4 || !strings.Contains(r.Stderr, "oo login svc-seed") || strings.Contains(r.Stdout, "svctestserver") {
+		t.Fatalf("taken slug without --self-register: exit %d\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
+	}
+
+	p := svcRun(t, e, "--self-register", "--slug", "svc-seed", "--", svcTestServer(t), "-register-self", "-token-env", "SVC_SEED_TOKEN")
 	svcWaitHello(t, srv, "svc-seed", p)
 	if !strings.Contains(p.Err.String(), "must register itself") {
 		t.Errorf("no notice that oo does not manage the registration:\n%s", p.Err)
@@ -448,5 +461,30 @@ func TestServiceRunProgramOwnsItsAccount(t *testing.T) {
 	_ = p.cmd.Process.Signal(os.Interrupt)
 	if code := p.Wait(t, 30*time.Second); code != 0 {
 		t.Errorf("exit %d, want 0\n%s", code, p.Err)
+	}
+}
+
+// TestServiceExamplePythonTakenSlug: the standalone Python example, when its slug was made by
+// `oo service run` (password in the keyring, not in its file), says why it cannot register and
+// what to do, and leaves no wrong password behind.
+func TestServiceExamplePythonTakenSlug(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed")
+	}
+	script, _ := filepath.Abs("../examples/python/first_service.py")
+	e := newEnv(t)
+	srv := e.StartServer()
+	if _, err := client.New(srv.URL).Register(context.Background(), api.RegisterRequest{Slug: "py-svc", Name: "Py", Password: "made-by-oo-service-run"}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(py, script)
+	cmd.Env = append(e.Vars, "OO_URL="+srv.URL, "SELF_URL=http://127.0.0.1:0")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "already exists") || !strings.Contains(string(out), "oo service run --slug py-svc") || !strings.Contains(string(out), "OO_SLUG") {
+		t.Fatalf("want a failure that says why and what to do: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(e.Home, "data", "oo", "services", "py-svc.json")); !os.IsNotExist(err) {
+		t.Fatalf("the password that was not py-svc's is kept: %v", err)
 	}
 }

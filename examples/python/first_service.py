@@ -66,6 +66,7 @@ def service_token():
     if os.environ.get("OO_TOKEN"):
         return os.environ["OO_TOKEN"]
     password = stored_password()
+    created = False
     if password:
         try:
             return api("POST", "/user-svc/login", {"slug": SLUG, "password": password})["token"]["token"]
@@ -75,10 +76,19 @@ def service_token():
     else:
         password = secrets.token_urlsafe(24)
         store_password(password)
+        created = True
     name = SLUG.replace("-", " ").title()
     try:
         return api("POST", "/user-svc/register", {"slug": SLUG, "name": name, "password": password})["token"]["token"]
     except urllib.error.HTTPError as e:
+        if created:
+            os.remove(credentials_file())  # not this account's password: do not keep it
+        if e.code == 409:
+            # Typically `oo service run --slug py-svc` made the account and keeps its password
+            # in the OS keyring, which this script cannot read.
+            sys.exit(f"cannot register {SLUG}: the account already exists and its password is not in "
+                     f"{credentials_file()} (an earlier `oo service run --slug {SLUG}` keeps it in the OS keyring): "
+                     f"run this under `oo service run --slug {SLUG}`, or use another slug with OO_SLUG=my-py-svc")
         sys.exit(f"cannot register {SLUG}: HTTP {e.code} {e.read().decode(errors='replace')}")
 
 

@@ -21,7 +21,8 @@ func newDeregisterCmd(f *cmdutil.Factory) *cobra.Command {
 		Short:   "Remove SLUG's instances from the registry",
 		Long: `Remove the instance of SLUG at --url, or every instance of SLUG without --url. The service
 account and its stored password stay, so registering again later reuses them. Acts as the
-service account when oo holds its password, else as the logged-in user (SLUG or an admin).`,
+service account when oo holds its password, else as the logged-in user (SLUG or an admin).
+Running it again is safe: with nothing registered it says so and exits 0.`,
 		Example: `  oo service deregister legacy-svc --url http://127.0.0.1:8080
   oo service deregister legacy-svc`,
 		Args: cobra.ExactArgs(1),
@@ -53,7 +54,9 @@ service account when oo holds its password, else as the logged-in user (SLUG or 
 				if o.url != "" {
 					what = fmt.Sprintf("%s is not registered as %s", o.url, slug)
 				}
-				return cmdutil.WithCode(cmdutil.ExitNotFound, fmt.Errorf("%s", what))
+				// Like a re-run of register, a re-run of deregister is safe: the goal is met.
+				fmt.Fprintf(f.IOStreams.ErrOut, "%s: nothing to deregister\n", what)
+				return nil
 			}
 			for _, in := range list {
 				if err := id.c.DeleteInstance(ctx, in.ID); err != nil {

@@ -3,6 +3,7 @@
 package service
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 )
@@ -32,4 +33,8 @@ func exitCode(ps *os.ProcessState) int {
 		return c
 	}
 	return 1
+}
+
+func describeExit(ps *os.ProcessState) string {
+	return fmt.Sprintf("exited with status %d", exitCode(ps))
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/pkg/client"
 	"github.com/ooctl/oo/pkg/cmdutil"
 )
 
@@ -26,6 +27,10 @@ func newRegisterCmd(f *cmdutil.Factory) *cobra.Command {
 The service account SLUG is created if it does not exist yet, with a random password kept in
 the OS keyring; later commands log in with it. If the account exists and oo has no password
 for it, you must be logged in as SLUG or as an admin (an admin registers on SLUG's behalf).
+Flags are checked first, and when you are logged in so is the owner of --url: a URL that
+another slug owns is refused before any account is created. Not logged in, oo cannot list the
+registry; the account may then be created before the server refuses the URL, and is kept for
+a later register of SLUG.
 
 Running it again is safe: an instance that is already registered is updated, and only the
 fields you give change. The server health-checks the instance (TCP connect, or GET of
@@ -54,12 +59,28 @@ func runRegister(cmd *cobra.Command, f *cmdutil.Factory, slug string, o *registe
 	if err := checkInstanceURL(o.url); err != nil {
 		return err
 	}
+	if err := checkHealthPath(o.healthPath); err != nil {
+		return err
+	}
 	if err := cmdutil.CheckOutput(o.output); err != nil {
 		return err
 	}
 	s, err := sessionFor(f)
 	if err != nil {
 		return err
+	}
+	if s.Token != "" {
+		// The URL may belong to another slug: say so before an account is created for nothing.
+		// Without a token the registry cannot be listed, and the server's answer decides.
+		owner, err := urlOwner(ctx, f.Client(&cmdutil.Session{URL: s.URL}).WithToken(s.Token), slug, o.url)
+		if client.IsUnreachable(err) {
+			return f.Explain(err)
+		}
+		if owner != nil {
+			return cmdutil.WithCode(cmdutil.ExitConflict, fmt.Errorf(
+				"%s is already registered by slug %q as instance %s: register another --url, or remove it first (oo service deregister %s --url %s, as %s or an admin)",
+				o.url, owner.Slug, owner.ID, owner.Slug, o.url, owner.Slug))
+		}
 	}
 	id, err := resolveIdentity(ctx, f, s, slug, o.insecure, true)
 	if err != nil {
@@ -86,7 +107,13 @@ func runRegister(cmd *cobra.Command, f *cmdutil.Factory, slug string, o *registe
 	}
 	inst, err := id.c.RegisterInstance(ctx, req)
 	if err != nil {
-		return f.Explain(err)
+		err = f.Explain(err)
+		if id.created {
+			// Not logged in, the URL's owner could not be checked first.
+			err = cmdutil.WithCode(cmdutil.ExitCode(err), fmt.Errorf(
+				"%w (the service account %s was created and is kept: registering another --url as %s reuses it)", err, slug, slug))
+		}
+		return err
 	}
 	if inst == nil { // a server that answers {} only
 		if list, lerr := findInstances(ctx, id.c, slug, o.url); lerr == nil && len(list) > 0 {

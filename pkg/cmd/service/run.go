@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,6 +36,7 @@ type runOptions struct {
 	heartbeat    time.Duration
 	maxBackoff   time.Duration
 	insecure     bool
+	selfRegister bool
 }
 
 const (
@@ -48,7 +50,12 @@ func newRunCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run [flags] -- COMMAND [ARGS...]",
 		Short: "Launch a service, put it behind the proxy and supervise it",
-		Long: `Run COMMAND as the service SLUG (default: the command's name) and route SERVER/SLUG/... to it.
+		Long: `Run COMMAND as the service SLUG and route SERVER/SLUG/... to it.
+
+SLUG defaults to the command's name ("./mysvc" gives mysvc). For an interpreter or runner
+(python3, node, go, ruby, java, bash, deno, bun, uv, npx, ...) it is the script's name instead
+("python3 app.py" gives app, "go run ./cmd/hello-svc" gives hello-svc); with no script to name
+it ("python3 -m pkg", "npm start") --slug is required.
 
 For each replica oo picks a free port on 127.0.0.1 (or uses --port), starts COMMAND with
   PORT, SELF_URL       where to listen: http://127.0.0.1:$PORT
@@ -59,7 +66,15 @@ waits until it listens (--start-timeout), registers the instance, heartbeats whi
 deregisters it when it exits. A program that registers itself (as programs written for
 1Backend/OpenOrch do, with the same SELF_URL) works unchanged.
 
-The service account is created on first use with a random password kept in the OS keyring.
+The service account is created on first use with a random password kept in the OS keyring,
+once COMMAND is found to be executable; it is kept (and reused by later runs) even if the
+program then fails to start. If the account SLUG exists and oo has no password for it, log in
+as SLUG or as an admin first, or choose another --slug; --self-register is for a program that
+registers itself with its own credentials, which oo then only launches and supervises.
+
+--restart on-failure (or always) also restarts a program that exits before it ever listened,
+with the same backoff, but gives up after 5 such starts in a row; a program that does not
+listen within --start-timeout is not restarted (it probably does not read $PORT).
 
 Output of the program passes through, prefixed with [SLUG-N] when there is more than one
 replica. Ctrl-C or SIGTERM is forwarded to the program, which gets --grace to exit before it
@@ -76,7 +91,7 @@ is killed. oo exits with the program's exit code.`,
 	// Everything after COMMAND belongs to it, even without "--".
 	cmd.Flags().SetInterspersed(false)
 	fl := cmd.Flags()
-	fl.StringVar(&o.slug, "slug", "", "the service's slug (default: derived from COMMAND's name)")
+	fl.StringVar(&o.slug, "slug", "", "the service's slug (default: COMMAND's name, or its script's for an interpreter)")
 	fl.IntVar(&o.port, "port", 0, "listen port for a single replica (default: a free port)")
 	fl.IntVar(&o.replicas, "replicas", 1, "how many copies to run; the proxy balances across them")
 	fl.StringVar(&o.restart, "restart", restartNo, "restart policy: no, on-failure or always (with exponential backoff)")
@@ -86,6 +101,7 @@ is killed. oo exits with the program's exit code.`,
 	fl.DurationVar(&o.heartbeat, "heartbeat", 5*time.Second, "heartbeat interval; the server marks an instance down after three missed beats")
 	fl.DurationVar(&o.maxBackoff, "max-backoff", 30*time.Second, "longest wait between restarts")
 	fl.BoolVar(&o.insecure, "insecure-storage", false, "keep the service account's password in a plain-text 0600 file instead of the OS keyring (or set OO_INSECURE_STORAGE=1)")
+	fl.BoolVar(&o.selfRegister, "self-register", false, "the program registers itself: run it even when SLUG's account exists and oo has no password for it")
 	return cmd
 }
 
@@ -107,7 +123,7 @@ func (o *runOptions) check() error {
 	if o.grace <= 0 || o.startTimeout <= 0 || o.heartbeat <= 0 || o.maxBackoff <= 0 {
 		return cmdutil.Usagef("--grace, --start-timeout, --heartbeat and --max-backoff must be positive")
 	}
-	return nil
+	return checkHealthPath(o.healthPath)
 }
 
 func runRun(ctx context.Context, f *cmdutil.Factory, o *runOptions, argv []string) error {
@@ -120,14 +136,18 @@ func runRun(ctx context.Context, f *cmdutil.Factory, o *runOptions, argv []strin
 	slug := o.slug
 	if slug == "" {
 		slug = SlugFromCommand(argv)
+		if slug == "" && isInterpreter(argv[0]) {
+			return cmdutil.Usagef("%s is an interpreter or runner and %q names no script to derive a slug from: give one with --slug", filepath.Base(argv[0]), strings.Join(argv, " "))
+		}
 		if validSlug(slug) != nil {
 			return cmdutil.Usagef("cannot make a slug from %q: give one with --slug", strings.Join(argv, " "))
 		}
 	} else if err := validSlug(slug); err != nil {
 		return err
 	}
+	// Before anything is created: a command that cannot be run gets no account.
 	if _, err := exec.LookPath(argv[0]); err != nil {
-		return cmdutil.WithCode(127, fmt.Errorf("cannot run %s: %w", argv[0], err))
+		return cmdutil.WithCode(127, fmt.Errorf("cannot run %s: %w (check the name, or give its path)", argv[0], err))
 	}
 
 	// Signals are caught before anything is registered, so that Ctrl-C at any point cleans up.
@@ -142,6 +162,16 @@ func runRun(ctx context.Context, f *cmdutil.Factory, o *runOptions, argv []strin
 	id, err := resolveIdentity(ctx, f, s, slug, o.insecure, true)
 	var taken *sdk.AccountTakenError
 	if err != nil && errors.As(err, &taken) {
+		if !o.selfRegister {
+			// Running it anyway would leave it unregistered and unreachable.
+			who := "you are not logged in"
+			if s.Token != "" {
+				who = "you are logged in as " + s.Slug
+			}
+			return cmdutil.WithCode(cmdutil.ExitAuth, fmt.Errorf(
+				"the service account %s exists and oo has no password for it for env %s (%s): log in as %s (oo login %s) or as an admin, choose another --slug, or add --self-register if the program registers itself",
+				slug, s.Env, who, slug, slug))
+		}
 		// The account exists and only the program knows its password, as with a program written
 		// for 1Backend that ran on its own before: supervise it and let it register itself.
 		id = &identity{slug: slug, unmanaged: true}
@@ -300,11 +330,24 @@ func (sv *supervisor) logf(format string, args ...any) {
 
 var errNeverListened = errors.New("never listened")
 
+// maxEarlyExits bounds the restarts of a program that keeps exiting before it ever listened.
+const maxEarlyExits = 5
+
+// label names replica i and, when the slug does not already say it, the command it runs.
+func (sv *supervisor) label(i int) string {
+	name := sv.name(i)
+	if base := filepath.Base(sv.argv[0]); base != sv.slug {
+		name += " (" + base + ")"
+	}
+	return name
+}
+
 // replica runs one copy until it exits for good and returns its last exit code.
 func (sv *supervisor) replica(ctx context.Context, i int) (int, error) {
 	const baseBackoff = 500 * time.Millisecond
-	backoff := baseBackoff
+	backoff := min(baseBackoff, sv.o.maxBackoff)
 	everUp := false
+	early := 0 // starts in a row that exited before listening
 	lastPort := 0
 	name := sv.name(i)
 	for {
@@ -314,7 +357,7 @@ func (sv *supervisor) replica(ctx context.Context, i int) (int, error) {
 		}
 		lastPort = port
 		selfURL := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		cmd, flush := sv.command(i, port, selfURL)
+		cmd, out := sv.command(i, port, selfURL)
 		started := time.Now()
 
 		sv.mu.Lock()
@@ -331,12 +374,13 @@ func (sv *supervisor) replica(ctx context.Context, i int) (int, error) {
 			return 127, fmt.Errorf("cannot start %s: %w", sv.argv[0], err)
 		}
 		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); flush(); close(exited) }()
+		go func() { _ = cmd.Wait(); out.flush(); close(exited) }()
 
 		ready := sv.waitListening(port, exited)
 		switch {
 		case ready == nil:
 			everUp = true
+			early = 0
 			instID, err := sv.register(ctx, selfURL)
 			if err != nil {
 				sv.stop(syscall.SIGTERM)
@@ -352,8 +396,6 @@ func (sv *supervisor) replica(ctx context.Context, i int) (int, error) {
 			}
 			sv.heartbeat(ctx, selfURL, instID, exited)
 		case errors.Is(ready, errNeverListened):
-			sv.logf("%s did not listen on port %d within %s; stopping it (does it read $PORT? use --port for a fixed one)",
-				name, port, sv.o.startTimeout)
 			signalProc(cmd, syscall.SIGTERM)
 			select {
 			case <-exited:
@@ -361,11 +403,14 @@ func (sv *supervisor) replica(ctx context.Context, i int) (int, error) {
 				killProc(cmd)
 				<-exited
 			}
+			msg := fmt.Sprintf("%s did not listen on 127.0.0.1:%d within %s and was stopped: does it listen on $PORT? (--port for a fixed port, --start-timeout for a slower start)%s",
+				sv.label(i), port, sv.o.startTimeout, out.note())
 			if !everUp {
 				sv.forget(i, port)
 				sv.stop(syscall.SIGTERM)
-				return 1, fmt.Errorf("%s did not listen on 127.0.0.1:%d within %s (its output is above)", sv.argv[0], port, sv.o.startTimeout)
+				return 1, errors.New(msg)
 			}
+			sv.logf("%s", msg)
 		}
 		// Deregister before the program finishes exiting, so the proxy sends it nothing new, and
 		// again after, in case it registered itself meanwhile (or oo never registered it but the
@@ -375,20 +420,31 @@ func (sv *supervisor) replica(ctx context.Context, i int) (int, error) {
 		sv.deregister(selfURL)
 		sv.forget(i, port)
 		code := exitCode(cmd.ProcessState)
+		how := describeExit(cmd.ProcessState)
 		if sv.isStopping() {
 			return code, nil
 		}
-		if !everUp {
-			return code, fmt.Errorf("%s exited with status %d before listening on 127.0.0.1:%d (its output is above)", sv.argv[0], code, port)
+		restart := sv.o.restart == restartAlways || (sv.o.restart == restartOnFailure && code != 0)
+		if !everUp && ready != nil && !errors.Is(ready, errNeverListened) {
+			early++
+			switch {
+			case !restart:
+				return code, fmt.Errorf("%s %s before listening on 127.0.0.1:%d%s", sv.label(i), how, port, out.note())
+			case early >= maxEarlyExits:
+				return code, fmt.Errorf("%s %s before listening on 127.0.0.1:%d, %d times in a row; not restarting it again%s",
+					sv.label(i), how, port, early, out.note())
+			}
+			sv.logf("%s %s before listening; restarting in %s (attempt %d of %d)", name, how, backoff, early+1, maxEarlyExits)
+		} else {
+			if !restart {
+				sv.logf("%s %s", name, how)
+				return code, nil
+			}
+			if time.Since(started) > 10*time.Second {
+				backoff = min(baseBackoff, sv.o.maxBackoff) // it ran fine for a while: not a crash loop
+			}
+			sv.logf("%s %s; restarting in %s", name, how, backoff)
 		}
-		if sv.o.restart == restartNo || (sv.o.restart == restartOnFailure && code == 0) {
-			sv.logf("%s exited with status %d", name, code)
-			return code, nil
-		}
-		if time.Since(started) > 10*time.Second {
-			backoff = baseBackoff // it ran fine for a while: not a crash loop
-		}
-		sv.logf("%s exited with status %d; restarting in %s", name, code, backoff)
 		select {
 		case <-time.After(backoff):
 		case <-sv.stopping:
@@ -438,7 +494,7 @@ func (sv *supervisor) pickPort(avoid int) (int, error) {
 
 // command builds the child process of replica i: its environment, its streams and its own
 // process group (so that a terminal's Ctrl-C reaches it once, through oo).
-func (sv *supervisor) command(i, port int, selfURL string) (*exec.Cmd, func()) {
+func (sv *supervisor) command(i, port int, selfURL string) (*exec.Cmd, *childOutput) {
 	cmd := exec.Command(sv.argv[0], sv.argv[1:]...)
 	env := make([]string, 0, len(os.Environ())+10)
 	for _, kv := range os.Environ() {
@@ -464,20 +520,61 @@ func (sv *supervisor) command(i, port int, selfURL string) (*exec.Cmd, func()) {
 	cmd.Env = env
 	cmd.Stdin = nil
 	ios := sv.f.IOStreams
-	flush := func() {}
+	co := &childOutput{}
 	if sv.o.replicas == 1 {
-		cmd.Stdout, cmd.Stderr = ios.Out, ios.ErrOut
+		cmd.Stdout, cmd.Stderr = co.watch(ios.Out), co.watch(ios.ErrOut)
 	} else {
 		prefix := "[" + sv.name(i) + "] "
 		out := &prefixWriter{mu: &sv.outMu, w: ios.Out, prefix: prefix}
 		errw := &prefixWriter{mu: &sv.outMu, w: ios.ErrOut, prefix: prefix}
-		cmd.Stdout, cmd.Stderr = out, errw
-		flush = func() { out.Flush(); errw.Flush() }
+		cmd.Stdout, cmd.Stderr = co.watch(out), co.watch(errw)
+		co.flushers = []func(){out.Flush, errw.Flush}
 	}
 	// A grandchild holding the output pipe open must not keep oo waiting forever.
 	cmd.WaitDelay = 2 * time.Second
 	setProcAttrs(cmd)
-	return cmd, flush
+	return cmd, co
+}
+
+// childOutput tells whether a program wrote anything, so that an error points at its output
+// only when there is some. A terminal or file is handed to the program as is (it may check
+// isatty), and what it writes there is not seen: then nothing is said.
+type childOutput struct {
+	wrote    atomic.Bool
+	flushers []func()
+}
+
+func (co *childOutput) watch(w io.Writer) io.Writer {
+	if _, ok := w.(*os.File); ok {
+		return w
+	}
+	return &seenWriter{w: w, seen: &co.wrote}
+}
+
+func (co *childOutput) flush() {
+	for _, f := range co.flushers {
+		f()
+	}
+}
+
+// note is " (its output is above)" when the program wrote something oo saw.
+func (co *childOutput) note() string {
+	if co.wrote.Load() {
+		return " (its output is above)"
+	}
+	return ""
+}
+
+type seenWriter struct {
+	w    io.Writer
+	seen *atomic.Bool
+}
+
+func (s *seenWriter) Write(b []byte) (int, error) {
+	if len(b) > 0 {
+		s.seen.Store(true)
+	}
+	return s.w.Write(b)
 }
 
 // waitListening polls the port until something accepts connections; it gives up when the
@@ -596,24 +693,55 @@ func (sv *supervisor) deregister(selfURL string) {
 }
 
 // interpreters run a script named by their first non-flag argument, which then names the
-// service better than the interpreter does.
+// service better than the interpreter does. Package-script runners (npm start, yarn dev) name
+// no script at all.
 var interpreters = map[string]bool{
-	"python": true, "python3": true, "node": true, "deno": true, "bun": true, "ruby": true, "perl": true,
-	"php": true, "sh": true, "bash": true, "zsh": true, "java": true, "go": true, "uv": true, "npx": true,
+	"python": true, "python2": true, "python3": true, "pypy": true, "pypy3": true, "node": true, "nodejs": true,
+	"deno": true, "bun": true, "ruby": true, "perl": true, "php": true, "sh": true, "bash": true, "zsh": true,
+	"dash": true, "fish": true, "java": true, "go": true, "uv": true, "npx": true, "pnpx": true, "bunx": true,
+	"dotnet": true, "lua": true, "elixir": true, "racket": true, "Rscript": true,
+}
+
+var scriptRunners = map[string]bool{"npm": true, "pnpm": true, "yarn": true}
+
+// interpreterName is a command's name without its directory, an .exe or, for a known
+// interpreter, a version ("/usr/bin/python3.11" is python, "node18" is node).
+func interpreterName(cmd string) string {
+	name := strings.TrimSuffix(filepath.Base(cmd), ".exe")
+	if interpreters[name] || scriptRunners[name] {
+		return name
+	}
+	if v := strings.TrimRight(name, "0123456789."); v != name && (interpreters[v] || scriptRunners[v]) {
+		return v
+	}
+	return name
+}
+
+func isInterpreter(cmd string) bool {
+	n := interpreterName(cmd)
+	return interpreters[n] || scriptRunners[n]
 }
 
 // SlugFromCommand derives a slug from a command line: the program's base name, or the script's
 // for an interpreter ("python3 app.py" gives "app"), lowercased with anything outside [a-z0-9-]
-// turned into '-'. It returns "" when nothing usable is left.
+// turned into '-'. It returns "" when nothing usable is left, and for an interpreter or runner
+// with no script to name ("python3 -m http.server", "npm start", "/usr/bin/python3.11").
 func SlugFromCommand(argv []string) string {
 	if len(argv) == 0 {
 		return ""
 	}
 	name := filepath.Base(argv[0])
 	name = strings.TrimSuffix(name, filepath.Ext(name))
-	if interpreters[strings.ToLower(name)] {
+	if in := interpreterName(argv[0]); scriptRunners[in] {
+		return ""
+	} else if interpreters[in] {
+		name = ""
+	scan:
 		for _, a := range argv[1:] {
-			if strings.HasPrefix(a, "-") || a == "run" || a == "exec" {
+			switch {
+			case a == "-m" || a == "-c" || a == "-e" || a == "--eval" || a == "-r" || a == "--":
+				break scan // a module or inline code: no script file names the service
+			case strings.HasPrefix(a, "-") || a == "run" || a == "exec" || a == "x":
 				continue
 			}
 			if a == "." || a == "./" {

@@ -187,6 +187,30 @@ func checkInstanceURL(raw string) error {
 	return nil
 }
 
+// checkHealthPath accepts only what the registry accepts: empty (TCP connect) or a path from /.
+func checkHealthPath(p string) error {
+	if p != "" && !strings.HasPrefix(p, "/") {
+		return cmdutil.Usagef("--health-path %q must start with /, e.g. --health-path /%s", p, strings.TrimLeft(p, "/"))
+	}
+	return nil
+}
+
+// urlOwner returns the instance at rawURL when it belongs to a slug other than slug, so that a
+// registration bound to fail with a conflict fails before anything (an account) is created.
+// Listing needs a token: with none it returns nil and the server's answer decides.
+func urlOwner(ctx context.Context, c *client.Client, slug, rawURL string) (*api.Instance, error) {
+	list, err := c.ListInstances(ctx, client.InstanceFilter{})
+	if err != nil {
+		return nil, err
+	}
+	for _, in := range list {
+		if in.Slug != slug && normalizeURL(in.URL) == normalizeURL(rawURL) {
+			return &in, nil
+		}
+	}
+	return nil, nil
+}
+
 // normalizeURL compares instance URLs the way the registry does: scheme and host lowercased,
 // default port explicit, trailing slash dropped.
 func normalizeURL(raw string) string {

@@ -105,6 +105,8 @@ func TestRunUsage(t *testing.T) {
 		{[]string{"service", "run", "--replicas", "2", "--port", "9000", "--", "true"}, cmdutil.ExitUsage, "--port"},
 		{[]string{"service", "run", "--slug", "Bad_Slug", "--", "true"}, cmdutil.ExitUsage, "slug"},
 		{[]string{"service", "run", "--slug", "x-svc", "--", "no-such-program-here"}, 127, "no-such-program-here"},
+		{[]string{"service", "run", "--", "/usr/bin/python3.11"}, cmdutil.ExitUsage, "--slug"},
+		{[]string{"service", "run", "--", "npm", "start"}, cmdutil.ExitUsage, "--slug"},
 		{[]string{"service", "register", "x-svc", "--url", "127.0.0.1:80"}, cmdutil.ExitUsage, "--url"},
 	} {
 		cmdtest.MustFail(t, h.Run(cmdtest.Piped, "", c.args...), c.code, c.want)
