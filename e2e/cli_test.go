@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -280,6 +281,42 @@ func TestCLIPasswordPromptOnTTY(t *testing.T) {
 		}
 		if !echoOn.MatchString(out[strings.Index(out, c.rc):]) {
 			t.Fatalf("keys %q: echo left off:\n%s", c.keys, out)
+		}
+	}
+}
+
+// `oo instance ls --watch` stops cleanly, exit 0, on SIGINT even when the script that started
+// it ignores SIGINT (as shells do for background jobs), and on SIGTERM.
+func TestCLIWatchStopsOnSignal(t *testing.T) {
+	e := newEnv(t).With(cliNoKeyring)
+	srv := e.StartServer()
+	e = e.With("OO_URL="+srv.URL, "OO_TOKEN="+cliLoginToken(t, srv.URL, "admin", adminPassword))
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		cmd := exec.Command("sh", "-c", `trap "" INT; exec "$OO" instance ls --watch --interval 200ms`)
+		cmd.Env = append(e.Vars, "OO="+ooBin)
+		out := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "ID"); {
+			if time.Now().After(deadline) {
+				_ = cmd.Process.Kill()
+				t.Fatalf("no table: %s", out.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		_ = cmd.Process.Signal(sig)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%v: want exit 0, got %v\n%s", sig, err, out.String())
+			}
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatalf("%v did not stop the watch", sig)
 		}
 	}
 }

@@ -147,6 +147,11 @@ func (f *Factory) Session(required bool) (*Session, error) {
 		if c, err := ParseClaims(tok); err == nil {
 			s.Slug = c.Slug
 		}
+		if required {
+			if err := f.checkExpiry(s); err != nil {
+				return nil, err
+			}
+		}
 		return s, nil
 	}
 	if s.Slug == "" {
@@ -172,16 +177,42 @@ func (f *Factory) Session(required bool) (*Session, error) {
 	}
 	s.Token = tok
 	s.Credential = store.Describe(s.Env, s.Slug)
+	if required {
+		if err := f.checkExpiry(s); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
-// loginHint is the login command for the session's environment.
+// checkExpiry fails offline when the session's token is past its expiry: no round trip, and
+// every command says it the same way (`oo token` must not print a dead token either).
+func (f *Factory) checkExpiry(s *Session) error {
+	c, err := ParseClaims(s.Token)
+	if err != nil || c.ExpiresAt.IsZero() || c.ExpiresAt.After(f.Clock()) {
+		return nil // unreadable tokens are for the server to judge
+	}
+	return WithCode(ExitAuth, errors.New(f.expiredMessage(s, c.ExpiresAt)))
+}
+
+// expiredMessage is the one wording of "your token expired", offline or from a server's 401.
+func (f *Factory) expiredMessage(s *Session, at time.Time) string {
+	if s.FromEnvVar {
+		return fmt.Sprintf("the token in OO_TOKEN expired %s: set a fresh one (`oo token` prints one after `oo login`)", Age(f.Clock(), at))
+	}
+	return fmt.Sprintf("the token of %s on env %s expired %s: run `%s`", s.Slug, s.Env, Age(f.Clock(), at), f.loginHint(s, s.Slug))
+}
+
+// loginHint is the login command for the session's environment. It names the environment
+// when the user chose one for this command (-e, OO_ENV) or it is not the current one, so the
+// hint can be pasted as is.
 func (f *Factory) loginHint(s *Session, slug string) string {
 	cmd := "oo login"
 	if slug != "" {
 		cmd += " " + slug
 	}
-	if cfg, err := f.Config(); err == nil && s.Env != cfg.Current {
+	chosen := f.EnvFlag != "" || (f.Getenv != nil && f.Getenv("OO_ENV") != "")
+	if cfg, err := f.Config(); chosen || (err == nil && s.Env != cfg.Current) {
 		cmd += " -e " + s.Env
 	}
 	return cmd
@@ -239,12 +270,11 @@ func (f *Factory) Explain(err error) error {
 		if s.FromEnvVar {
 			return &hinted{err: err, msg: fmt.Sprintf("the token in OO_TOKEN was rejected: %s", ce.Message)}
 		}
-		why := "expired or revoked"
 		if c, perr := ParseClaims(s.Token); perr == nil && !c.ExpiresAt.IsZero() && !c.ExpiresAt.After(f.Clock()) {
-			why = "expired at " + c.ExpiresAt.Local().Format(time.RFC3339)
+			return &hinted{err: err, msg: f.expiredMessage(s, c.ExpiresAt)}
 		}
-		return &hinted{err: err, msg: fmt.Sprintf("the token of %s on env %s is %s (%s): run `%s` again",
-			s.Slug, s.Env, why, ce.Message, f.loginHint(s, s.Slug))}
+		return &hinted{err: err, msg: fmt.Sprintf("the token of %s on env %s is expired or revoked (%s): run `%s`",
+			s.Slug, s.Env, ce.Message, f.loginHint(s, s.Slug))}
 	case ce.Status == http.StatusUnauthorized && s != nil:
 		return &hinted{err: err, msg: fmt.Sprintf("%s: not logged in to env %s: run `%s`", ce.Message, s.Env, f.loginHint(s, ""))}
 	case ce.Status == http.StatusForbidden && s != nil && s.Slug != "":

@@ -85,7 +85,7 @@ func TestExplainKeepsExitCodes(t *testing.T) {
 		want string
 	}{
 		{&client.Error{Status: 0, Message: "connection refused"}, ExitUnreached, "cannot reach the oo server at http://127.0.0.1:1: connection refused (is `oo server start` running?)"},
-		{&client.Error{Status: 401, Message: "token revoked"}, ExitAuth, "the token of alice on env local is expired or revoked (token revoked): run `oo login alice` again"},
+		{&client.Error{Status: 401, Message: "token revoked"}, ExitAuth, "the token of alice on env local is expired or revoked (token revoked): run `oo login alice`"},
 		{&client.Error{Status: 403, Message: "this needs the admin role"}, ExitAuth, "(you are alice on env local)"},
 		{&client.Error{Status: 404, Message: "no such instance"}, ExitNotFound, "no such instance"},
 		{errors.New("plain"), ExitError, "plain"},

@@ -238,7 +238,7 @@ func TestExpiredTokenOnServer(t *testing.T) {
 	for {
 		r := h.Run(cmdtest.Piped, "", "user", "ls")
 		if r.Code == cmdutil.ExitAuth {
-			cmdtest.MustFail(t, r, cmdutil.ExitAuth, "the token of admin on env local is expired", "run `oo login admin` again")
+			cmdtest.MustFail(t, r, cmdutil.ExitAuth, "oo: the token of admin on env local expired ", " ago: run `oo login admin`")
 			return
 		}
 		if time.Now().After(deadline) {
@@ -408,4 +408,26 @@ func TestPromptCtrlCAndCtrlD(t *testing.T) {
 	cmdtest.MustFail(t, r, cmdutil.ExitCancel, "oo: interrupted")
 	r = h.Run(cmdtest.Piped, adminPW+"\n", "passwd", "--password-stdin")
 	cmdtest.MustFail(t, r, cmdutil.ExitUsage, "second line of stdin (the new password) is missing")
+}
+
+// One wording of "expired" for every command, offline, with a login hint that keeps -e; and
+// `oo token` does not print a dead token.
+func TestExpiredTokenSameMessageEverywhere(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t)
+	h := cmdtest.New(t, srv.URL)
+	login(t, h, "admin", adminPW)
+	h.Now = func() time.Time { return time.Now().Add(31 * 24 * time.Hour) }
+	for _, args := range [][]string{{"token"}, {"whoami"}, {"instance", "ls"}, {"user", "ls"}} {
+		r := h.Run(cmdtest.Piped, "", args...)
+		cmdtest.MustFail(t, r, cmdutil.ExitAuth, "oo: the token of admin on env local expired ", " ago: run `oo login admin`\n")
+		if r.Out != "" {
+			t.Fatalf("%v printed %q", args, r.Out)
+		}
+		r = h.Run(cmdtest.Piped, "", append(args, "-e", "local")...)
+		cmdtest.MustFail(t, r, cmdutil.ExitAuth, " ago: run `oo login admin -e local`\n")
+	}
+	tok, _ := h.Keyring.Get("local", "admin")
+	h.Vars["OO_TOKEN"] = tok
+	cmdtest.MustFail(t, h.Run(cmdtest.Piped, "", "token"), cmdutil.ExitAuth, "the token in OO_TOKEN expired")
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -39,7 +42,8 @@ heartbeat came ("-" when the instance never sent one).
 
 --watch refreshes the list every --interval: in place on a terminal; when piped it prints a
 new snapshot (or, with -o json, one JSON document per line) whenever the list changes. It
-keeps going through transient errors (server restarting) and stops on auth errors.`,
+keeps going through transient errors (server restarting) and stops on auth errors. Ctrl-C
+(SIGINT) or SIGTERM ends it with exit code 0: that is the normal way to stop a watch.`,
 		Example: `  oo instance ls
   oo instance ls --slug skeleton-svc
   oo instance ls -o json | jq -r '.instances[].url'
@@ -76,6 +80,10 @@ func runLs(ctx context.Context, o *lsOptions) error {
 		}
 		return o.print(list)
 	}
+	// Ctrl-C or kill is how a watch ends. Catching the signals (instead of dying of them) lets
+	// it end cleanly with exit 0, and works in a script that started it with SIGINT ignored.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	return o.watchLoop(ctx, c)
 }
 
