@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -487,4 +488,29 @@ func TestServiceExamplePythonTakenSlug(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.Home, "data", "oo", "services", "py-svc.json")); !os.IsNotExist(err) {
 		t.Fatalf("the password that was not py-svc's is kept: %v", err)
 	}
+}
+
+// TestServiceRunChildDiesWithOO: when oo itself is killed (SIGKILL: no chance to stop its
+// program), the kernel sends the program SIGTERM, so it does not keep serving unsupervised.
+func TestServiceRunChildDiesWithOO(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("only Linux ties a child's life to its parent's (PR_SET_PDEATHSIG)")
+	}
+	e := newEnv(t)
+	srv := e.StartServer()
+	e = e.With("OO_URL=" + srv.URL)
+	p := svcRun(t, e, "--slug", "svc-orphan", "--", svcTestServer(t))
+	h := svcWaitHello(t, srv, "svc-orphan", p)
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	p.Wait(t, 10*time.Second)
+	// The port is the observable: a reaped or zombie child no longer holds its listener.
+	svcEventually(t, 10*time.Second, "the orphaned program to stop listening on port "+h.Port, func() bool {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+h.Port, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	}, p.Out, p.Err)
 }

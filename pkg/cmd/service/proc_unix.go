@@ -15,6 +15,7 @@ import (
 // starts the real binary as a grandchild).
 func setProcAttrs(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	orphanSignal(cmd.SysProcAttr)
 }
 
 func signalProc(cmd *exec.Cmd, sig os.Signal) {

@@ -78,7 +78,8 @@ listen within --start-timeout is not restarted (it probably does not read $PORT)
 
 Output of the program passes through, prefixed with [SLUG-N] when there is more than one
 replica. Ctrl-C or SIGTERM is forwarded to the program, which gets --grace to exit before it
-is killed. oo exits with the program's exit code.`,
+is killed. oo exits with the program's exit code. If oo itself is killed (SIGKILL), the
+program gets SIGTERM from the kernel on Linux rather than running on unsupervised.`,
 		Example: `  oo service run -- ./mysvc
   oo service run --slug hello-svc -- go run ./examples/go
   oo service run --replicas 2 --restart on-failure -- python3 app.py
