@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/ooctl/oo/pkg/config"
 )
 
 // Exit codes, documented in `oo --help` and README. This file is the one place errors become
@@ -54,7 +56,10 @@ func WithCode(code int, err error) error { return &ExitCodeError{Code: code, Err
 // without this package importing the client.
 type StatusCoder interface{ StatusCode() int }
 
-// ExitCode maps err to the process exit code.
+// ExitCode maps err to the process exit code. The rule, documented in README: a server's
+// 400 is bad input (2, like a bad flag), 401/403 auth (4), 404 not found (5), 409 conflict
+// (6), no answer at all unreachable (7); an environment name that is not configured is a
+// usage mistake (2) wherever it is given. Commands return errors and let this decide.
 func ExitCode(err error) int {
 	if err == nil {
 		return ExitOK
@@ -70,9 +75,14 @@ func ExitCode(err error) int {
 	if errors.Is(err, context.Canceled) {
 		return ExitCancel
 	}
+	if errors.Is(err, config.ErrUnknownEnv) {
+		return ExitUsage
+	}
 	var sc StatusCoder
 	if errors.As(err, &sc) {
 		switch s := sc.StatusCode(); {
+		case s == 400:
+			return ExitUsage
 		case s == 401 || s == 403:
 			return ExitAuth
 		case s == 404:

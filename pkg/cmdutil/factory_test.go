@@ -89,6 +89,8 @@ func TestExplainKeepsExitCodes(t *testing.T) {
 		{&client.Error{Status: 403, Message: "this needs the admin role"}, ExitAuth, "(you are alice on env local)"},
 		{&client.Error{Status: 404, Message: "no such instance"}, ExitNotFound, "no such instance"},
 		{errors.New("plain"), ExitError, "plain"},
+		{&client.Error{Status: 400, Message: "bad slug"}, ExitUsage, "bad slug"},
+		{&config.UnknownEnvError{Name: "x"}, ExitUsage, `no environment named "x"`},
 	} {
 		got := f.Explain(c.err)
 		if ExitCode(got) != c.code || !strings.Contains(got.Error(), c.want) {

@@ -431,3 +431,25 @@ func TestExpiredTokenSameMessageEverywhere(t *testing.T) {
 	h.Vars["OO_TOKEN"] = tok
 	cmdtest.MustFail(t, h.Run(cmdtest.Piped, "", "token"), cmdutil.ExitAuth, "the token in OO_TOKEN expired")
 }
+
+// The server's 400 (bad input) is exit 2 for every command, like a bad flag.
+func TestRegisterBadInputIsUsage(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t)
+	h := cmdtest.New(t, srv.URL)
+	for _, c := range []struct{ slug, pw string }{{"Bob_X", "long-enough-1"}, {"user-svc", "long-enough-1"}, {"bob-y", "short"}} {
+		r := h.Run(cmdtest.Piped, c.pw+"\n", "register", c.slug, "--password-stdin")
+		cmdtest.MustFail(t, r, cmdutil.ExitUsage, "oo: ")
+	}
+}
+
+func TestRegisterTakenSaysItOnce(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t)
+	h := cmdtest.New(t, srv.URL)
+	r := h.Run(cmdtest.Piped, "long-enough-1\n", "register", "admin", "--password-stdin")
+	cmdtest.MustFail(t, r, cmdutil.ExitConflict, "oo: the slug admin is already taken on env local (yours? `oo login admin`)")
+	if strings.Count(r.Err, "taken") != 1 {
+		t.Fatalf("said twice: %q", r.Err)
+	}
+}

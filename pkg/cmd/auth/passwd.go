@@ -62,7 +62,7 @@ func runPasswd(cmd *cobra.Command, o *passwdOptions) error {
 		return err
 	}
 	if err := c.ChangePassword(cmd.Context(), cur, next); err != nil {
-		if code := cmdutil.ExitCode(err); code == cmdutil.ExitAuth || code == cmdutil.ExitError {
+		if code := cmdutil.ExitCode(err); code == cmdutil.ExitAuth || code == cmdutil.ExitUsage || code == cmdutil.ExitError {
 			return cmdutil.WithCode(code, fmt.Errorf("password of %s not changed: %s", s.Slug, err.Error()))
 		}
 		return err

@@ -72,7 +72,8 @@ func runRegister(cmd *cobra.Command, o *registerOptions) error {
 	if err != nil {
 		var ce *client.Error
 		if errors.As(err, &ce) && ce.Status == 409 {
-			return cmdutil.WithCode(cmdutil.ExitConflict, fmt.Errorf("%s: the slug %s is taken on env %s (yours? `oo login %s`)", ce.Message, slug, s.Env, slug))
+			// The server's message says the same thing; say it once, with what to do.
+			return &cmdutil.ExitCodeError{Code: cmdutil.ExitConflict, Err: fmt.Errorf("the slug %s is already taken on env %s (yours? `oo login %s`)", slug, s.Env, slug)}
 		}
 		return err
 	}

@@ -78,7 +78,7 @@ func TestAddUseRm(t *testing.T) {
 	}
 
 	cmdtest.MustFail(t, h.Run(cmdtest.Piped, "", "env", "rm", "local"), cmdutil.ExitUsage, "built in")
-	cmdtest.MustFail(t, h.Run(cmdtest.Piped, "", "env", "rm", "nope"), cmdutil.ExitNotFound, "nope")
+	cmdtest.MustFail(t, h.Run(cmdtest.Piped, "", "env", "rm", "nope"), cmdutil.ExitUsage, `no environment named "nope"`)
 	cmdtest.MustOK(t, h.Run(cmdtest.Piped, "", "env", "rm", "staging"), "rm")
 	if r := h.Run(cmdtest.Piped, "", "env", "current"); r.Out != "local\n" {
 		t.Fatalf("removing the current env falls back to local: %q", r.Out)

@@ -30,7 +30,7 @@ The built-in "local" environment cannot be removed.`,
 			}
 			e, err := cfg.Env(name)
 			if err != nil {
-				return cmdutil.WithCode(cmdutil.ExitNotFound, err)
+				return err // an unknown env name is a usage error everywhere (cmdutil.ExitCode)
 			}
 			for _, slug := range e.Slugs() {
 				// A token the store already lost is fine: the goal is that none is left.
