@@ -4,10 +4,10 @@ package root
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ooctl/oo/pkg/buildinfo"
 	"github.com/ooctl/oo/pkg/cmd/auth"
 	"github.com/ooctl/oo/pkg/cmd/call"
 	envcmd "github.com/ooctl/oo/pkg/cmd/env"
@@ -52,10 +52,17 @@ server over its HTTP API.`,
 	}
 	cmd.SetOut(ios.Out)
 	cmd.SetErr(ios.ErrOut)
+	// The hint is added here once; Execute leaves a UsageError's message alone.
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &cmdutil.UsageError{Err: fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
-	cmd.SetUsageTemplate(cmd.UsageTemplate() + "\n" + exitCodesHelp + "\n")
+	// --version prints what `oo version` does. Cobra adds the flag only with a Version set.
+	info := buildinfo.Get()
+	cmd.Version = info.Version
+	if cmd.Version == "" {
+		cmd.Version = "devel"
+	}
+	cmd.SetVersionTemplate(version.Text(info))
 
 	cmd.PersistentFlags().StringVarP(&f.EnvFlag, "env", "e", "", "use the environment `NAME` for this command (also OO_ENV; default: the current one)")
 
@@ -68,7 +75,43 @@ server over its HTTP API.`,
 	cmd.AddCommand(instance.NewCmd(f))
 	cmd.AddCommand(call.NewCmd(f))
 	cmd.AddCommand(service.NewCmd(f))
+	cmd.InitDefaultCompletionCmd() // now, so that the walks below reach it
+	setUsageTemplates(cmd)
+	rejectStrayArgs(cmd)
+	for _, c := range cmd.Commands() {
+		switch c.Name() {
+		case "server", "version", "completion", "help":
+			hideEnvFlag(c)
+		}
+	}
 	return cmd
+}
+
+// hideEnvFlag keeps the global -e out of the help of commands it means nothing to (the server,
+// version, completion): a hidden local flag of the same name shadows the inherited one, and
+// still accepts it, so `oo version -e x` is not an error.
+func hideEnvFlag(c *cobra.Command) {
+	var ignored string
+	c.Flags().StringVarP(&ignored, "env", "e", "", "ignored")
+	_ = c.Flags().MarkHidden("env")
+	for _, sub := range c.Commands() {
+		hideEnvFlag(sub)
+	}
+}
+
+// setUsageTemplates shows the exit codes once, under `oo --help`, and a pointer to them on
+// every other command's help.
+func setUsageTemplates(root *cobra.Command) {
+	base := root.UsageTemplate()
+	root.SetUsageTemplate(base + "\n" + exitCodesHelp + "\n")
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			sub.SetUsageTemplate(base + "\nExit codes: see 'oo --help'.\n")
+			walk(sub)
+		}
+	}
+	walk(root)
 }
 
 // Main runs oo with the process's arguments and streams and returns the exit code.
@@ -80,25 +123,13 @@ func Main() int {
 
 // Execute runs cmd and prints a failure as one line on stderr.
 func Execute(ctx context.Context, cmd *cobra.Command, ios *iostreams.IOStreams) int {
-	err := cmd.ExecuteContext(ctx)
+	c, err := cmd.ExecuteContextC(ctx)
+	if err == nil {
+		err = strayArgsError(cmd)
+	}
+	err = usageError(c, err)
 	if err != nil && !cmdutil.IsSilent(err) {
-		msg := err.Error()
-		if isCobraUsage(msg) {
-			err = &cmdutil.UsageError{Err: err}
-			msg += " (see 'oo --help')"
-		}
-		fmt.Fprintln(ios.ErrOut, "oo: "+msg)
+		fmt.Fprintln(ios.ErrOut, "oo: "+err.Error())
 	}
 	return cmdutil.ExitCode(err)
-}
-
-// isCobraUsage recognises the argument errors cobra raises itself (unknown command, wrong
-// number of args), which it does not type.
-func isCobraUsage(msg string) bool {
-	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "received ", "unknown shorthand", "unknown flag", "invalid argument"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
 }

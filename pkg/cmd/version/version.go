@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ooctl/oo/pkg/buildinfo"
+	"github.com/ooctl/oo/pkg/cmdutil"
 	"github.com/ooctl/oo/pkg/iostreams"
 )
 
@@ -28,14 +29,19 @@ func NewCmd(ios *iostreams.IOStreams) *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(in)
 			case "", "table", "text":
-				_, err := fmt.Fprintf(ios.Out, "oo %s\ncommit: %s\nbuilt:  %s\ngo:     %s %s\n",
-					in.Version, in.Commit, in.Date, in.GoVersion, in.Platform)
+				_, err := fmt.Fprint(ios.Out, Text(in))
 				return err
 			default:
-				return fmt.Errorf("unknown output format %q (use json)", output)
+				return cmdutil.Usagef("unknown output format %q (use json)", output)
 			}
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json")
 	return cmd
+}
+
+// Text is the plain-text version report, shared by `oo version` and `oo --version`.
+func Text(in buildinfo.Info) string {
+	return fmt.Sprintf("oo %s\ncommit: %s\nbuilt:  %s\ngo:     %s %s\n",
+		in.Version, in.Commit, in.Date, in.GoVersion, in.Platform)
 }
