@@ -8,6 +8,7 @@ package credstore
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/zalando/go-keyring"
@@ -56,10 +57,15 @@ func (osKeyring) Delete(s, u string) error        { return keyring.Delete(s, u) 
 type Keyring struct {
 	Backend Backend
 	Timeout time.Duration
+	// Getenv, when set, is used to check for a D-Bus session bus before any call (Linux and
+	// BSD), so that no call makes godbus autolaunch one. Nil skips the check (fake backends).
+	Getenv func(string) string
 }
 
 // NewKeyring is the OS keyring with the default timeout.
-func NewKeyring() *Keyring { return &Keyring{Backend: osKeyring{}, Timeout: DefaultTimeout} }
+func NewKeyring() *Keyring {
+	return &Keyring{Backend: osKeyring{}, Timeout: DefaultTimeout, Getenv: os.Getenv}
+}
 
 // UnavailableError says why the keyring cannot be used; it matches ErrUnavailable.
 type UnavailableError struct{ Err error }
@@ -73,6 +79,11 @@ func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailab
 // do runs f in a goroutine and gives up after the timeout. The goroutine may outlive the call;
 // it only holds a D-Bus request, and the CLI exits soon after anyway.
 func (k *Keyring) do(f func() (string, error)) (string, error) {
+	if k.Getenv != nil {
+		if err := noSessionBus(k.Getenv); err != nil {
+			return "", &UnavailableError{Err: err}
+		}
+	}
 	type result struct {
 		s   string
 		err error
