@@ -299,7 +299,7 @@ func TestLogoutWhenServerDownStillDeletesLocally(t *testing.T) {
 	login(t, h, "admin", adminPW)
 	h.Vars["OO_URL"] = deadURL(t)
 	r := cmdtest.MustOK(t, h.Run(cmdtest.Piped, "", "logout"), "logout offline")
-	if !strings.Contains(r.Err, "warning: cannot reach") || !strings.Contains(r.Err, "only deleted locally") {
+	if !strings.HasPrefix(r.Err, "oo: cannot reach") || !strings.Contains(r.Err, "only deleted locally") {
 		t.Fatalf("want a warning, got %q", r.Err)
 	}
 	if h.Keyring.Len() != 0 {

@@ -62,11 +62,11 @@ func runLogout(cmd *cobra.Command, f *cmdutil.Factory, slug string) error {
 		switch {
 		case err == nil:
 		case errors.As(err, &ce) && ce.Status == 0:
-			fmt.Fprintf(ios.ErrOut, "warning: cannot reach %s (%s); the token was only deleted locally and stays valid until it expires\n", s.URL, ce.Message)
+			fmt.Fprintf(ios.ErrOut, "oo: cannot reach %s (%s); the token was only deleted locally and stays valid until it expires\n", s.URL, ce.Message)
 		case errors.As(err, &ce) && ce.Status == 401:
 			// Already expired or revoked: nothing left to do on the server.
 		default:
-			fmt.Fprintf(ios.ErrOut, "warning: the server did not revoke the token: %v\n", err)
+			fmt.Fprintf(ios.ErrOut, "oo: the server did not revoke the token: %v\n", err)
 		}
 		if err := store.Delete(s.Env, slug); err != nil && !errors.Is(err, credstore.ErrNotFound) {
 			return fmt.Errorf("deleting the token of %s: %w", slug, err)

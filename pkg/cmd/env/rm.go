@@ -35,7 +35,7 @@ The built-in "local" environment cannot be removed.`,
 			for _, slug := range e.Slugs() {
 				// A token the store already lost is fine: the goal is that none is left.
 				if err := f.Store(e.Accounts[slug].Storage).Delete(name, slug); err != nil && !isNotFound(err) {
-					fmt.Fprintf(f.IOStreams.ErrOut, "warning: could not delete the token of %s: %v\n", slug, err)
+					fmt.Fprintf(f.IOStreams.ErrOut, "oo: could not delete the token of %s: %v\n", slug, err)
 				}
 			}
 			delete(cfg.Environments, name)

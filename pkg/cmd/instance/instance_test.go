@@ -115,11 +115,15 @@ func TestRm(t *testing.T) {
 	mallory := srv.Register(t, "mallory", "mallory-password-1")
 
 	h.Vars["OO_TOKEN"] = mallory
-	cmdtest.MustFail(t, h.Run(cmdtest.Piped, "", "instance", "rm", id), cmdutil.ExitAuth, id+":")
+	r1 := h.Run(cmdtest.Piped, "", "instance", "rm", id)
+	cmdtest.MustFail(t, r1, cmdutil.ExitAuth, "oo: "+id+":")
+	if strings.Count(r1.Err, "\n") != 1 {
+		t.Fatalf("one id, one line: %q", r1.Err)
+	}
 
 	h.Vars["OO_TOKEN"] = tok
 	r := h.Run(cmdtest.Piped, "", "instance", "rm", id, "inst_doesnotexist")
-	cmdtest.MustFail(t, r, cmdutil.ExitNotFound, "Removed "+id, "inst_doesnotexist:", "1 of 2 not removed")
+	cmdtest.MustFail(t, r, cmdutil.ExitNotFound, "Removed "+id, "oo: inst_doesnotexist:", "1 of 2 not removed")
 	r = cmdtest.MustOK(t, h.Run(cmdtest.Piped, "", "instance", "ls", "-o", "json"), "ls")
 	if strings.Contains(r.Out, id) {
 		t.Fatalf("still listed: %s", r.Out)

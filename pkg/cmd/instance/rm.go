@@ -32,7 +32,10 @@ or re-registers will come back: stop it first.`,
 				err := c.DeleteInstance(cmd.Context(), id)
 				if err != nil {
 					err = f.Explain(err)
-					fmt.Fprintf(ios.ErrOut, "%s: %v\n", id, err)
+					if len(args) == 1 {
+						return fmt.Errorf("%s: %w", id, err) // one id: one line, no "1 of 1" summary
+					}
+					fmt.Fprintf(ios.ErrOut, "oo: %s: %v\n", id, err)
 					failed++
 					if first == nil {
 						first = err

@@ -3,7 +3,9 @@ package root
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/ooctl/oo/pkg/cmd/user"
 	"github.com/ooctl/oo/pkg/cmd/version"
 	"github.com/ooctl/oo/pkg/cmdutil"
+	"github.com/ooctl/oo/pkg/config"
 	"github.com/ooctl/oo/pkg/iostreams"
 )
 
@@ -129,7 +132,17 @@ func Execute(ctx context.Context, cmd *cobra.Command, ios *iostreams.IOStreams) 
 	}
 	err = usageError(c, err)
 	if err != nil && !cmdutil.IsSilent(err) {
-		fmt.Fprintln(ios.ErrOut, "oo: "+err.Error())
+		fmt.Fprintln(ios.ErrOut, "oo: "+message(err))
 	}
 	return cmdutil.ExitCode(err)
+}
+
+// message is err's text, with pkg/config's unknown-environment error worded for people
+// ("known: local, rev" rather than a Go slice).
+func message(err error) string {
+	var ue *config.UnknownEnvError
+	if errors.As(err, &ue) && err.Error() == ue.Error() {
+		return fmt.Sprintf("no environment named %q (known: %s; add one with `oo env add NAME URL`)", ue.Name, strings.Join(ue.Known, ", "))
+	}
+	return err.Error()
 }

@@ -76,3 +76,13 @@ func TestEnvFlagHiddenWhereMeaningless(t *testing.T) {
 		t.Errorf("instance ls lost --env:\n%s", r.Out)
 	}
 }
+
+// An unknown environment lists the known ones as words, not as a Go slice.
+func TestUnknownEnvListsKnownNames(t *testing.T) {
+	t.Parallel()
+	h := cmdtest.New(t, "")
+	cmdtest.MustOK(t, h.Run(cmdtest.Piped, "", "env", "add", "rev", "http://127.0.0.1:9"), "env add")
+	for _, args := range [][]string{{"env", "use", "nosuch"}, {"env", "rm", "nosuch"}, {"whoami", "-e", "nosuch"}} {
+		cmdtest.MustFail(t, h.Run(cmdtest.Piped, "", args...), cmdutil.ExitUsage, `oo: no environment named "nosuch" (known: local, rev; add one with`)
+	}
+}
