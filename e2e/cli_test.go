@@ -283,6 +283,12 @@ func TestCLIPasswordPromptOnTTY(t *testing.T) {
 			t.Fatalf("keys %q: echo left off:\n%s", c.keys, out)
 		}
 	}
+	// At the echoed Slug: prompt Ctrl-C is a real SIGINT (the shell ignores it, so that it can
+	// print oo's exit code): oo catches it and exits 3 instead of dying of it.
+	out := cliPTY(t, e, `trap "" INT; "$OO" login; echo "rc=$?"`, "Slug: ", "\x03")
+	if !strings.Contains(out, "rc=3") || !strings.Contains(out, "oo: interrupted") {
+		t.Fatalf("Ctrl-C at Slug: %s", out)
+	}
 }
 
 // `oo instance ls --watch` stops cleanly, exit 0, on SIGINT even when the script that started
