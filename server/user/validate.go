@@ -10,7 +10,6 @@ import (
 )
 
 const (
-	maxSlugLen = 63
 	// MinPasswordLen counts characters, not bytes, so a non-ASCII password is not penalised.
 	MinPasswordLen = 8
 	// MaxPasswordBytes is bcrypt's input limit. Longer passwords are refused rather than
@@ -20,26 +19,10 @@ const (
 	maxNameLen       = 200
 )
 
-// ValidateSlug checks a slug's shape and that the server does not use it as a path segment.
-// The rules keep a slug usable as a URL path segment and a DNS label.
+// ValidateSlug checks a slug against api.CheckSlug, as a 400.
 func ValidateSlug(slug string) error {
-	if slug == "" {
-		return apierr.BadRequest("slug is required")
-	}
-	if len(slug) > maxSlugLen {
-		return apierr.BadRequest("slug %q is longer than %d characters", truncate(slug, 20)+"...", maxSlugLen)
-	}
-	for i := 0; i < len(slug); i++ {
-		c := slug[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return apierr.BadRequest("slug %q may only contain lowercase letters, digits and '-'", slug)
-		}
-	}
-	if slug[0] == '-' || slug[len(slug)-1] == '-' {
-		return apierr.BadRequest("slug %q may not start or end with '-'", slug)
-	}
-	if api.ReservedSlugs[slug] {
-		return apierr.BadRequest("slug %q is reserved by the server", slug)
+	if err := api.CheckSlug(slug); err != nil {
+		return apierr.BadRequest("%s", err.Error())
 	}
 	return nil
 }
@@ -66,13 +49,6 @@ func normalizeName(name, slug string) (string, error) {
 		return "", apierr.BadRequest("name is longer than %d characters", maxNameLen)
 	}
 	return name, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

@@ -256,25 +256,10 @@ func findInstances(ctx context.Context, c *client.Client, slug, rawURL string) (
 	return out, nil
 }
 
-// validSlug mirrors the server's rule (lowercase letters, digits, '-'), so a bad slug fails
-// before anything is created.
+// validSlug applies the server's slug rule here, so a bad slug fails before anything is created.
 func validSlug(s string) error {
-	if s == "" {
-		return cmdutil.Usagef("empty slug")
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
-			return cmdutil.Usagef("slug %q may contain only lowercase letters, digits and '-'", s)
-		}
-	}
-	if len(s) > 63 {
-		return cmdutil.Usagef("slug %q is longer than 63 characters", s)
-	}
-	if s[0] == '-' || s[len(s)-1] == '-' {
-		return cmdutil.Usagef("slug %q may not start or end with '-'", s)
-	}
-	if api.ReservedSlugs[s] {
-		return cmdutil.Usagef("slug %q is reserved by the server", s)
+	if err := api.CheckSlug(s); err != nil {
+		return cmdutil.Usagef("%s", err.Error())
 	}
 	return nil
 }
