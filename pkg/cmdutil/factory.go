@@ -206,6 +206,9 @@ func (f *Factory) expiredMessage(s *Session, at time.Time) string {
 // loginHint is the login command for the session's environment. It names the environment
 // when the user chose one for this command (-e, OO_ENV) or it is not the current one, so the
 // hint can be pasted as is.
+// LoginHint is the command that logs slug in again to s's environment, with -e when needed.
+func (f *Factory) LoginHint(s *Session, slug string) string { return f.loginHint(s, slug) }
+
 func (f *Factory) loginHint(s *Session, slug string) string {
 	cmd := "oo login"
 	if slug != "" {
@@ -245,7 +248,12 @@ type hinted struct {
 }
 
 func (h *hinted) Error() string { return h.msg }
+
 func (h *hinted) Unwrap() error { return h.err }
+
+// AsIs gives err the message msg and keeps Explain from rewording it; the exit code still comes
+// from err. For answers whose meaning the command knows better than the generic rules.
+func AsIs(err error, msg string) error { return &hinted{err: err, msg: msg} }
 
 // Explain turns an API error into a one-line message that says what to do next, keeping its
 // exit code: server down, token expired or revoked, forbidden. Other errors pass unchanged.

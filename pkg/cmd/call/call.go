@@ -54,8 +54,8 @@ The body comes from -d: literal JSON, @FILE, or @- for stdin (stdin is never rea
 -d @-, so a script cannot hang on it). Content-Type defaults to application/json.
 
 The response body goes to stdout: indented when it is JSON and stdout is a terminal, byte for
-byte otherwise. A non-2xx answer prints the error on stderr and exits non-zero (4 for 401/403,
-5 for 404, 6 for 409, 1 otherwise); -i prints the status line, headers and body in every case.`,
+byte otherwise. A non-2xx answer prints the error on stderr and exits non-zero (2 for 400, 4 for
+401/403, 5 for 404, 6 for 409, 1 otherwise); -i prints the status line, headers and body in every case.`,
 		Example: `  oo call get /skeleton-svc/hello
   oo call get '/registry-svc/instances?slug=skeleton-svc'
   oo call post /user-svc/users -d '{"query":{"limit":5}}'
@@ -149,7 +149,7 @@ func run(cmd *cobra.Command, o *options) error {
 	}
 	ok := rsp.StatusCode/100 == 2
 	if !ok && !o.include {
-		return client.ErrorFromResponse(rsp)
+		return o.answerError(s, client.ErrorFromResponse(rsp))
 	}
 	raw, err := io.ReadAll(rsp.Body)
 	if err != nil {
@@ -160,9 +160,23 @@ func run(cmd *cobra.Command, o *options) error {
 	}
 	if !ok {
 		rsp.Body = io.NopCloser(bytes.NewReader(raw))
-		return client.ErrorFromResponse(rsp)
+		return o.answerError(s, client.ErrorFromResponse(rsp))
 	}
 	return nil
+}
+
+// answerError words a non-2xx answer. A 401 while the stored token is still within its lifetime
+// is most likely the called endpoint's own verdict (a login with a wrong password, a service
+// refusing the caller), not a dead token, so it is shown as the answer it is rather than with
+// the "log in again" hint.
+func (o *options) answerError(s *cmdutil.Session, ce *client.Error) error {
+	if ce.Status == http.StatusUnauthorized && s.Token != "" && !s.FromEnvVar {
+		if c, err := cmdutil.ParseClaims(s.Token); err == nil && c.ExpiresAt.After(o.f.Clock()) {
+			return cmdutil.AsIs(ce, fmt.Sprintf("HTTP 401 from %s %s: %s (if your token was revoked: `%s`)",
+				o.method, o.path, ce.Message, o.f.LoginHint(s, s.Slug)))
+		}
+	}
+	return ce
 }
 
 // write prints the body: indented JSON for a person, the exact bytes for a program.

@@ -66,6 +66,14 @@ func TestCallServerAPI(t *testing.T) {
 	cmdtest.MustFail(t, h.Run(cmdtest.Piped, "", "call", "get", "/x", "-H", "nocolon"), cmdutil.ExitUsage, "Key: Value")
 	cmdtest.MustFail(t, h.Run(cmdtest.Piped, "", "call", "post", "/x", "-d", "@/does/not/exist"), cmdutil.ExitUsage)
 
+	// A 401 that is the endpoint's own answer (here a wrong password) is shown as such while the
+	// stored token is alive, not as "your token is expired or revoked".
+	r = h.Run(cmdtest.Piped, "", "call", "post", "/user-svc/login", "-d", `{"slug":"admin","password":"not-the-password"}`)
+	cmdtest.MustFail(t, r, cmdutil.ExitAuth, "HTTP 401 from POST /user-svc/login: wrong password")
+	if strings.Contains(r.Err, "expired") {
+		t.Fatalf("a wrong password in the body blamed on the token: %q", r.Err)
+	}
+
 	// Not logged in: the request goes out without a token and the 401 says how to log in.
 	cmdtest.MustOK(t, h.Run(cmdtest.Piped, "", "logout"), "logout")
 	cmdtest.MustFail(t, h.Run(cmdtest.Piped, "", "call", "get", "/registry-svc/instances"), cmdutil.ExitAuth, "oo login")

@@ -49,6 +49,10 @@ func NewCmdFactory(f *cmdutil.Factory) *cobra.Command {
 "oo server start" runs the user service, the service registry and a reverse proxy that routes
 SERVER/<slug>/... to the healthy instances owned by <slug>. Every other command talks to a
 server over its HTTP API.`,
+		Example: `  oo server start &                          # the platform on 127.0.0.1:58231
+  oo service run --slug hello -- python3 app.py   # run a service behind the proxy
+  curl 127.0.0.1:58231/hello/                # reach it through the proxy
+  oo login admin && oo instance ls           # see what is registered`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       "",
@@ -79,6 +83,7 @@ server over its HTTP API.`,
 	cmd.AddCommand(call.NewCmd(f))
 	cmd.AddCommand(service.NewCmd(f))
 	cmd.InitDefaultCompletionCmd() // now, so that the walks below reach it
+	addCompletionExamples(cmd)
 	setUsageTemplates(cmd)
 	rejectStrayArgs(cmd)
 	for _, c := range cmd.Commands() {
@@ -145,4 +150,27 @@ func message(err error) string {
 		return fmt.Sprintf("no environment named %q (known: %s; add one with `oo env add NAME URL`)", ue.Name, strings.Join(ue.Known, ", "))
 	}
 	return err.Error()
+}
+
+// addCompletionExamples gives cobra's generated completion commands the examples every other
+// command has: how to load the script now and how to install it for good.
+func addCompletionExamples(root *cobra.Command) {
+	examples := map[string]string{
+		"bash": `  source <(oo completion bash)
+  oo completion bash > ~/.local/share/bash-completion/completions/oo`,
+		"zsh": `  source <(oo completion zsh)
+  oo completion zsh > "${fpath[1]}/_oo"`,
+		"fish": `  oo completion fish | source
+  oo completion fish > ~/.config/fish/completions/oo.fish`,
+		"powershell": `  oo completion powershell | Out-String | Invoke-Expression`,
+	}
+	for _, c := range root.Commands() {
+		if c.Name() != "completion" {
+			continue
+		}
+		c.Example = "  oo completion bash > ~/.local/share/bash-completion/completions/oo\n  oo completion zsh > \"${fpath[1]}/_oo\""
+		for _, sub := range c.Commands() {
+			sub.Example = examples[sub.Name()]
+		}
+	}
 }

@@ -29,6 +29,8 @@ func NewCmd(ios *iostreams.IOStreams) *cobra.Command {
 		Short: "Run the oo platform server",
 		Long: `Run the oo platform: the user service, the service registry with health checks, and the
 reverse proxy that routes SERVER/<slug>/... to the instances owned by <slug>.`,
+		Example: `  oo server start
+  OO_ADMIN_PASSWORD=change-me oo server start --addr 127.0.0.1:9000 --data-dir ./oo-data`,
 	}
 	cmd.AddCommand(newStartCmd(ios))
 	return cmd
