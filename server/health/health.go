@@ -184,6 +184,10 @@ func (s *State) Observe(now time.Time, r Result, pol Policy) {
 	}
 }
 
+// Confirming reports a failed probe on an instance still counted up: the failure threshold is
+// not reached yet, so the next probe decides whether it goes down.
+func (s *State) Confirming() bool { return s.Fails > 0 && !isDown(s.Verdict) }
+
 // DialFailed records that the proxy could not connect: the instance is down at once, since a
 // refused connection is not the kind of failure a threshold should smooth over.
 func (s *State) DialFailed() {

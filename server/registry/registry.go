@@ -41,7 +41,7 @@ type Options struct {
 	FailThreshold int           // consecutive failed probes that take a Healthy instance down; default 2
 	PassThreshold int           // consecutive passing probes that bring a down instance back; default 1
 	FlushInterval time.Duration // how often lazily kept health state is written; default 2s
-	// Tick is how often TTLs and expiry are checked and due probes started; default a quarter
+	// Tick is how often TTLs and expiry are checked and due probes started; default a tenth
 	// of the probe interval, between 10ms and 250ms.
 	Tick time.Duration
 }
@@ -74,7 +74,7 @@ func (o *Options) defaults() {
 	if o.Tick <= 0 {
 		o.Tick = 250 * time.Millisecond
 		if o.ProbeInterval > 0 {
-			o.Tick = min(max(o.ProbeInterval/4, 10*time.Millisecond), o.Tick)
+			o.Tick = min(max(o.ProbeInterval/10, 10*time.Millisecond), o.Tick)
 		}
 	}
 }
@@ -509,8 +509,15 @@ func (r *Registry) applyProbe(j probeJob, res health.Result) {
 	}
 	now := time.Now()
 	e.probing = false
-	e.nextProbe = now.Add(r.opts.ProbeInterval)
 	e.h.Observe(now, res, r.policy)
+	// A failure that has not yet taken the instance down is confirmed after half an interval
+	// (HAProxy's "fastinter"), so that a dead instance leaves rotation within two intervals of
+	// dying even with two failures required and the tick's delay on each probe.
+	next := r.opts.ProbeInterval
+	if e.h.Confirming() {
+		next /= 2
+	}
+	e.nextProbe = now.Add(next)
 	e.rec.Details = res.Detail
 	if res.Outcome == health.Pass {
 		e.rec.Details = ""

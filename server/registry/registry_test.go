@@ -308,6 +308,32 @@ func TestProbesFollowTheProcess(t *testing.T) {
 	}
 }
 
+// The bound, at the default tick: an instance that dies right after a successful probe
+// (the worst moment) is Unreachable within two probe intervals.
+func TestDeadInstanceDownWithinTwoIntervals(t *testing.T) {
+	const interval = time.Second
+	r, _ := newReg(t, Options{ProbeInterval: interval})
+	run(t, r)
+	ln := listen(t, "127.0.0.1:0")
+	inst := register(t, r, alice, api.RegisterInstanceRequest{URL: "http://" + ln.Addr().String()})
+	eventually(t, 5*interval, "new instance Healthy", func() bool { return statusOf(t, r, inst.ID) == api.StatusHealthy })
+	first, _ := r.Get(inst.ID)
+	eventually(t, 3*interval, "the next successful probe", func() bool {
+		got, _ := r.Get(inst.ID)
+		return got.LastHeartbeat != nil && got.LastHeartbeat.After(*first.LastHeartbeat)
+	})
+	ln.Close()
+	stopped := time.Now()
+	eventually(t, 4*interval, "stopped instance Unreachable", func() bool {
+		return statusOf(t, r, inst.ID) == api.StatusUnreachable
+	})
+	if took := time.Since(stopped); took > 2*interval {
+		t.Errorf("Unreachable %v after the process stopped, want within two intervals (%v)", took, 2*interval)
+	} else {
+		t.Logf("Unreachable %v after the process stopped (interval %v)", took, interval)
+	}
+}
+
 func TestHealthPathErrorStatus(t *testing.T) {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path != "/health" {
