@@ -36,6 +36,7 @@ type Config struct {
 	InstanceExpiry time.Duration // Unreachable longer than this is removed; default 24h
 
 	ShutdownTimeout time.Duration // bound on draining in-flight requests; default 10s
+	APIBodyTimeout  time.Duration // bound on reading an API request's body; default 30s
 
 	// Proxy tunes the connections to backends (timeouts, keep-alive pool); zero values are the
 	// proxy's defaults. Its Logger is ignored: the proxy logs to Logger.
@@ -122,7 +123,7 @@ func New(cfg Config) (*Server, error) {
 	popts := cfg.Proxy
 	popts.Logger = cfg.Logger
 	prx := proxy.New(reg, popts)
-	a := &httpapi.API{Users: users, Registry: reg, Proxy: prx, Log: cfg.Logger}
+	a := &httpapi.API{Users: users, Registry: reg, Proxy: prx, Log: cfg.Logger, BodyTimeout: cfg.APIBodyTimeout}
 	return &Server{cfg: cfg, store: st, users: users, registry: reg, handler: a.Handler()}, nil
 }
 

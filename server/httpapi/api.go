@@ -6,7 +6,9 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"path"
 	"strings"
+	"time"
 
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/apierr"
@@ -21,6 +23,10 @@ type API struct {
 	Registry *registry.Registry
 	Proxy    http.Handler
 	Log      *slog.Logger
+	// BodyTimeout bounds reading an API request's body (at most 1 MiB): a client that trickles
+	// it would hold a connection for no reason. Proxied requests are exempt: their bodies may be
+	// large and slow. Default 30s.
+	BodyTimeout time.Duration
 }
 
 // Handler returns the server's root handler.
@@ -39,16 +45,33 @@ func (a *API) Handler() http.Handler {
 			WriteJSON(w, http.StatusNotFound, api.ErrorResponse{Error: "no such service"})
 		})
 	}
+	bodyTimeout := a.BodyTimeout
+	if bodyTimeout <= 0 {
+		bodyTimeout = 30 * time.Second
+	}
 	// Dispatch on the first segment by hand: the proxy is the hot path and should not pay for
 	// pattern matching meant for the API.
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, reserved := api.FirstSegment(r.URL.Path); reserved || r.URL.Path == "/" {
+			if !isClean(r.URL.Path) {
+				// ServeMux would answer with an HTML redirect, and /user-svc/../x would be
+				// redirected out of the API to the proxy.
+				WriteJSON(w, http.StatusNotFound, api.ErrorResponse{Error: "no such endpoint: " + r.URL.Path + " (paths may not contain //, . or ..)"})
+				return
+			}
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
 			apiMux.ServeHTTP(w, r)
 			return
 		}
 		proxy.ServeHTTP(w, r)
 	})
 	return withCommon(a.Log, root)
+}
+
+// isClean reports whether p is already in canonical form (a trailing slash allowed).
+func isClean(p string) bool {
+	c := path.Clean(p)
+	return c == p || (strings.HasSuffix(p, "/") && c+"/" == p)
 }
 
 // authedFunc is a handler that runs only for a verified caller.

@@ -1,12 +1,15 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -414,5 +417,52 @@ func TestUserJSONErrorsSpeakJSON(t *testing.T) {
 		if !strings.Contains(e.Error, want) || strings.Contains(e.Error, "Go value") || strings.Contains(e.Error, "api.") {
 			t.Errorf("%s: %q, want it to say %q", body, e.Error, want)
 		}
+	}
+}
+
+// Paths under the API's segments that are not canonical get a JSON 404, not ServeMux's HTML
+// redirect (which would send /user-svc/../x out to the proxy).
+func TestUserNonCanonicalPathsAreJSON404(t *testing.T) {
+	s := userStart(t)
+	for _, p := range []string{"/user-svc/./public-key", "/registry-svc//instances", "/user-svc/../some-svc/x"} {
+		req, err := http.NewRequest(http.MethodGet, s.URL+p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.URL.Opaque = p // sent exactly as written
+		rsp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(rsp.Body)
+		rsp.Body.Close()
+		if rsp.StatusCode != http.StatusNotFound || rsp.Header.Get("Content-Type") != "application/json" || !strings.Contains(string(body), `"error"`) {
+			t.Errorf("%s: HTTP %d %q %s", p, rsp.StatusCode, rsp.Header.Get("Content-Type"), body)
+		}
+	}
+}
+
+// A client that trickles an API body is cut off after the body timeout instead of holding the
+// connection; the store is untouched.
+func TestUserSlowBodyIsCutOff(t *testing.T) {
+	s := userStart(t, func(c *server.Config) { c.APIBodyTimeout = 300 * time.Millisecond })
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"slug\":", api.PathRegister)
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	rsp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err == nil {
+		defer rsp.Body.Close()
+		if rsp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("HTTP %d, want 400 or a closed connection", rsp.StatusCode)
+		}
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the server still waits for the body after 10 s")
+	}
+	if r := userRaw(t, s, http.MethodPost, api.PathLogin, "", `{"slug":"admin","password":"x"}`); r.Status != http.StatusUnauthorized {
+		t.Fatalf("server unusable afterwards: HTTP %d", r.Status)
 	}
 }

@@ -709,18 +709,11 @@ func validID(id string) bool {
 	return true
 }
 
+// validSlug is api.CheckSlug as a 400: an admin registering for a slug is held to the same rule
+// as the account's registration.
 func validSlug(slug string) error {
-	if api.ReservedSlugs[slug] {
-		return apierr.BadRequest("slug %q is reserved for the server", slug)
-	}
-	ok := slug != "" && len(slug) <= 64
-	for _, c := range slug {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			ok = false
-		}
-	}
-	if !ok {
-		return apierr.BadRequest("slug %q may hold only lowercase letters, digits and '-'", slug)
+	if err := api.CheckSlug(slug); err != nil {
+		return apierr.BadRequest("%s", err.Error())
 	}
 	return nil
 }

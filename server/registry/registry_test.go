@@ -190,6 +190,12 @@ func TestOwnership(t *testing.T) {
 		t.Fatalf("after refused attempts the instance is %+v", got)
 	}
 
+	// An admin registering for a slug is held to the slug rule of account registration.
+	for _, bad := range []string{"-x-", "Bob", "user-svc", strings.Repeat("a", 64)} {
+		_, err = r.Register(admin, api.RegisterInstanceRequest{URL: "http://127.0.0.1:9500", Slug: bad})
+		wantStatus(t, err, http.StatusBadRequest)
+	}
+
 	// The admin may update any instance, including handing it to another slug.
 	moved := register(t, r, admin, api.RegisterInstanceRequest{URL: "http://127.0.0.1:9311", Slug: "bob-svc"})
 	if moved.ID != inst.ID || moved.Slug != "bob-svc" {
