@@ -514,3 +514,30 @@ func TestServiceRunChildDiesWithOO(t *testing.T) {
 		return err != nil
 	}, p.Out, p.Err)
 }
+
+// TestServiceRunStopsLeftoverGroup: a program that exits by itself while something it started
+// in its process group still listens (here a shell whose background svctestserver holds $PORT)
+// takes that with it: oo exits with the program's code and the port stops listening.
+func TestServiceRunStopsLeftoverGroup(t *testing.T) {
+	e := newEnv(t)
+	srv := e.StartServer()
+	e = e.With("OO_URL=" + srv.URL)
+
+	p := svcRun(t, e, "--slug", "ex", "--", "sh", "-c", svcTestServer(t)+" & sleep 2; exit 7")
+	h := svcWaitHello(t, srv, "ex", p)
+	t.Cleanup(func() {
+		if t.Failed() && h.PID > 0 {
+			_ = syscall.Kill(h.PID, syscall.SIGKILL) // not left running after this test
+		}
+	})
+	if code := p.Wait(t, 30*time.Second); code != 7 {
+		t.Fatalf("exit code %d, want the shell's 7\nstderr:\n%s", code, p.Err)
+	}
+	svcEventually(t, 5*time.Second, "the background svctestserver to stop listening on port "+h.Port, func() bool {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+h.Port, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	}, p.Out, p.Err)
+}

@@ -143,6 +143,35 @@ func TestStartRegistersHeartbeatsAndDeregisters(t *testing.T) {
 	}
 }
 
+// TestStartDeregistersWhenContextEnds: ending the context given to Start, with no Close,
+// deregisters the instance and closes Done.
+func TestStartDeregistersWhenContextEnds(t *testing.T) {
+	cleanEnv(t)
+	srv := startServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// Beats far apart: only a deregistration, not an expiry, can empty the registry in time.
+	svc, err := Start(ctx, "ctx-svc", WithServerURL(srv.URL), WithHeartbeat(time.Minute, 3*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Listener().Close() })
+	if list := instancesOf(t, srv, "ctx-svc"); len(list) != 1 || list[0].ID != svc.InstanceID() {
+		t.Fatalf("instances %+v, want one with id %s", list, svc.InstanceID())
+	}
+
+	cancel()
+	select {
+	case <-svc.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Done not closed within 10s of the context ending")
+	}
+	waitFor(t, 5*time.Second, "the instance to leave the registry", func() bool {
+		return len(instancesOf(t, srv, "ctx-svc")) == 0
+	})
+}
+
 // TestStartAgainLogsIn: a second run finds the stored password and logs in instead of failing
 // on the taken slug, and a dead instance the SDK never deregistered goes Unreachable by TTL.
 func TestStartAgainLogsInAndTTLExpires(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"time"
 )
 
 func setProcAttrs(*exec.Cmd) {}
@@ -18,6 +19,9 @@ func signalProc(cmd *exec.Cmd, sig os.Signal) {
 		}
 	}
 }
+
+// endGroup: there are no process groups to clean up after here.
+func endGroup(*exec.Cmd, time.Duration, <-chan struct{}) {}
 
 func killProc(cmd *exec.Cmd) {
 	if cmd.Process != nil {

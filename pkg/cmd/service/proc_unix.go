@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"syscall"
+	"time"
 )
 
 // setProcAttrs puts the child in its own process group: a terminal's Ctrl-C then reaches only
@@ -37,6 +38,38 @@ func killProc(cmd *exec.Cmd) {
 	}
 	if syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) != nil {
 		_ = cmd.Process.Kill()
+	}
+}
+
+// endGroup stops what the program left running in its process group after its main process
+// exited and was reaped: SIGTERM to the group, then SIGKILL if anything is still there after
+// grace (or at once when kill is closed). A group's id is not reused while any member lives,
+// and polling with signal 0 stops within 50 ms of the group emptying, so the signals reach
+// only what the program started.
+func endGroup(cmd *exec.Cmd, grace time.Duration, kill <-chan struct{}) {
+	if cmd.Process == nil {
+		return
+	}
+	pgid := cmd.Process.Pid
+	if syscall.Kill(-pgid, syscall.SIGTERM) != nil {
+		return // empty: nothing was left behind
+	}
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if syscall.Kill(-pgid, 0) != nil {
+				return
+			}
+			continue
+		case <-deadline.C:
+		case <-kill:
+		}
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		return
 	}
 }
 

@@ -78,8 +78,10 @@ listen within --start-timeout is not restarted (it probably does not read $PORT)
 
 Output of the program passes through, prefixed with [SLUG-N] when there is more than one
 replica. Ctrl-C or SIGTERM is forwarded to the program, which gets --grace to exit before it
-is killed. oo exits with the program's exit code. If oo itself is killed (SIGKILL), the
-program gets SIGTERM from the kernel on Linux rather than running on unsupervised.`,
+is killed. Whenever the program exits, what it started in its process group and left running
+gets SIGTERM, then SIGKILL after --grace. oo exits with the program's exit code. If oo itself
+is killed (SIGKILL), the program gets SIGTERM from the kernel on Linux rather than running on
+unsupervised.`,
 		Example: `  oo service run -- ./mysvc
   oo service run --slug hello-svc -- go run ./examples/go
   oo service run --replicas 2 --restart on-failure -- python3 app.py
@@ -183,7 +185,7 @@ func runRun(ctx context.Context, f *cmdutil.Factory, o *runOptions, argv []strin
 	}
 	sv := &supervisor{
 		o: o, slug: slug, argv: argv, id: id, serverURL: s.URL, f: f,
-		stopping: make(chan struct{}), procs: map[int]*exec.Cmd{}, ports: map[int]bool{},
+		stopping: make(chan struct{}), killNow: make(chan struct{}), procs: map[int]*exec.Cmd{}, ports: map[int]bool{},
 	}
 	if id.created {
 		sv.logf("created service account %s (password in %s)", slug, id.where)
@@ -210,6 +212,10 @@ type supervisor struct {
 	outMu    sync.Mutex // one line at a time on the shared streams
 	stopping chan struct{}
 	stopOnce sync.Once
+
+	groups   sync.WaitGroup // endGroup runs, which oo waits for before it exits
+	killNow  chan struct{}  // closed when the grace period ends or a second signal comes
+	killOnce sync.Once
 
 	mu    sync.Mutex
 	procs map[int]*exec.Cmd // replica → its running process
@@ -246,6 +252,9 @@ func (sv *supervisor) run(ctx context.Context, sigc <-chan os.Signal) error {
 			}
 		}
 	}
+	// What the programs left in their process groups is stopped before oo exits (Ctrl-C twice
+	// meanwhile kills it at once).
+	sv.groups.Wait()
 	close(allDone)
 	switch {
 	case first.err != nil:
@@ -286,6 +295,7 @@ func (sv *supervisor) watchSignals(ctx context.Context, sigc <-chan os.Signal, a
 	case <-allDone:
 		return
 	}
+	sv.killOnce.Do(func() { close(sv.killNow) })
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
 	for _, c := range sv.procs {
@@ -375,7 +385,15 @@ func (sv *supervisor) replica(ctx context.Context, i int) (int, error) {
 			return 127, fmt.Errorf("cannot start %s: %w", sv.argv[0], err)
 		}
 		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); out.flush(); close(exited) }()
+		sv.groups.Add(1)
+		go func() {
+			_ = cmd.Wait()
+			// Whatever the program started in its process group and left running goes too, in
+			// the background: a restart does not wait for it.
+			go func() { defer sv.groups.Done(); endGroup(cmd, sv.o.grace, sv.killNow) }()
+			out.flush()
+			close(exited)
+		}()
 
 		ready := sv.waitListening(port, exited)
 		switch {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,7 +18,8 @@ import (
 )
 
 // TestMain lets the test binary play the supervised program: with SVC_TEST_CHILD set it serves
-// GET /$OO_SLUG/hello on $PORT for a while and exits with 3.
+// GET /$OO_SLUG/hello on $PORT for a while (2s, or SVC_TEST_CHILD_FOR) and exits with 3 (or
+// SVC_TEST_CHILD_CODE).
 func TestMain(m *testing.M) {
 	if os.Getenv("SVC_TEST_CHILD") == "1" {
 		ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
@@ -25,9 +27,16 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
+		life, code := 2*time.Second, 3
+		if d, err := time.ParseDuration(os.Getenv("SVC_TEST_CHILD_FOR")); err == nil {
+			life = d
+		}
+		if c, err := strconv.Atoi(os.Getenv("SVC_TEST_CHILD_CODE")); err == nil {
+			code = c
+		}
 		go func() {
-			time.Sleep(2 * time.Second)
-			os.Exit(3)
+			time.Sleep(life)
+			os.Exit(code)
 		}()
 		fmt.Println("child up as", os.Getenv("OO_SLUG"), "replica", os.Getenv("OO_REPLICA"))
 		_ = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
