@@ -90,35 +90,45 @@ func withCommon(log *slog.Logger, h http.Handler) http.Handler {
 
 		logOn := log.Enabled(r.Context(), slog.LevelInfo)
 		var start time.Time
-		// Without the access log nothing reads the status, so no recorder is allocated; the
-		// recovery below then cannot tell whether the response started and answers 500
-		// regardless (net/http ignores a second WriteHeader).
-		var rec *statusRecorder
 		if logOn {
 			start = time.Now()
-			rec = &statusRecorder{ResponseWriter: w}
-			w = rec
+		}
+		// The recorder is kept even with the access log off: a panic after the response
+		// started must not append a JSON error to the body. It is one small allocation,
+		// below what the benchmark can see.
+		rec := &statusRecorder{ResponseWriter: w}
+		w = rec
+		accessLog := func(aborted bool) {
+			status := rec.status
+			if status == 0 && !aborted {
+				status = http.StatusOK
+			}
+			attrs := []slog.Attr{slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.Int("status", status), slog.Duration("duration", time.Since(start)),
+				slog.String("request_id", id)}
+			if aborted {
+				attrs = append(attrs, slog.Bool("aborted", true))
+			}
+			log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 		}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
+					// The response was cut off on purpose (a backend broke mid-body); it still
+					// gets its access-log line before net/http closes the connection.
+					if logOn {
+						accessLog(true)
+					}
 					panic(v)
 				}
 				log.Error("panic in handler", "method", r.Method, "path", r.URL.Path,
 					"request_id", id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				if rec == nil || rec.status == 0 {
+				if rec.status == 0 {
 					WriteJSON(w, http.StatusInternalServerError, api.ErrorResponse{Error: "internal server error"})
 				}
 			}
 			if logOn {
-				status := rec.status
-				if status == 0 {
-					status = http.StatusOK
-				}
-				log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-					slog.String("method", r.Method), slog.String("path", r.URL.Path),
-					slog.Int("status", status), slog.Duration("duration", time.Since(start)),
-					slog.String("request_id", id))
+				accessLog(false)
 			}
 		}()
 		h.ServeHTTP(w, r)
