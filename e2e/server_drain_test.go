@@ -33,20 +33,7 @@ func TestServerSIGTERMDrainsInFlightProxyRequest(t *testing.T) {
 
 	e := newEnv(t)
 	p := e.StartServer("--probe-interval", "0", "--shutdown-timeout", shutdownTimeout.String())
-	code, tok := serverRegister(t, p.URL, "drain-svc")
-	if code != http.StatusOK {
-		t.Fatalf("register: HTTP %d", code)
-	}
-	req, _ := http.NewRequest(http.MethodPut, p.URL+"/registry-svc/instance", strings.NewReader(`{"url":"`+backend.URL+`"}`))
-	req.Header.Set("Authorization", "Bearer "+tok)
-	rsp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rsp.Body.Close()
-	if rsp.StatusCode != http.StatusCreated {
-		t.Fatalf("register instance: HTTP %d", rsp.StatusCode)
-	}
+	serverAddInstance(t, p.URL, "drain-svc", backend.URL)
 	http.DefaultClient.CloseIdleConnections()
 
 	// The in-flight request, on a client of its own so that nothing else shares its connection.

@@ -25,6 +25,25 @@ func serverRegister(t *testing.T, base, slug string) (int, string) {
 	return postForToken(t, base+"/user-svc/register", map[string]string{"slug": slug, "name": slug, "password": slug + "-password"})
 }
 
+// serverAddInstance registers a new account slug and puts instanceURL in the registry under it.
+func serverAddInstance(t *testing.T, base, slug, instanceURL string) {
+	t.Helper()
+	code, tok := serverRegister(t, base, slug)
+	if code != http.StatusOK {
+		t.Fatalf("register %s: HTTP %d", slug, code)
+	}
+	req, _ := http.NewRequest(http.MethodPut, base+"/registry-svc/instance", strings.NewReader(`{"url":"`+instanceURL+`"}`))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	rsp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsp.Body.Close()
+	if rsp.StatusCode != http.StatusCreated {
+		t.Fatalf("register instance %s: HTTP %d", instanceURL, rsp.StatusCode)
+	}
+}
+
 func postForToken(t *testing.T, url string, req map[string]string) (int, string) {
 	t.Helper()
 	body, _ := json.Marshal(req)
@@ -159,20 +178,7 @@ func TestServerProxyResponseTimeout(t *testing.T) {
 	defer backend.Close()
 	e := newEnv(t)
 	p := e.StartServer("--proxy-response-timeout", "300ms", "--probe-interval", "0")
-	code, tok := serverRegister(t, p.URL, "slow-svc")
-	if code != http.StatusOK {
-		t.Fatalf("register: HTTP %d", code)
-	}
-	req, _ := http.NewRequest(http.MethodPut, p.URL+"/registry-svc/instance", strings.NewReader(`{"url":"`+backend.URL+`"}`))
-	req.Header.Set("Authorization", "Bearer "+tok)
-	rsp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rsp.Body.Close()
-	if rsp.StatusCode != http.StatusCreated {
-		t.Fatalf("register instance: HTTP %d", rsp.StatusCode)
-	}
+	serverAddInstance(t, p.URL, "slow-svc", backend.URL)
 
 	for _, c := range []struct {
 		query  string
