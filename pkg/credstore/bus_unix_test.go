@@ -22,7 +22,7 @@ func TestNoSessionBusFailsWithoutTouchingDBus(t *testing.T) {
 	if !errors.Is(err, ErrUnavailable) || b.lastKey != "" {
 		t.Fatalf("want ErrUnavailable without a backend call, got %v (backend saw %q)", err, b.lastKey)
 	}
-	if d := time.Since(start); d > 100*time.Millisecond {
+	if d := time.Since(start); d > 500*time.Millisecond { // well under the 1 s keyring timeout it must not wait for
 		t.Fatalf("took %s", d)
 	}
 
