@@ -39,7 +39,8 @@ type Config struct {
 	APIBodyTimeout  time.Duration // bound on reading an API request's body; default 30s
 
 	// Proxy tunes the connections to backends (timeouts, keep-alive pool); zero values are the
-	// proxy's defaults. Its Logger is ignored: the proxy logs to Logger.
+	// proxy's defaults, except BodyIdleTimeout: 0 is DefaultBodyIdleTimeout and negative turns
+	// it off. Its Logger is ignored: the proxy logs to Logger.
 	Proxy proxy.Options
 
 	Logger *slog.Logger // default: text to Stderr at info
@@ -62,6 +63,9 @@ func (c *Config) defaults() {
 	if c.InstanceExpiry == 0 {
 		c.InstanceExpiry = 24 * time.Hour
 	}
+	if c.Proxy.BodyIdleTimeout == 0 {
+		c.Proxy.BodyIdleTimeout = DefaultBodyIdleTimeout
+	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 10 * time.Second
 	}
@@ -72,6 +76,11 @@ func (c *Config) defaults() {
 		c.Logger = slog.New(slog.NewTextHandler(c.Stderr, nil))
 	}
 }
+
+// DefaultBodyIdleTimeout is how long a proxied request body may send nothing before the
+// request ends with a 408: long enough for a client that pauses, short enough that stalled
+// connections do not pile up.
+const DefaultBodyIdleTimeout = 60 * time.Second
 
 // Server is an assembled platform, not yet listening.
 type Server struct {

@@ -37,6 +37,24 @@ func (g *requestIDs) next() string {
 	return string(strconv.AppendUint(append(b[:0], g.prefix...), g.n.Add(1), 36))
 }
 
+// MaxRequestIDLen bounds a client's X-Request-Id: it is echoed, forwarded and logged with
+// every line of the request, so a large one would be copied everywhere.
+const MaxRequestIDLen = 128
+
+// validRequestID accepts 1..MaxRequestIDLen bytes of visible ASCII; anything else (control
+// characters that could forge log lines, spaces, non-ASCII) is replaced by a generated id.
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > MaxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 // statusRecorder remembers the status for the access log. It forwards Flush and Unwrap so that
 // streaming responses and WebSocket upgrades work through it.
 type statusRecorder struct {
@@ -74,7 +92,7 @@ func withCommon(log *slog.Logger, h http.Handler) http.Handler {
 		// The header maps are indexed directly with the canonical key: Get and Set would
 		// canonicalise it on every request, and this runs for every proxied request.
 		var id string
-		if v := r.Header[RequestIDHeader]; len(v) > 0 {
+		if v := r.Header[RequestIDHeader]; len(v) > 0 && validRequestID(v[0]) {
 			id = v[0]
 		}
 		if id == "" {

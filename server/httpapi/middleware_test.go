@@ -464,3 +464,43 @@ func TestCommonPanicAfterResponseStarted(t *testing.T) {
 		})
 	}
 }
+
+// A client's X-Request-Id is echoed, forwarded and logged with every line, so only a short,
+// printable one is kept; anything else is replaced by a generated id (issue 11).
+func TestCommonRequestIDBounded(t *testing.T) {
+	logs := &logBuf{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	seen := &sync.Map{}
+	srv, _ := commonServer(t, logger, testMux(seen))
+	longest := strings.Repeat("x", 128) // MaxRequestIDLen, spelled out so the test runs on old code
+	for _, c := range []struct {
+		name, id string
+		kept     bool
+	}{
+		{"printable", "req-1.2_3:abc/~", true},
+		{"at the bound", longest, true},
+		{"one over the bound", longest + "y", false},
+		{"500 KB", strings.Repeat("a", 500<<10), false},
+		{"inner space", "two words", false},
+		{"inner tab", "tab\there", false},
+		{"non-ASCII", "caf\u00e9", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			logs.Reset()
+			rsp, _ := get(t, srv.Client(), srv.URL+"/ok", map[string]string{RequestIDHeader: c.id})
+			got := rsp.Header.Get(RequestIDHeader)
+			if c.kept && got != c.id {
+				t.Fatalf("id %q was replaced by %q", c.id, got)
+			}
+			if !c.kept && (got == c.id || got == "" || len(got) > 40 || strings.ContainsAny(got, " \t")) {
+				t.Fatalf("id of %d bytes echoed as %d bytes %.60q", len(c.id), len(got), got)
+			}
+			if v, _ := seen.Load("/ok"); v != got {
+				t.Errorf("handler saw %.60q, response says %q", v, got)
+			}
+			if n := len(strings.Join(logs.lines(), "\n")); n > 1024 {
+				t.Errorf("access log line is %d bytes", n)
+			}
+		})
+	}
+}

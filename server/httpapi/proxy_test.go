@@ -12,14 +12,15 @@ import (
 	"time"
 
 	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/server"
 	"github.com/ooctl/oo/server/proxy/proxytest"
 	"github.com/ooctl/oo/server/servertest"
 )
 
 // pxStart runs a server (probing off) with handler registered as the only instance of slug.
-func pxStart(t testing.TB, slug string, handler http.Handler) *servertest.Server {
+func pxStart(t testing.TB, slug string, handler http.Handler, mutate ...func(*server.Config)) *servertest.Server {
 	t.Helper()
-	s := servertest.Start(t)
+	s := servertest.Start(t, mutate...)
 	tok := s.Register(t, slug, slug+"-password-1234")
 	backend := httptest.NewServer(handler)
 	t.Cleanup(backend.Close)

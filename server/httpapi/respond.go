@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 
@@ -47,11 +48,17 @@ func Decode(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(body)
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
+		var netErr net.Error
 		switch {
 		case errors.Is(err, io.EOF):
 			return nil
 		case errors.As(err, &tooBig):
 			return apierr.New(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", MaxBodyBytes)
+		case errors.As(err, &netErr) && netErr.Timeout():
+			// The read deadline set in Handler passed: the client stopped sending, which says
+			// nothing about whether its JSON is well formed. The connection cannot be reused.
+			w.Header().Set("Connection", "close")
+			return apierr.New(http.StatusRequestTimeout, "the request body did not arrive in time")
 		default:
 			return apierr.BadRequest("malformed JSON body: %s", describeJSONError(err))
 		}

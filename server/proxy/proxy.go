@@ -39,6 +39,10 @@ type Options struct {
 	// RetryAfter is the Retry-After header (seconds) of a 503 for a slug with no routable
 	// instance; default 1, about how long a restarting service takes to be probed healthy.
 	RetryAfter int
+	// BodyIdleTimeout ends a proxied request whose body stops arriving: no byte for this long
+	// is a 408 and the connection is closed. A body that keeps flowing is never cut, however
+	// long it takes. Zero means no limit (Config and the CLI default it to 60s).
+	BodyIdleTimeout time.Duration
 }
 
 func (o *Options) defaults() {
@@ -73,12 +77,14 @@ type Proxy struct {
 	// request; it is capped at length 1 so that an Add reallocates instead of writing into it.
 	via    string
 	viaHdr []string
+	// bodyIdle is Options.BodyIdleTimeout.
+	bodyIdle time.Duration
 }
 
 // New returns a proxy routing by reg's route table.
 func New(reg *registry.Registry, opts Options) *Proxy {
 	opts.defaults()
-	p := &Proxy{reg: reg, log: opts.Logger, retryAfter: strconv.Itoa(opts.RetryAfter)}
+	p := &Proxy{reg: reg, log: opts.Logger, retryAfter: strconv.Itoa(opts.RetryAfter), bodyIdle: opts.BodyIdleTimeout}
 	var id [6]byte
 	_, _ = rand.Read(id[:])
 	p.via = "1.1 oo-" + hex.EncodeToString(id[:])
@@ -132,6 +138,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !rt.Routable() {
 		p.unavailable(w, slug)
 		return
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r = p.watchBody(w, r)
 	}
 	p.rp.ServeHTTP(w, r)
 }
@@ -295,6 +304,19 @@ func (b *replayableBody) Close() error {
 // (the client may retry), 504 on a timeout, 502 when a backend broke mid-request.
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	slug := registry.FirstSegment(r.URL.Path)
+	// The client's body is checked first: a stalled body also cancels the request's context.
+	if cb, _ := r.Context().Value(clientBodyKey{}).(*clientBody); cb != nil {
+		switch cb.failure.Load() {
+		case bodyStalled:
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusRequestTimeout, "the request body stopped arriving: nothing for "+p.bodyIdle.String()+" (the server's --proxy-body-idle-timeout)")
+			return
+		case bodyMalformed:
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusBadRequest, "malformed request body: "+cb.err.Error())
+			return
+		}
+	}
 	if r.Context().Err() != nil {
 		// The client went away and cancelled the upstream request; nobody reads this answer.
 		w.WriteHeader(499)

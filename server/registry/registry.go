@@ -223,8 +223,8 @@ func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (
 	if err != nil {
 		return api.Instance{}, err
 	}
-	if req.HealthPath != "" && !strings.HasPrefix(req.HealthPath, "/") {
-		return api.Instance{}, apierr.BadRequest("healthPath %q must start with /", req.HealthPath)
+	if err := validHealthPath(req.HealthPath); err != nil {
+		return api.Instance{}, err
 	}
 	if req.ID != "" && !validID(req.ID) {
 		return api.Instance{}, apierr.BadRequest("id %q may hold only letters, digits, '_' and '-' (at most 64)", req.ID)
@@ -711,6 +711,30 @@ func validID(id string) bool {
 
 // validSlug is api.CheckSlug as a 400: an admin registering for a slug is held to the same rule
 // as the account's registration.
+// MaxHealthPathLen bounds healthPath: it is stored, listed and requested on every probe.
+const MaxHealthPathLen = 1024
+
+// validHealthPath accepts "" (TCP probing) or an absolute path with an optional query. Control
+// characters, spaces and '#' are refused here, where the client can be told, instead of failing
+// every probe later (or, for CR/LF, trying to inject a header into them).
+func validHealthPath(p string) error {
+	if p == "" {
+		return nil
+	}
+	if !strings.HasPrefix(p, "/") {
+		return apierr.BadRequest("healthPath %q must start with /", p)
+	}
+	if len(p) > MaxHealthPathLen {
+		return apierr.BadRequest("healthPath is %d bytes long; at most %d are allowed", len(p), MaxHealthPathLen)
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c == 0x7f || c == '#' {
+			return apierr.BadRequest("healthPath %q holds %q at byte %d; percent-encode spaces, and control characters and '#' have no place in a path", p, c, i)
+		}
+	}
+	return nil
+}
+
 func validSlug(slug string) error {
 	if err := api.CheckSlug(slug); err != nil {
 		return apierr.BadRequest("%s", err.Error())

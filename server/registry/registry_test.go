@@ -557,3 +557,27 @@ func TestReRegisteringWithoutProbingClearsAPassiveFailure(t *testing.T) {
 		t.Fatalf("after re-registering: %s", got)
 	}
 }
+
+// A healthPath that no probe could ever send (control characters, CR/LF that would try to add a
+// header, spaces, a fragment) is a 400 when it is registered (issue 11), not a probe that fails
+// forever.
+func TestBadHealthPathsAre400(t *testing.T) {
+	r, _ := newReg(t, Options{})
+	for _, p := range []string{
+		"health", "/health\r\nX-Injected: 1", "/health\x00", "/he\x7flth", "/a b", "/tab\there",
+		"/health#frag", "/" + strings.Repeat("h", 1024),
+	} {
+		_, err := r.Register(alice, api.RegisterInstanceRequest{URL: "http://127.0.0.1:9311", HealthPath: p})
+		if apierr.Status(err) != http.StatusBadRequest || !strings.Contains(err.Error(), "healthPath") {
+			t.Errorf("healthPath %.60q: err %.80v, want a 400 naming healthPath", p, err)
+		}
+	}
+	if got := r.List(Filter{}); len(got) != 0 {
+		t.Fatalf("bad registrations left %d instances", len(got))
+	}
+	for _, p := range []string{"/", "/health", "/health?full=1", "/a%20b", "/caf\u00e9"} {
+		if _, err := r.Register(alice, api.RegisterInstanceRequest{URL: "http://127.0.0.1:9311", HealthPath: p}); err != nil {
+			t.Errorf("healthPath %q: %v", p, err)
+		}
+	}
+}

@@ -96,6 +96,7 @@ requests finish (up to --shutdown-timeout) and closes the store.`,
 		{&o.proxy.DialTimeout, "proxy-dial-timeout", "OO_PROXY_DIAL_TIMEOUT", 5 * time.Second, "proxy: connecting to an instance; a failed dial is retried once on another instance"},
 		{&o.proxy.ResponseHeaderTimeout, "proxy-response-timeout", "OO_PROXY_RESPONSE_TIMEOUT", 0, "proxy: waiting for an instance's response headers (504 after); 0 waits as long as the client does (long polls, SSE)"},
 		{&o.proxy.IdleConnTimeout, "proxy-idle-timeout", "OO_PROXY_IDLE_TIMEOUT", 90 * time.Second, "proxy: how long an idle keep-alive connection to an instance is kept"},
+		{&o.proxy.BodyIdleTimeout, "proxy-body-idle-timeout", "OO_PROXY_BODY_IDLE_TIMEOUT", server.DefaultBodyIdleTimeout, "proxy: a request body that sends nothing for this long ends with 408 (a body that keeps flowing is never cut); 0 disables"},
 	}
 	for _, d := range durations {
 		def, err := envDuration(d.env, d.def)
@@ -113,7 +114,7 @@ func runStart(ctx context.Context, ios *iostreams.IOStreams, o *startOptions) er
 	if len(o.envErrs) > 0 {
 		return &cmdutil.UsageError{Err: o.envErrs[0]}
 	}
-	for name, d := range map[string]time.Duration{"--proxy-dial-timeout": o.proxy.DialTimeout, "--proxy-response-timeout": o.proxy.ResponseHeaderTimeout, "--proxy-idle-timeout": o.proxy.IdleConnTimeout} {
+	for name, d := range map[string]time.Duration{"--proxy-dial-timeout": o.proxy.DialTimeout, "--proxy-response-timeout": o.proxy.ResponseHeaderTimeout, "--proxy-idle-timeout": o.proxy.IdleConnTimeout, "--proxy-body-idle-timeout": o.proxy.BodyIdleTimeout} {
 		if d < 0 {
 			return cmdutil.Usagef("%s must not be negative, not %v", name, d)
 		}
@@ -128,6 +129,9 @@ func runStart(ctx context.Context, ios *iostreams.IOStreams, o *startOptions) er
 	probe := o.probeInterval
 	if probe == 0 {
 		probe = -1 // Config treats 0 as "default"; the flag's 0 means off.
+	}
+	if o.proxy.BodyIdleTimeout == 0 {
+		o.proxy.BodyIdleTimeout = -1 // the same
 	}
 	if ctx == nil {
 		ctx = context.Background()
