@@ -131,7 +131,10 @@ const (
 	StatusError       InstanceStatus = "Error"
 )
 
-// Instance is one running copy of a service, reachable at URL and owned by Slug.
+// Instance is one running copy of a service, reachable at URL and owned by Slug, with oo's
+// extensions. It is what oo's own clients ask for (see PreferExtras); every other client gets
+// Upstream(). A field added here is therefore an extension by default: it reaches only clients
+// that asked for it, and upstream clients never see a key they would refuse.
 type Instance struct {
 	ID            string         `json:"id"`
 	URL           string         `json:"url"`
@@ -154,6 +157,45 @@ type Instance struct {
 	Meta         map[string]string `json:"meta,omitempty"`
 }
 
+// UpstreamInstance is the upstream RegistrySvcInstance model, key for key. The upstream
+// generated clients decode it strictly: id, status and url must be present and any other key
+// fails the whole call, so this is what the server sends unless the client asked for extras.
+type UpstreamInstance struct {
+	ID            string         `json:"id"`
+	URL           string         `json:"url"`
+	Status        InstanceStatus `json:"status"`
+	Slug          string         `json:"slug,omitempty"`
+	LastHeartbeat *time.Time     `json:"lastHeartbeat,omitempty"`
+	DeploymentID  string         `json:"deploymentId,omitempty"`
+	NodeURL       string         `json:"nodeUrl,omitempty"`
+	Scheme        string         `json:"scheme,omitempty"`
+	Host          string         `json:"host,omitempty"`
+	IP            string         `json:"ip,omitempty"`
+	Port          int            `json:"port,omitempty"`
+	Path          string         `json:"path,omitempty"`
+	Details       string         `json:"details,omitempty"`
+	Tags          []string       `json:"tags,omitempty"`
+}
+
+// Upstream is in without oo's extensions.
+func (in Instance) Upstream() UpstreamInstance {
+	return UpstreamInstance{
+		ID: in.ID, URL: in.URL, Status: in.Status, Slug: in.Slug, LastHeartbeat: in.LastHeartbeat,
+		DeploymentID: in.DeploymentID, NodeURL: in.NodeURL, Scheme: in.Scheme, Host: in.Host,
+		IP: in.IP, Port: in.Port, Path: in.Path, Details: in.Details, Tags: in.Tags,
+	}
+}
+
+// UpstreamInstances converts a list for an upstream client; it is never nil, so the answer is
+// "instances": [] rather than null.
+func UpstreamInstances(list []Instance) []UpstreamInstance {
+	out := make([]UpstreamInstance, len(list))
+	for i, in := range list {
+		out[i] = in.Upstream()
+	}
+	return out
+}
+
 // RegisterInstanceRequest registers or updates the instance at URL for the caller's slug.
 // HealthPath and HeartbeatTTL (a Go duration such as "15s") are oo extensions.
 type RegisterInstanceRequest struct {
@@ -172,7 +214,8 @@ type RegisterInstanceRequest struct {
 	Slug string `json:"slug,omitempty"`
 }
 
-// RegisterInstanceResponse is {} for wire compatibility plus the instance, an oo extension.
+// RegisterInstanceResponse is {} for wire compatibility plus the instance, an oo extension
+// (the upstream model is a free-form object, so upstream clients ignore the key).
 type RegisterInstanceResponse struct {
 	Instance *Instance `json:"instance,omitempty"`
 }
@@ -180,6 +223,19 @@ type RegisterInstanceResponse struct {
 type ListInstancesResponse struct {
 	Instances []Instance `json:"instances"`
 }
+
+// The same answers in their upstream form, sent unless the client asked for extras.
+type (
+	UpstreamRegisterInstanceResponse struct {
+		Instance *UpstreamInstance `json:"instance,omitempty"`
+	}
+	UpstreamListInstancesResponse struct {
+		Instances []UpstreamInstance `json:"instances"`
+	}
+	UpstreamInstanceResponse struct {
+		Instance UpstreamInstance `json:"instance"`
+	}
+)
 
 // HeartbeatRequest optionally carries a TTL (Go duration): if no heartbeat follows within it the
 // instance becomes Unreachable.

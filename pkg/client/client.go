@@ -139,6 +139,8 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 		h.Set("Content-Type", "application/json")
 	}
 	h.Set("Accept", "application/json")
+	// oo's own client wants oo's extensions; other clients get the upstream models only.
+	h.Set(api.HeaderPrefer, api.PreferExtras)
 	rsp, err := c.Do(ctx, method, path, body, h)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/pkg/client"
+	"github.com/ooctl/oo/server"
 	"github.com/ooctl/oo/server/servertest"
 )
 
@@ -82,4 +83,28 @@ func TestClientUnreachable(t *testing.T) {
 	if !client.IsUnreachable(err) || !strings.Contains(err.Error(), u) {
 		t.Fatalf("want unreachable naming %s, got %v", u, err)
 	}
+}
+
+// TestClientAsksForExtras: the server sends upstream-only instances unless asked; oo's client
+// asks on every call, so the CLI and the SDK keep oo's fields.
+func TestClientAsksForExtras(t *testing.T) {
+	srv := servertest.Start(t, func(c *server.Config) { c.ProbeInterval = -1 })
+	ctx := context.Background()
+	c := client.New(srv.URL).WithToken(srv.Register(t, "extras-svc", "extras-password-1"))
+	req := api.RegisterInstanceRequest{URL: "http://127.0.0.1:9311", HealthPath: "/hz", HeartbeatTTL: "1h"}
+	check := func(what string, in *api.Instance, err error) {
+		t.Helper()
+		if err != nil || in == nil || in.CreatedAt.IsZero() || in.HealthPath != "/hz" || in.HeartbeatTTL != "1h" {
+			t.Fatalf("%s: extras missing: %+v %v", what, in, err)
+		}
+	}
+	in, err := c.RegisterInstance(ctx, req)
+	check("register", in, err)
+	list, err := c.ListInstances(ctx, client.InstanceFilter{})
+	if len(list) != 1 {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+	check("list", &list[0], err)
+	in, err = c.Heartbeat(ctx, list[0].ID, "")
+	check("heartbeat", in, err)
 }

@@ -29,8 +29,13 @@ func (a *API) registerInstance(w http.ResponseWriter, r *http.Request, p auth.Pr
 		WriteError(w, r, a.Log, err)
 		return
 	}
-	// 201 {} is the reference contract; the instance rides along as an extension.
-	WriteJSON(w, http.StatusCreated, api.RegisterInstanceResponse{Instance: &inst})
+	// 201 {} is the reference contract; the instance rides along (upstream clients ignore it).
+	if extras(w, r) {
+		WriteJSON(w, http.StatusCreated, api.RegisterInstanceResponse{Instance: &inst})
+		return
+	}
+	up := inst.Upstream()
+	WriteJSON(w, http.StatusCreated, api.UpstreamRegisterInstanceResponse{Instance: &up})
 }
 
 func (a *API) listInstances(w http.ResponseWriter, r *http.Request, p auth.Principal) {
@@ -39,7 +44,11 @@ func (a *API) listInstances(w http.ResponseWriter, r *http.Request, p auth.Princ
 		ID: q.Get("id"), Slug: q.Get("slug"), Host: q.Get("host"), IP: q.Get("ip"),
 		Path: q.Get("path"), DeploymentID: q.Get("deploymentId"),
 	})
-	WriteJSON(w, http.StatusOK, api.ListInstancesResponse{Instances: list})
+	if extras(w, r) {
+		WriteJSON(w, http.StatusOK, api.ListInstancesResponse{Instances: list})
+		return
+	}
+	WriteJSON(w, http.StatusOK, api.UpstreamListInstancesResponse{Instances: api.UpstreamInstances(list)})
 }
 
 func (a *API) getInstance(w http.ResponseWriter, r *http.Request, p auth.Principal) {
@@ -48,7 +57,7 @@ func (a *API) getInstance(w http.ResponseWriter, r *http.Request, p auth.Princip
 		WriteError(w, r, a.Log, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, api.HeartbeatResponse{Instance: inst})
+	writeInstance(w, r, inst)
 }
 
 func (a *API) deleteInstance(w http.ResponseWriter, r *http.Request, p auth.Principal) {
@@ -70,5 +79,25 @@ func (a *API) heartbeat(w http.ResponseWriter, r *http.Request, p auth.Principal
 		WriteError(w, r, a.Log, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, api.HeartbeatResponse{Instance: inst})
+	writeInstance(w, r, inst)
+}
+
+// writeInstance answers 200 {"instance": ...} in the form the client asked for.
+func writeInstance(w http.ResponseWriter, r *http.Request, inst api.Instance) {
+	if extras(w, r) {
+		WriteJSON(w, http.StatusOK, api.HeartbeatResponse{Instance: inst})
+		return
+	}
+	WriteJSON(w, http.StatusOK, api.UpstreamInstanceResponse{Instance: inst.Upstream()})
+}
+
+// extras reports whether the client asked for oo's extensions (see api.PreferExtras) and marks
+// the answer accordingly: it varies with Prefer, and says when the preference was honoured.
+func extras(w http.ResponseWriter, r *http.Request) bool {
+	w.Header().Add("Vary", api.HeaderPrefer)
+	if !api.PrefersExtras(r.Header.Values(api.HeaderPrefer)) {
+		return false
+	}
+	w.Header().Set(api.HeaderPreferenceApplied, api.PreferExtras)
+	return true
 }

@@ -63,6 +63,15 @@ type regResult struct {
 
 func regCall(t *testing.T, s *servertest.Server, method, path, token string, body any) regResult {
 	t.Helper()
+	return regCallH(t, s, method, path, token, body, nil)
+}
+
+// extrasHeader asks for oo's extensions, as oo's own client does.
+var extrasHeader = http.Header{api.HeaderPrefer: {api.PreferExtras}}
+
+// regCallH is regCall with extra request headers.
+func regCallH(t *testing.T, s *servertest.Server, method, path, token string, body any, hdr http.Header) regResult {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		raw, err := json.Marshal(body)
@@ -78,6 +87,9 @@ func regCall(t *testing.T, s *servertest.Server, method, path, token string, bod
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	rsp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -115,7 +127,12 @@ func regPut(t *testing.T, s *servertest.Server, token string, req api.RegisterIn
 
 func regList(t *testing.T, s *servertest.Server, token, query string) []api.Instance {
 	t.Helper()
-	res := regCall(t, s, http.MethodGet, api.PathInstances+query, token, nil)
+	return regListH(t, s, token, query, nil)
+}
+
+func regListH(t *testing.T, s *servertest.Server, token, query string, hdr http.Header) []api.Instance {
+	t.Helper()
+	res := regCallH(t, s, http.MethodGet, api.PathInstances+query, token, nil, hdr)
 	if res.status != http.StatusOK {
 		t.Fatalf("list: HTTP %d %s", res.status, res.body)
 	}
@@ -372,7 +389,7 @@ func TestRegHeartbeatTTL(t *testing.T) {
 
 	beat := func(ttl string) api.Instance {
 		t.Helper()
-		res := regCall(t, s, http.MethodPut, api.HeartbeatPath(inst.ID), tok, api.HeartbeatRequest{TTL: ttl})
+		res := regCallH(t, s, http.MethodPut, api.HeartbeatPath(inst.ID), tok, api.HeartbeatRequest{TTL: ttl}, extrasHeader)
 		if res.status != http.StatusOK {
 			t.Fatalf("heartbeat: HTTP %d %s", res.status, res.body)
 		}
@@ -416,7 +433,7 @@ func TestRegRegistrationsSurviveRestart(t *testing.T) {
 	s2 := servertest.StartConfig(t, cfg)
 	defer s2.Stop(t)
 	tok = s2.Login(t, "keep-svc", "keep-svc-password-1")
-	list := regList(t, s2, tok, "")
+	list := regListH(t, s2, tok, "", extrasHeader)
 	if len(list) != 1 || list[0].ID != inst.ID || list[0].HeartbeatTTL != "1h" || list[0].LastHeartbeat == nil {
 		t.Fatalf("after restart: %+v", list)
 	}
