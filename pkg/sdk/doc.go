@@ -18,10 +18,13 @@
 //     server; default http://127.0.0.1:58231.
 //   - SELF_URL: the URL the server reaches this instance at. Without it the service listens on
 //     127.0.0.1:$PORT, or on a free loopback port when PORT is unset too.
-//   - OO_TOKEN: the service's bearer token (`oo service run` passes one). Without it the
-//     service logs in with the password it stored on an earlier run, or registers its slug with
-//     a fresh random password and stores that: 0600 in $XDG_DATA_HOME/oo/services/<slug>.json,
-//     in a 0700 directory.
+//   - OO_TOKEN_FILE: a file holding the service's current token, read on every use (`oo service
+//     run` passes one and keeps it current).
+//   - OO_TOKEN: the service's bearer token, used as is. Without either the service logs in with
+//     the password it stored on an earlier run, or registers its slug with a fresh random
+//     password and stores that: 0600 in $XDG_DATA_HOME/oo/services/<slug>.json, in a 0700
+//     directory. A token from the password is renewed a third of the way through its life and
+//     whenever the server refuses it, so a service outlives its tokens.
 //   - OO_SLUG: overrides the slug given to Start, so `oo service run --slug x` can rename a
 //     service without recompiling it.
 //

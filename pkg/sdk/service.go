@@ -2,8 +2,6 @@ package sdk
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/pkg/client"
 )
 
@@ -31,13 +28,13 @@ const (
 type Option func(*options)
 
 type options struct {
-	serverURL, selfURL, token, name, healthPath string
-	store                                       PasswordStore
-	interval, ttl                               time.Duration
-	listener                                    net.Listener
-	noListen                                    bool
-	httpClient                                  *http.Client
-	logger                                      *slog.Logger
+	serverURL, selfURL, token, tokenFile, name, healthPath string
+	store                                                  PasswordStore
+	interval, ttl                                          time.Duration
+	listener                                               net.Listener
+	noListen                                               bool
+	httpClient                                             *http.Client
+	logger                                                 *slog.Logger
 }
 
 // WithServerURL sets the oo server's URL instead of OO_URL.
@@ -46,8 +43,9 @@ func WithServerURL(u string) Option { return func(o *options) { o.serverURL = u 
 // WithSelfURL sets the URL the server reaches this instance at instead of SELF_URL.
 func WithSelfURL(u string) Option { return func(o *options) { o.selfURL = u } }
 
-// WithToken uses this bearer token instead of OO_TOKEN or a stored password.
-func WithToken(t string) Option { return func(o *options) { o.token = t } }
+// WithToken uses this bearer token instead of OO_TOKEN_FILE, OO_TOKEN or a stored password. The
+// service cannot renew it: when it expires, heartbeats fail.
+func WithToken(t string) Option { return func(o *options) { o.token, o.tokenFile = t, "" } }
 
 // WithName sets the account's display name when Start creates it (default from the slug).
 func WithName(n string) Option { return func(o *options) { o.name = n } }
@@ -85,9 +83,9 @@ type Service struct {
 	opts          options
 	ln            net.Listener
 
-	mu         sync.Mutex
-	c          *client.Client
-	instanceID string
+	base   *client.Client // no token: tokens supplies it
+	tokens *Tokens
+	lease  *Lease
 
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -99,14 +97,17 @@ type Service struct {
 }
 
 // Start makes this process an instance of the service slug: it gets a token for the slug's
-// account (OO_TOKEN, a stored password, or a new account), opens the listener, registers the
-// instance URL, and heartbeats in the background. When ctx ends or Close is called the
-// instance is deregistered. OO_SLUG, when set, replaces slug.
+// account (OO_TOKEN_FILE, OO_TOKEN, a stored password, or a new account), opens the listener,
+// registers the instance URL, and heartbeats in the background. A token from a stored password
+// is renewed by logging in again halfway through its life and whenever the server refuses it;
+// one from OO_TOKEN_FILE is read from the file again on every use. When ctx ends or Close is
+// called the instance is deregistered. OO_SLUG, when set, replaces slug.
 func Start(ctx context.Context, slug string, opts ...Option) (*Service, error) {
 	o := options{
 		serverURL: ServerURLFromEnv(),
 		selfURL:   os.Getenv(EnvSelfURL),
 		token:     os.Getenv(EnvToken),
+		tokenFile: os.Getenv(EnvTokenFile),
 		interval:  DefaultHeartbeatInterval,
 		ttl:       DefaultHeartbeatTTL,
 	}
@@ -131,16 +132,31 @@ func Start(ctx context.Context, slug string, opts ...Option) (*Service, error) {
 	if o.ttl < o.interval {
 		o.ttl = 3 * o.interval
 	}
-	if o.token != "" {
-		if ts := tokenSlug(o.token); ts != "" && ts != slug {
-			return nil, fmt.Errorf("sdk.Start: the token belongs to %q, not %q", ts, slug)
-		}
-	}
 	copts := []client.Option{}
 	if o.httpClient != nil {
 		copts = append(copts, client.WithHTTPClient(o.httpClient))
 	}
-	s := &Service{slug: slug, opts: o, c: client.New(o.serverURL, copts...), done: make(chan struct{})}
+	s := &Service{slug: slug, opts: o, base: client.New(o.serverURL, copts...), done: make(chan struct{})}
+	switch {
+	case o.tokenFile != "":
+		s.tokens = TokenFile(o.tokenFile)
+		if s.tokens.Current() == "" {
+			return nil, fmt.Errorf("sdk.Start: no token in %s %s", EnvTokenFile, o.tokenFile)
+		}
+	case o.token != "":
+		s.tokens = FixedToken(o.token)
+	default:
+		s.tokens = RenewingToken("", func(ctx context.Context) (string, error) {
+			t, _, err := EnsureAccount(ctx, s.base, slug, o.name, o.store)
+			if err != nil {
+				return "", err
+			}
+			return t.Token, nil
+		})
+	}
+	if ts := tokenSlug(s.tokens.Current()); ts != "" && ts != slug {
+		return nil, fmt.Errorf("sdk.Start: the token belongs to %q, not %q", ts, slug)
+	}
 
 	if err := s.listen(); err != nil {
 		return nil, err
@@ -151,10 +167,11 @@ func Start(ctx context.Context, slug string, opts ...Option) (*Service, error) {
 		}
 		return nil, err
 	}
-	if err := s.login(ctx); err != nil {
+	if _, err := s.tokens.Token(ctx); err != nil {
 		return fail(err)
 	}
-	if err := s.register(ctx); err != nil {
+	s.lease = &Lease{Client: s.base, Tokens: s.tokens, Slug: slug, URL: s.selfURL, HealthPath: o.healthPath, TTL: o.ttl}
+	if err := s.lease.Register(ctx); err != nil {
 		return fail(err)
 	}
 
@@ -206,116 +223,29 @@ func (s *Service) listen() error {
 	return nil
 }
 
-// login sets the client's token.
-func (s *Service) login(ctx context.Context) error {
-	tok := s.opts.token
-	if tok == "" {
-		t, _, err := EnsureAccount(ctx, s.client(), s.slug, s.opts.name, s.opts.store)
-		if err != nil {
-			return err
-		}
-		tok = t.Token
-	}
-	s.mu.Lock()
-	s.c = s.c.WithToken(tok)
-	s.mu.Unlock()
-	return nil
-}
-
-// register puts the instance in the registry and sends a first beat, which makes it Healthy at
-// once instead of after the first probe.
-func (s *Service) register(ctx context.Context) error {
-	c := s.client()
-	inst, err := c.RegisterInstance(ctx, api.RegisterInstanceRequest{
-		URL:          s.selfURL,
-		HealthPath:   s.opts.healthPath,
-		HeartbeatTTL: s.opts.ttl.String(),
-	})
-	if err != nil {
-		return fmt.Errorf("registering instance %s as %s: %w", s.selfURL, s.slug, err)
-	}
-	id := ""
-	if inst != nil {
-		id = inst.ID
-	} else if id, err = s.findInstance(ctx, c); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.instanceID = id
-	s.mu.Unlock()
-	if _, err := c.Heartbeat(ctx, id, s.opts.ttl.String()); err != nil && !client.IsStatus(err, http.StatusNotFound) {
-		return fmt.Errorf("first heartbeat of %s: %w", id, err)
-	}
-	return nil
-}
-
-// findInstance looks the instance up for servers that answer the registration with {} only.
-func (s *Service) findInstance(ctx context.Context, c *client.Client) (string, error) {
-	list, err := c.ListInstances(ctx, client.InstanceFilter{Slug: s.slug})
-	if err != nil {
-		return "", fmt.Errorf("looking up the registered instance: %w", err)
-	}
-	for _, in := range list {
-		if strings.EqualFold(strings.TrimRight(in.URL, "/"), s.selfURL) {
-			return in.ID, nil
-		}
-	}
-	return "", fmt.Errorf("the server accepted %s but does not list it", s.selfURL)
-}
-
-// run heartbeats until ctx ends, then deregisters.
+// run heartbeats (and keeps a renewable token fresh) until ctx ends, then deregisters.
 func (s *Service) run(ctx context.Context) {
 	defer close(s.done)
-	t := time.NewTicker(s.opts.interval)
-	defer t.Stop()
-	failing := false
-	for {
-		select {
-		case <-ctx.Done():
-			s.deregErr = s.deregister()
-			return
-		case <-t.C:
-		}
-		err := s.beat(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil && !failing:
+	fresh := make(chan struct{})
+	go func() {
+		defer close(fresh)
+		s.tokens.KeepFresh(ctx, func(err error) {
+			if err != nil && ctx.Err() == nil {
+				s.opts.logger.Warn("oo token renewal failed; retrying", "slug", s.slug, "err", err)
+			}
+		})
+	}()
+	s.lease.Run(ctx, s.opts.interval, func(err error) {
+		if err != nil {
 			s.opts.logger.Warn("oo heartbeat failed; retrying", "slug", s.slug, "err", err)
-			failing = true
-		case err == nil && failing:
+		} else {
 			s.opts.logger.Info("oo heartbeat ok again", "slug", s.slug)
-			failing = false
 		}
-	}
-}
-
-// beat sends one heartbeat and repairs what it can: an instance the server forgot is registered
-// again, a token it no longer accepts is replaced by logging in again.
-func (s *Service) beat(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.interval)
+	})
+	<-fresh
+	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := s.client().Heartbeat(ctx, s.InstanceID(), s.opts.ttl.String())
-	switch {
-	case err == nil:
-		return nil
-	case client.IsStatus(err, http.StatusNotFound):
-		return s.register(ctx)
-	case client.IsStatus(err, http.StatusUnauthorized) && s.opts.token == "":
-		if err := s.login(ctx); err != nil {
-			return err
-		}
-		return s.register(ctx)
-	}
-	return err
-}
-
-func (s *Service) deregister() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := s.client().DeleteInstance(ctx, s.InstanceID())
-	if err != nil && !client.IsStatus(err, http.StatusNotFound) {
-		return fmt.Errorf("deregistering %s: %w", s.selfURL, err)
-	}
-	return nil
+	s.deregErr = s.lease.Deregister(dctx)
 }
 
 // Close stops the heartbeats and deregisters the instance (bounded to a few seconds). It does
@@ -370,28 +300,19 @@ func (s *Service) URL() string { return s.selfURL }
 func (s *Service) Listener() net.Listener { return s.ln }
 
 // InstanceID is the registry's id for this instance.
-func (s *Service) InstanceID() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.instanceID
-}
+func (s *Service) InstanceID() string { return s.lease.ID() }
 
 // Client is an API client authenticated as the service, for calling the server or, through
-// its proxy, other services.
-func (s *Service) Client() *client.Client { return s.client() }
+// its proxy, other services. It carries the token current when it is called: keep calling
+// Client rather than keeping one for longer than a token lives.
+func (s *Service) Client() *client.Client { return s.base.WithToken(s.tokens.Current()) }
 
-// Token is the service's bearer token.
-func (s *Service) Token() string { return s.client().Token() }
-
-func (s *Service) client() *client.Client {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.c
-}
+// Token is the service's current bearer token.
+func (s *Service) Token() string { return s.tokens.Current() }
 
 // Verifier checks the bearer tokens of incoming requests against the server's public key.
 func (s *Service) Verifier() *Verifier {
-	s.verifierOnce.Do(func() { s.verifier = NewVerifier(s.client()) })
+	s.verifierOnce.Do(func() { s.verifier = NewVerifier(s.base) })
 	return s.verifier
 }
 
@@ -431,18 +352,10 @@ func loopbackAddr(a net.Addr) string {
 // tokenSlug reads the slug claim of a token without verifying it, only to catch a token meant
 // for another service early with a clear message; the server verifies it for real.
 func tokenSlug(tok string) string {
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		return ""
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return ""
-	}
 	var c struct {
 		Slug string `json:"olu"`
 	}
-	if json.Unmarshal(raw, &c) != nil {
+	if peekClaims(tok, &c) != nil {
 		return ""
 	}
 	return c.Slug

@@ -29,7 +29,7 @@ func startServer(t *testing.T) *servertest.Server {
 
 // cleanEnv keeps the developer's own OO_* variables out of the test.
 func cleanEnv(t *testing.T) {
-	for _, k := range []string{EnvURL, EnvURLOB, EnvURLOpenOrch, EnvSelfURL, EnvPort, EnvToken, EnvSlug} {
+	for _, k := range []string{EnvURL, EnvURLOB, EnvURLOpenOrch, EnvSelfURL, EnvPort, EnvToken, EnvTokenFile, EnvSlug} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("XDG_DATA_HOME", t.TempDir())
@@ -135,12 +135,7 @@ func TestStartRegistersHeartbeatsAndDeregisters(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("Serve did not return after cancel")
 	}
-	if err := svc.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if list := instancesOf(t, srv, "hello-svc"); len(list) != 0 {
-		t.Fatalf("instances left after cancel: %+v", list)
-	}
+	closeDeregisters(t, srv, svc)
 }
 
 // TestStartDeregistersWhenContextEnds: ending the context given to Start, with no Close,

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -63,6 +64,27 @@ func main() {
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"hello": "world", "pid": os.Getpid(), "port": port, "replica": os.Getenv("OO_REPLICA"),
 		})
+	})
+	// Whether the token oo hands over (the file it keeps current, else OO_TOKEN) works now.
+	mux.HandleFunc("GET /"+slug+"/whoami", func(w http.ResponseWriter, r *http.Request) {
+		tok := os.Getenv("OO_TOKEN")
+		if f := os.Getenv("OO_TOKEN_FILE"); f != "" {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			tok = strings.TrimSpace(string(raw))
+		}
+		req, _ := http.NewRequest(http.MethodPost, os.Getenv("OO_URL")+"/user-svc/user/by-token", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rsp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		rsp.Body.Close()
+		w.WriteHeader(rsp.StatusCode)
 	})
 	fmt.Printf("svctestserver: listening on %s\n", ln.Addr())
 	_ = http.Serve(ln, mux)

@@ -31,18 +31,6 @@ func TestSlugFromCommand(t *testing.T) {
 	}
 }
 
-func TestNormalizeURL(t *testing.T) {
-	a := normalizeURL("HTTP://LocalHost:8080/")
-	for _, u := range []string{"http://localhost:8080", "http://localhost:8080/"} {
-		if normalizeURL(u) != a {
-			t.Errorf("%q normalizes to %q, want %q", u, normalizeURL(u), a)
-		}
-	}
-	if normalizeURL("http://h") != "http://h:80" || normalizeURL("https://h/") != "https://h:443" {
-		t.Errorf("default ports: %q %q", normalizeURL("http://h"), normalizeURL("https://h/"))
-	}
-}
-
 func TestPrefixWriterWholeLines(t *testing.T) {
 	var mu sync.Mutex
 	var out bytes.Buffer

@@ -19,8 +19,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ooctl/oo/pkg/api"
-	"github.com/ooctl/oo/pkg/client"
 	"github.com/ooctl/oo/pkg/cmdutil"
 	"github.com/ooctl/oo/pkg/sdk"
 )
@@ -61,6 +59,9 @@ For each replica oo picks a free port on 127.0.0.1 (or uses --port), starts COMM
   PORT, SELF_URL       where to listen: http://127.0.0.1:$PORT
   OO_URL, OB_URL, OPENORCH_URL   the oo server
   OO_TOKEN, OO_SLUG    the service account's token and slug
+  OO_TOKEN_FILE        a private file holding the account's current token: oo logs in again
+                       before each token expires (or when it is refused) and rewrites the file,
+                       so a program that runs longer than a token lives reads its token there
   OO_REPLICA           1, 2, ...
 waits until it listens (--start-timeout), registers the instance, heartbeats while it runs and
 deregisters it when it exits. A program that registers itself (as programs written for
@@ -220,6 +221,8 @@ type supervisor struct {
 	mu    sync.Mutex
 	procs map[int]*exec.Cmd // replica → its running process
 	ports map[int]bool      // ports handed out, so replicas never share one
+
+	tokenFile string // holds the service account's current token for the programs ("" when none)
 }
 
 type replicaResult struct {
@@ -228,6 +231,15 @@ type replicaResult struct {
 }
 
 func (sv *supervisor) run(ctx context.Context, sigc <-chan os.Signal) error {
+	if sv.id.token != "" {
+		// The programs get the account's token in a file that oo keeps current, so that they
+		// outlive its expiry as oo does.
+		stopTokens, err := sv.shareToken()
+		if err != nil {
+			return err
+		}
+		defer stopTokens()
+	}
 	results := make(chan replicaResult, sv.o.replicas)
 	for i := 1; i <= sv.o.replicas; i++ {
 		go func() {
@@ -267,6 +279,60 @@ func (sv *supervisor) run(ctx context.Context, sigc <-chan os.Signal) error {
 		return &cmdutil.ExitCodeError{Code: first.code, Silent: true}
 	}
 	return nil
+}
+
+// shareToken writes the service account's token to a private file for the programs, keeps it
+// renewed ahead of its expiry and rewrites the file with each new token, until the returned
+// function is called (which removes the file).
+func (sv *supervisor) shareToken() (func(), error) {
+	dir, err := os.MkdirTemp("", "oo-service-"+sv.slug+"-")
+	if err != nil {
+		return nil, fmt.Errorf("creating the token file of %s: %w", sv.slug, err)
+	}
+	path := filepath.Join(dir, "token")
+	write := func(tok string) error {
+		tmp, err := os.CreateTemp(dir, ".token-*")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name())
+		if _, err := io.WriteString(tmp, tok+"\n"); err != nil {
+			tmp.Close()
+			return err
+		}
+		if err := tmp.Close(); err != nil {
+			return err
+		}
+		// Renamed into place: a program never reads half a token.
+		return os.Rename(tmp.Name(), path)
+	}
+	if err := write(sv.id.tokens.Current()); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("writing the token file of %s: %w", sv.slug, err)
+	}
+	sv.tokenFile = path
+	sv.id.tokens.OnChange(func(tok string) {
+		if err := write(tok); err != nil {
+			sv.logf("could not update the token file %s: %v", path, err)
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sv.id.tokens.KeepFresh(ctx, func(err error) {
+			if err != nil {
+				sv.logf("renewing the token of %s failed (will keep trying): %v", sv.slug, err)
+			} else {
+				sv.logf("renewed the token of %s", sv.slug)
+			}
+		})
+	}()
+	return func() {
+		cancel()
+		<-done
+		os.RemoveAll(dir)
+	}, nil
 }
 
 // watchSignals turns the first SIGINT/SIGTERM (or the end of ctx) into a forwarded stop, and
@@ -384,6 +450,7 @@ func (sv *supervisor) replica(ctx context.Context, i int) (int, error) {
 		if err != nil {
 			return 127, fmt.Errorf("cannot start %s: %w", sv.argv[0], err)
 		}
+		lease := sv.newLease(selfURL)
 		exited := make(chan struct{})
 		sv.groups.Add(1)
 		go func() {
@@ -400,7 +467,7 @@ func (sv *supervisor) replica(ctx context.Context, i int) (int, error) {
 		case ready == nil:
 			everUp = true
 			early = 0
-			instID, err := sv.register(ctx, selfURL)
+			instID, err := sv.register(ctx, lease)
 			if err != nil {
 				sv.stop(syscall.SIGTERM)
 				<-exited
@@ -413,7 +480,7 @@ func (sv *supervisor) replica(ctx context.Context, i int) (int, error) {
 				sv.logf("%s (pid %d) listening on %s, registered as %s; reach it at %s/%s/",
 					name, cmd.Process.Pid, selfURL, instID, sv.serverURL, sv.slug)
 			}
-			sv.heartbeat(ctx, selfURL, instID, exited)
+			sv.heartbeat(ctx, lease, exited)
 		case errors.Is(ready, errNeverListened):
 			signalProc(cmd, syscall.SIGTERM)
 			select {
@@ -434,9 +501,9 @@ func (sv *supervisor) replica(ctx context.Context, i int) (int, error) {
 		// Deregister before the program finishes exiting, so the proxy sends it nothing new, and
 		// again after, in case it registered itself meanwhile (or oo never registered it but the
 		// program did).
-		sv.deregister(selfURL)
+		sv.deregister(lease)
 		<-exited
-		sv.deregister(selfURL)
+		sv.deregister(lease)
 		sv.forget(i, port)
 		code := exitCode(cmd.ProcessState)
 		how := describeExit(cmd.ProcessState)
@@ -519,7 +586,7 @@ func (sv *supervisor) command(i, port int, selfURL string) (*exec.Cmd, *childOut
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
-		case sdk.EnvURL, sdk.EnvURLOB, sdk.EnvURLOpenOrch, sdk.EnvToken, sdk.EnvSlug, sdk.EnvSelfURL, sdk.EnvPort, "OO_REPLICA":
+		case sdk.EnvURL, sdk.EnvURLOB, sdk.EnvURLOpenOrch, sdk.EnvToken, sdk.EnvTokenFile, sdk.EnvSlug, sdk.EnvSelfURL, sdk.EnvPort, "OO_REPLICA":
 			continue // never leak the caller's own token or address into the service
 		}
 		env = append(env, kv)
@@ -534,7 +601,10 @@ func (sv *supervisor) command(i, port int, selfURL string) (*exec.Cmd, *childOut
 		"OO_REPLICA="+strconv.Itoa(i),
 	)
 	if sv.id.token != "" {
-		env = append(env, sdk.EnvToken+"="+sv.id.token)
+		env = append(env, sdk.EnvToken+"="+sv.id.tokens.Current())
+	}
+	if sv.tokenFile != "" {
+		env = append(env, sdk.EnvTokenFile+"="+sv.tokenFile)
 	}
 	cmd.Env = env
 	cmd.Stdin = nil
@@ -621,93 +691,65 @@ func (sv *supervisor) waitListening(port int, exited <-chan struct{}) error {
 	}
 }
 
-func (sv *supervisor) ttl() string { return (3 * sv.o.heartbeat).String() }
-
-func (sv *supervisor) register(ctx context.Context, selfURL string) (string, error) {
+// newLease is the registration of one replica at selfURL (nil when oo does not manage it).
+func (sv *supervisor) newLease(selfURL string) *sdk.Lease {
 	if sv.id.unmanaged {
+		return nil
+	}
+	return &sdk.Lease{
+		Client: sv.id.c, Tokens: sv.id.tokens, Slug: sv.slug, URL: selfURL,
+		HealthPath: sv.o.healthPath, TTL: 3 * sv.o.heartbeat, ForSlug: sv.id.forSlug(),
+	}
+}
+
+func (sv *supervisor) register(ctx context.Context, l *sdk.Lease) (string, error) {
+	if l == nil {
 		return "", nil
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
-	inst, err := sv.id.c.RegisterInstance(rctx, api.RegisterInstanceRequest{
-		URL: selfURL, HealthPath: sv.o.healthPath, HeartbeatTTL: sv.ttl(), Slug: sv.id.forSlug(),
-	})
-	if err != nil {
-		return "", sv.f.Explain(fmt.Errorf("registering %s as %s: %w", selfURL, sv.slug, err))
+	if err := l.Register(rctx); err != nil {
+		return "", sv.f.Explain(err)
 	}
-	id := ""
-	if inst != nil {
-		id = inst.ID
-	} else if list, err := findInstances(rctx, sv.id.c, sv.slug, selfURL); err == nil && len(list) > 0 {
-		id = list[0].ID
-	}
-	if id != "" {
-		// The first beat makes it Healthy now rather than at the next probe.
-		_, _ = sv.id.c.Heartbeat(rctx, id, sv.ttl())
-	}
-	return id, nil
+	return l.ID(), nil
 }
 
-// heartbeat beats until the process exits. An instance the server no longer knows (expired,
-// removed while the process lives) is registered again: the process is the truth.
-func (sv *supervisor) heartbeat(ctx context.Context, selfURL, id string, exited <-chan struct{}) {
-	if sv.id.unmanaged {
+// heartbeat beats until the process exits or oo is stopping (oo then deregisters before the
+// program winds down, so no new request reaches it).
+func (sv *supervisor) heartbeat(ctx context.Context, l *sdk.Lease, exited <-chan struct{}) {
+	if l == nil {
 		select {
 		case <-exited:
 		case <-sv.stopping:
 		}
 		return
 	}
-	t := time.NewTicker(sv.o.heartbeat)
-	defer t.Stop()
-	failing := false
-	for {
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	go func() {
 		select {
 		case <-exited:
-			return
 		case <-sv.stopping:
-			return // deregister before the program winds down, so no new request reaches it
-		case <-t.C:
-		}
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sv.o.heartbeat)
-		var err error
-		if id == "" {
-			err = errors.New("instance id unknown")
-		} else {
-			_, err = sv.id.c.Heartbeat(hctx, id, sv.ttl())
 		}
 		cancel()
-		if err != nil && (id == "" || client.IsStatus(err, 404)) {
-			id, err = sv.register(ctx, selfURL)
+	}()
+	l.Run(hctx, sv.o.heartbeat, func(err error) {
+		if err != nil {
+			sv.logf("heartbeat of %s failed (will keep trying): %v", l.URL, err)
+		} else {
+			sv.logf("heartbeat of %s ok again", l.URL)
 		}
-		switch {
-		case err != nil && !failing:
-			sv.logf("heartbeat of %s failed (will keep trying): %v", selfURL, err)
-			failing = true
-		case err == nil && failing:
-			sv.logf("heartbeat of %s ok again", selfURL)
-			failing = false
-		}
-	}
+	})
 }
 
-// deregister removes the instance at selfURL, found by URL so that an id changed by a
-// re-registration (ours or the program's own) does not matter.
-func (sv *supervisor) deregister(selfURL string) {
-	if sv.id.unmanaged {
+func (sv *supervisor) deregister(l *sdk.Lease) {
+	if l == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	list, err := findInstances(ctx, sv.id.c, sv.slug, selfURL)
-	if err != nil {
-		sv.logf("could not deregister %s: %v (the server marks it down when heartbeats stop)", selfURL, sv.f.Explain(err))
-		return
-	}
-	for _, in := range list {
-		if err := sv.id.c.DeleteInstance(ctx, in.ID); err != nil && !client.IsStatus(err, 404) {
-			sv.logf("could not deregister %s: %v", in.ID, sv.f.Explain(err))
-		}
+	if err := l.Deregister(ctx); err != nil {
+		sv.logf("could not deregister %s: %v (the server marks it down when heartbeats stop)", l.URL, sv.f.Explain(err))
 	}
 }
 

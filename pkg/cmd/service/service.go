@@ -75,9 +75,12 @@ func (p passwords) describe(slug string) string { return p.store.Describe(p.env,
 // identity is who acts for the service: the service account itself, or an admin acting on its
 // behalf when the account exists but oo has no password for it.
 type identity struct {
-	slug     string
-	c        *client.Client // authenticated
-	token    string         // the service account's own token; "" when an admin acts for it
+	slug  string
+	c     *client.Client // authenticated
+	token string         // the service account's own token; "" when an admin acts for it
+	// tokens keeps the token valid for a long run: renewed with the stored password when oo has
+	// it, fixed when oo acts with the CLI user's own login.
+	tokens   *sdk.Tokens
 	onBehalf bool
 	// unmanaged: oo cannot act for the slug at all (`service run` then only supervises).
 	unmanaged bool
@@ -109,7 +112,7 @@ func isAdmin(tok string) bool {
 func resolveIdentity(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session, slug string, insecure, create bool) (*identity, error) {
 	anon := f.Client(&cmdutil.Session{URL: s.URL})
 	if s.Token != "" && s.Slug == slug {
-		return &identity{slug: slug, c: anon.WithToken(s.Token), token: s.Token, where: s.Credential}, nil
+		return &identity{slug: slug, c: anon.WithToken(s.Token), token: s.Token, tokens: sdk.FixedToken(s.Token), where: s.Credential}, nil
 	}
 	storage := config.StorageKeyring
 	if f.InsecureStorage(insecure) {
@@ -118,7 +121,26 @@ func resolveIdentity(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session
 	ps := passwords{store: f.Store(storage), env: s.Env}
 	admin := s.Token != "" && isAdmin(s.Token)
 	onBehalf := func() *identity {
-		return &identity{slug: slug, c: anon.WithToken(s.Token), onBehalf: true, where: s.Credential}
+		return &identity{slug: slug, c: anon.WithToken(s.Token), tokens: sdk.FixedToken(s.Token), onBehalf: true, where: s.Credential}
+	}
+	// own is the service account itself, logged in with its stored password, which it uses again
+	// whenever the token is due for renewal or refused.
+	own := func(tok string, created bool) *identity {
+		renew := func(ctx context.Context) (string, error) {
+			pw, err := ps.Password(slug)
+			if err == nil && pw == "" {
+				err = fmt.Errorf("the password of %s is no longer stored for env %s", slug, s.Env)
+			}
+			if err != nil {
+				return "", err
+			}
+			t, err := anon.Login(ctx, slug, pw)
+			if err != nil {
+				return "", fmt.Errorf("logging in again as %s: %w", slug, err)
+			}
+			return t.Token, nil
+		}
+		return &identity{slug: slug, c: anon.WithToken(tok), token: tok, tokens: sdk.RenewingToken(tok, renew), created: created, where: ps.describe(slug)}
 	}
 
 	if !create {
@@ -129,7 +151,7 @@ func resolveIdentity(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session
 		if pw != "" {
 			tok, err := anon.Login(ctx, slug, pw)
 			if err == nil {
-				return &identity{slug: slug, c: anon.WithToken(tok.Token), token: tok.Token, where: ps.describe(slug)}, nil
+				return own(tok.Token, false), nil
 			}
 			if client.IsUnreachable(err) {
 				return nil, f.Explain(err)
@@ -145,7 +167,7 @@ func resolveIdentity(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session
 	var taken *sdk.AccountTakenError
 	switch {
 	case err == nil:
-		return &identity{slug: slug, c: anon.WithToken(tok.Token), token: tok.Token, created: created, where: ps.describe(slug)}, nil
+		return own(tok.Token, created), nil
 	case errors.As(err, &taken) && admin:
 		return onBehalf(), nil
 	case errors.As(err, &taken):
@@ -165,7 +187,7 @@ func resolveIdentity(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session
 		if lerr != nil {
 			return nil, f.Explain(lerr)
 		}
-		return &identity{slug: slug, c: anon.WithToken(tok.Token), token: tok.Token, created: true, where: ps.describe(slug)}, nil
+		return own(tok.Token, true), nil
 	}
 	return nil, keyringError(f, f.Explain(err))
 }
@@ -204,38 +226,11 @@ func urlOwner(ctx context.Context, c *client.Client, slug, rawURL string) (*api.
 		return nil, err
 	}
 	for _, in := range list {
-		if in.Slug != slug && normalizeURL(in.URL) == normalizeURL(rawURL) {
+		if in.Slug != slug && api.SameInstanceURL(in.URL, rawURL) {
 			return &in, nil
 		}
 	}
 	return nil, nil
-}
-
-// normalizeURL compares instance URLs the way the registry does: scheme and host lowercased,
-// default port explicit, trailing slash dropped.
-func normalizeURL(raw string) string {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.Host == "" {
-		return strings.TrimRight(strings.ToLower(raw), "/")
-	}
-	scheme := strings.ToLower(u.Scheme)
-	host := strings.ToLower(u.Hostname())
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[scheme]
-	}
-	hp := host
-	if port != "" {
-		hp = joinHostPort(host, port)
-	}
-	return scheme + "://" + hp + strings.TrimRight(u.EscapedPath(), "/")
-}
-
-func joinHostPort(host, port string) string {
-	if strings.Contains(host, ":") {
-		return "[" + host + "]:" + port
-	}
-	return host + ":" + port
 }
 
 // findInstances lists slug's instances, only the one at rawURL when it is given.
@@ -249,7 +244,7 @@ func findInstances(ctx context.Context, c *client.Client, slug, rawURL string) (
 		if in.Slug != "" && in.Slug != slug {
 			continue
 		}
-		if rawURL == "" || normalizeURL(in.URL) == normalizeURL(rawURL) {
+		if rawURL == "" || api.SameInstanceURL(in.URL, rawURL) {
 			out = append(out, in)
 		}
 	}
