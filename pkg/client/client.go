@@ -48,6 +48,16 @@ func (c *Client) BaseURL() string { return c.baseURL }
 // Token is the bearer token the client sends, if any.
 func (c *Client) Token() string { return c.token }
 
+// WithoutTimeLimit returns a copy of c whose requests are bounded only by their context, for
+// streams and long polls that outlast the default 30 s.
+func (c *Client) WithoutTimeLimit() *Client {
+	cp := *c
+	h := *c.http
+	h.Timeout = 0
+	cp.http = &h
+	return &cp
+}
+
 // WithToken returns a copy of c that sends token.
 func (c *Client) WithToken(token string) *Client {
 	cp := *c

@@ -19,6 +19,7 @@ const (
 	ExitNotFound  = 5 // the named thing does not exist
 	ExitConflict  = 6 // already exists / owned by someone else
 	ExitUnreached = 7 // the server could not be reached
+	ExitTimeout   = 8 // no complete answer within the time the command was given (oo call --timeout)
 )
 
 // ExitError carries an explicit exit code, e.g. a supervised child's own exit status. Silent
@@ -74,6 +75,9 @@ func ExitCode(err error) int {
 	}
 	if errors.Is(err, context.Canceled) {
 		return ExitCancel
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return ExitTimeout
 	}
 	if errors.Is(err, config.ErrUnknownEnv) {
 		return ExitUsage

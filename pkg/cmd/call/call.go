@@ -4,7 +4,9 @@ package call
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -12,6 +14,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -27,6 +30,7 @@ type options struct {
 	headers []string
 	include bool
 	raw     bool
+	timeout time.Duration
 }
 
 var methods = map[string]string{
@@ -55,12 +59,18 @@ The body comes from -d: literal JSON, @FILE, or @- for stdin (stdin is never rea
 
 The response body goes to stdout: indented when it is JSON and stdout is a terminal, byte for
 byte otherwise. A non-2xx answer prints the error on stderr and exits non-zero (2 for 400, 4 for
-401/403, 5 for 404, 6 for 409, 1 otherwise); -i prints the status line, headers and body in every case.`,
+401/403, 5 for 404, 6 for 409, 1 otherwise); -i prints the status line, headers and body in every case.
+
+There is no time limit unless --timeout gives one, so a stream or a long poll runs as long as
+the server keeps it open, and its body is written out as it arrives (a JSON body for a terminal
+is indented, so it is written once complete). When --timeout passes before the answer is
+complete, oo says so and exits 8; what had arrived is already on stdout.`,
 		Example: `  oo call get /skeleton-svc/hello
   oo call get '/registry-svc/instances?slug=skeleton-svc'
   oo call post /user-svc/users -d '{"query":{"limit":5}}'
   oo call put /registry-svc/instance -d @instance.json
-  echo '{"ping":1}' | oo call post /echo-svc/echo -d @- -H 'X-Trace: 1' -i`,
+  echo '{"ping":1}' | oo call post /echo-svc/echo -d @- -H 'X-Trace: 1' -i
+  oo call get /events-svc/stream --timeout 5m`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 2 {
 				return cmdutil.Usagef("want a method and a path, e.g. `oo call get /skeleton-svc/hello`")
@@ -81,6 +91,7 @@ byte otherwise. A non-2xx answer prints the error on stderr and exits non-zero (
 	fl.StringArrayVarP(&o.headers, "header", "H", nil, "extra request header 'Key: Value' (repeatable)")
 	fl.BoolVarP(&o.include, "include", "i", false, "print the status line and response headers first")
 	fl.BoolVar(&o.raw, "raw", false, "never reformat the body, even on a terminal")
+	fl.DurationVar(&o.timeout, "timeout", 0, "give up when the whole answer has not arrived within this long, e.g. 30s (default: no limit)")
 	return cmd
 }
 
@@ -123,13 +134,27 @@ func run(cmd *cobra.Command, o *options) error {
 			h.Set("Content-Type", "application/json")
 		}
 	}
+	if o.timeout < 0 {
+		return cmdutil.Usagef("--timeout %s is negative", o.timeout)
+	}
 	s, err := o.f.Session(false)
 	if err != nil {
 		return err
 	}
-	rsp, err := o.f.Client(s).Do(cmd.Context(), o.method, o.path, rd, h)
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
+	// The API client's own time limit suits API calls, not a stream or a long poll: --timeout
+	// alone bounds this request.
+	rsp, err := o.f.Client(s).WithoutTimeLimit().Do(ctx, o.method, o.path, rd, h)
 	if err != nil {
-		return err
+		return o.timedOut(ctx, err, false)
 	}
 	defer rsp.Body.Close()
 	ios := o.f.IOStreams
@@ -149,11 +174,14 @@ func run(cmd *cobra.Command, o *options) error {
 	}
 	ok := rsp.StatusCode/100 == 2
 	if !ok && !o.include {
-		return o.answerError(s, client.ErrorFromResponse(rsp))
+		return o.timedOut(ctx, o.answerError(s, client.ErrorFromResponse(rsp)), true)
+	}
+	if ok && !o.reformat(rsp) {
+		return o.timedOut(ctx, o.stream(rsp.Body), true)
 	}
 	raw, err := io.ReadAll(rsp.Body)
 	if err != nil {
-		return err
+		return o.timedOut(ctx, err, true)
 	}
 	if err := o.write(rsp, raw); err != nil {
 		return err
@@ -179,12 +207,58 @@ func (o *options) answerError(s *cmdutil.Session, ce *client.Error) error {
 	return ce
 }
 
-// write prints the body: indented JSON for a person, the exact bytes for a program.
-func (o *options) write(rsp *http.Response, raw []byte) error {
-	out := o.f.IOStreams.Out
+// timedOut words err as a timeout when --timeout is what ended the request; started says
+// whether the answer had begun to arrive.
+func (o *options) timedOut(ctx context.Context, err error, started bool) error {
+	if err == nil || o.timeout <= 0 || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return err
+	}
+	what := "no answer"
+	if started {
+		what = "the answer did not finish"
+	}
+	return cmdutil.WithCode(cmdutil.ExitTimeout, fmt.Errorf("%s %s timed out: %s within --timeout %s", o.method, o.path, what, o.timeout))
+}
+
+// reformat says whether the body is indented for a person (and so read whole first).
+func (o *options) reformat(rsp *http.Response) bool {
 	mt, _, _ := mime.ParseMediaType(rsp.Header.Get("Content-Type"))
 	isJSON := mt == "application/json" || strings.HasSuffix(mt, "+json")
-	if o.f.IOStreams.IsStdoutTTY() && !o.raw && isJSON && len(raw) > 0 {
+	return o.f.IOStreams.IsStdoutTTY() && !o.raw && isJSON
+}
+
+// stream copies the body to stdout as it arrives, for streams and long polls.
+func (o *options) stream(body io.Reader) error {
+	out := o.f.IOStreams.Out
+	buf := make([]byte, 32<<10)
+	var last byte
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			last = buf[n-1]
+			if _, werr := out.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	// Keep the shell prompt on its own line after a body that lacks a final newline.
+	if o.f.IOStreams.IsStdoutTTY() && last != 0 && last != '\n' {
+		_, err := io.WriteString(out, "\n")
+		return err
+	}
+	return nil
+}
+
+// write prints a whole body: indented JSON for a person, the exact bytes for a program.
+func (o *options) write(rsp *http.Response, raw []byte) error {
+	out := o.f.IOStreams.Out
+	if o.reformat(rsp) && len(raw) > 0 {
 		var buf bytes.Buffer
 		if json.Indent(&buf, bytes.TrimSpace(raw), "", "  ") == nil {
 			buf.WriteByte('\n')

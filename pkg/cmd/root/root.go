@@ -31,7 +31,8 @@ const exitCodesHelp = `Exit codes:
   4  auth: not logged in, token expired or revoked, wrong password, forbidden
   5  not found
   6  conflict: already exists or owned by another slug
-  7  the server could not be reached`
+  7  the server could not be reached
+  8  timed out: no complete answer within the time given (oo call --timeout)`
 
 // NewCmd builds the whole command tree with the real dependencies.
 func NewCmd(ios *iostreams.IOStreams) *cobra.Command {
