@@ -43,6 +43,10 @@ type Config struct {
 	// it off. Its Logger is ignored: the proxy logs to Logger.
 	Proxy proxy.Options
 
+	// Middleware, if set, wraps the root handler (outermost). Tests use it to check every
+	// answer against the wire contract.
+	Middleware func(http.Handler) http.Handler
+
 	Logger *slog.Logger // default: text to Stderr at info
 	Stderr io.Writer    // where the generated admin password is printed; default os.Stderr
 }
@@ -133,7 +137,11 @@ func New(cfg Config) (*Server, error) {
 	popts.Logger = cfg.Logger
 	prx := proxy.New(reg, popts)
 	a := &httpapi.API{Users: users, Registry: reg, Proxy: prx, Log: cfg.Logger, BodyTimeout: cfg.APIBodyTimeout}
-	return &Server{cfg: cfg, store: st, users: users, registry: reg, handler: a.Handler()}, nil
+	h := a.Handler()
+	if cfg.Middleware != nil {
+		h = cfg.Middleware(h)
+	}
+	return &Server{cfg: cfg, store: st, users: users, registry: reg, handler: h}, nil
 }
 
 // Handler is the root handler, for tests that serve it themselves.

@@ -60,7 +60,12 @@ func StartConfig(t testing.TB, cfg server.Config) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(cfg)
+	// Every answer the test provokes is held to the wire contract (see conformance.go).
+	rec := &recorder{t: t}
+	t.Cleanup(rec.report)
+	served := cfg
+	served.Middleware = rec.wrap
+	srv, err := server.New(served)
 	if err != nil {
 		ln.Close()
 		t.Fatalf("server.New: %v", err)
