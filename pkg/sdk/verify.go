@@ -134,9 +134,15 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Caller, error) {
 }
 
 func (v *Verifier) parse(token string, key *rsa.PublicKey) (*Caller, error) {
+	// A token is one exact string, as on the server: base64 decoding would otherwise skip CR/LF
+	// and ignore the unused low bits of the last character.
+	if strings.Trim(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") != "" {
+		return nil, errors.New("invalid token: not a JWT")
+	}
 	var cl ooClaims
 	_, err := jwt.ParseWithClaims(token, &cl, func(*jwt.Token) (any, error) { return key, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}),
+		jwt.WithStrictDecoding(),
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(v.Leeway),
 		jwt.WithTimeFunc(v.now),

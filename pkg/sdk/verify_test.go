@@ -21,7 +21,7 @@ import (
 	"github.com/ooctl/oo/server/servertest"
 )
 
-func newKey(t *testing.T) (*rsa.PrivateKey, string) {
+func newKey(t testing.TB) (*rsa.PrivateKey, string) {
 	t.Helper()
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -34,7 +34,7 @@ func newKey(t *testing.T) (*rsa.PrivateKey, string) {
 	return k, string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
 
-func sign(t *testing.T, m jwt.SigningMethod, key any, claims jwt.MapClaims) string {
+func sign(t testing.TB, m jwt.SigningMethod, key any, claims jwt.MapClaims) string {
 	t.Helper()
 	s, err := jwt.NewWithClaims(m, claims).SignedString(key)
 	if err != nil {

@@ -63,8 +63,14 @@ func Decode(w http.ResponseWriter, r *http.Request, v any) error {
 			return apierr.BadRequest("malformed JSON body: %s", describeJSONError(err))
 		}
 	}
-	if dec.More() {
-		return apierr.BadRequest("malformed JSON body: more than one JSON value")
+	// Only whitespace may follow the value. dec.More() is not enough: it reports false before a
+	// stray '}' or ']', so `{"slug":"a"}}` used to be accepted.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return apierr.New(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", MaxBodyBytes)
+		}
+		return apierr.BadRequest("malformed JSON body: only whitespace may follow the JSON value")
 	}
 	return nil
 }

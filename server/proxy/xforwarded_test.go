@@ -36,26 +36,31 @@ func TestSetXForwardedMatchesStdlib(t *testing.T) {
 				in.Header["X-Forwarded-For"] = c.chain
 			}
 
-			// What the proxy did before: copy the chain, then the standard library's method.
-			want := httputil.ProxyRequest{In: in, Out: in.Clone(in.Context())}
-			want.Out.Header = http.Header{}
-			if xff, ok := in.Header["X-Forwarded-For"]; ok {
-				want.Out.Header["X-Forwarded-For"] = xff
-			}
-			want.SetXForwarded()
-
+			want := stdXForwarded(in)
 			got := http.Header{}
 			setXForwarded(in, got)
-			if len(got) != len(want.Out.Header) {
-				t.Fatalf("got %v, want %v", got, want.Out.Header)
+			if len(got) != len(want) {
+				t.Fatalf("got %v, want %v", got, want)
 			}
-			for k, v := range want.Out.Header {
+			for k, v := range want {
 				if !slices.Equal(got[k], v) {
 					t.Errorf("%s: got %q, want %q", k, got[k], v)
 				}
 			}
 		})
 	}
+}
+
+// stdXForwarded is what the proxy did before setXForwarded: copy the client's chain, then the
+// standard library's method.
+func stdXForwarded(in *http.Request) http.Header {
+	want := httputil.ProxyRequest{In: in, Out: in.Clone(in.Context())}
+	want.Out.Header = http.Header{}
+	if xff, ok := in.Header["X-Forwarded-For"]; ok {
+		want.Out.Header["X-Forwarded-For"] = xff
+	}
+	want.SetXForwarded()
+	return want.Out.Header
 }
 
 // The three values share one backing array; appending to one must not overwrite another.

@@ -195,11 +195,17 @@ func (s *Service) Authenticate(token string) (auth.Principal, error) {
 	if token == "" {
 		return auth.Principal{}, apierr.Unauthorized("missing bearer token: send the header \"Authorization: Bearer TOKEN\" (log in to get a token)")
 	}
+	// A token is one exact string: base64 decoding would otherwise skip CR/LF and ignore the
+	// unused low bits of the last character, so several strings would pass for one token.
+	if !jwtAlphabet(token) {
+		return auth.Principal{}, apierr.Unauthorized("malformed token: not a JWT")
+	}
 	var c Claims
 	parsed, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return &s.key.PublicKey, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}),
 		jwt.WithTimeFunc(s.now),
 		jwt.WithExpirationRequired(),
+		jwt.WithStrictDecoding(),
 	)
 	if err != nil {
 		return auth.Principal{}, tokenError(parsed, err)
@@ -216,6 +222,17 @@ func (s *Service) Authenticate(token string) (auth.Principal, error) {
 	return auth.Principal{
 		UserID: c.UserID, Slug: c.Slug, Roles: c.Roles, TokenID: c.ID, ExpiresAt: c.ExpiresAt.Time,
 	}, nil
+}
+
+// jwtAlphabet reports whether token holds only what a compact JWT may: base64url and dots.
+func jwtAlphabet(token string) bool {
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // tokenError turns a jwt parse error into a 401 that says what was wrong with the token.
