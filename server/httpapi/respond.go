@@ -47,30 +47,38 @@ func Decode(w http.ResponseWriter, r *http.Request, v any) error {
 	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	dec := json.NewDecoder(body)
 	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		var netErr net.Error
-		switch {
-		case errors.Is(err, io.EOF):
+		if errors.Is(err, io.EOF) {
 			return nil
-		case errors.As(err, &tooBig):
-			return apierr.New(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", MaxBodyBytes)
-		case errors.As(err, &netErr) && netErr.Timeout():
-			// The read deadline set in Handler passed: the client stopped sending, which says
-			// nothing about whether its JSON is well formed. The connection cannot be reused.
-			w.Header().Set("Connection", "close")
-			return apierr.New(http.StatusRequestTimeout, "the request body did not arrive in time")
-		default:
-			return apierr.BadRequest("malformed JSON body: %s", describeJSONError(err))
 		}
+		if rerr := readError(w, err); rerr != nil {
+			return rerr
+		}
+		return apierr.BadRequest("malformed JSON body: %s", describeJSONError(err))
 	}
 	// Only whitespace may follow the value. dec.More() is not enough: it reports false before a
 	// stray '}' or ']', so `{"slug":"a"}}` used to be accepted.
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return apierr.New(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", MaxBodyBytes)
+		if rerr := readError(w, err); rerr != nil {
+			return rerr
 		}
 		return apierr.BadRequest("malformed JSON body: only whitespace may follow the JSON value")
+	}
+	return nil
+}
+
+// readError is the answer when reading the body failed, as opposed to the JSON in it being
+// wrong: too large (413), or stalled (408). nil for any other error.
+func readError(w http.ResponseWriter, err error) error {
+	var tooBig *http.MaxBytesError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &tooBig):
+		return apierr.New(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", MaxBodyBytes)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		// The read deadline set in Handler passed: the client stopped sending, which says
+		// nothing about whether its JSON is well formed. The connection cannot be reused.
+		w.Header().Set("Connection", "close")
+		return apierr.New(http.StatusRequestTimeout, "the request body did not arrive in time")
 	}
 	return nil
 }
