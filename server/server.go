@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/ooctl/oo/server/egress"
 	"github.com/ooctl/oo/server/httpapi"
 	"github.com/ooctl/oo/server/proxy"
 	"github.com/ooctl/oo/server/registry"
@@ -37,6 +39,15 @@ type Config struct {
 
 	ShutdownTimeout time.Duration // bound on draining in-flight requests; default 10s
 	APIBodyTimeout  time.Duration // bound on reading an API request's body; default 30s
+
+	// AllowTargets and DenyTargets narrow or widen what instance URLs may point at (see
+	// egress.Policy for the precedence); link-local and cloud metadata addresses are refused
+	// unless allowed explicitly.
+	AllowTargets []netip.Prefix
+	DenyTargets  []netip.Prefix
+	// Targets, when set, is used instead of a policy built from AllowTargets and DenyTargets
+	// (tests give it an in-process resolver).
+	Targets *egress.Policy
 
 	// Proxy tunes the connections to backends (timeouts, keep-alive pool); zero values are the
 	// proxy's defaults, except BodyIdleTimeout: 0 is DefaultBodyIdleTimeout and negative turns
@@ -92,6 +103,7 @@ type Server struct {
 	store    *store.Store
 	users    *user.Service
 	registry *registry.Registry
+	targets  *egress.Policy
 	handler  http.Handler
 }
 
@@ -124,7 +136,12 @@ func New(cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	targets := cfg.Targets
+	if targets == nil {
+		targets = egress.New(cfg.AllowTargets, cfg.DenyTargets)
+	}
 	reg, err := registry.New(st, registry.Options{
+		Targets:        targets,
 		ProbeInterval:  cfg.ProbeInterval,
 		InstanceExpiry: cfg.InstanceExpiry,
 		Logger:         cfg.Logger,
@@ -135,13 +152,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	popts := cfg.Proxy
 	popts.Logger = cfg.Logger
+	popts.Targets = targets
 	prx := proxy.New(reg, popts)
 	a := &httpapi.API{Users: users, Registry: reg, Proxy: prx, Log: cfg.Logger, BodyTimeout: cfg.APIBodyTimeout}
 	h := a.Handler()
 	if cfg.Middleware != nil {
 		h = cfg.Middleware(h)
 	}
-	return &Server{cfg: cfg, store: st, users: users, registry: reg, handler: h}, nil
+	return &Server{cfg: cfg, store: st, users: users, registry: reg, targets: targets, handler: h}, nil
 }
 
 // Handler is the root handler, for tests that serve it themselves.
@@ -161,9 +179,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
 	}
+	if w := ExposureWarning(ln.Addr(), s.cfg.Registration, s.targets); w != "" {
+		fmt.Fprintln(s.cfg.Stderr, w)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	s.cfg.Logger.Info("oo server listening", "addr", ln.Addr().String(), "data", s.store.Path())
+	s.cfg.Logger.Info("oo server listening", "addr", ln.Addr().String(), "data", s.store.Path(), "targets", s.targets.String())
 
 	var serveErr error
 	select {
@@ -215,4 +236,28 @@ func unwrapOpErr(err error) error {
 		return op.Err
 	}
 	return err
+}
+
+// ExposureWarning is the one line printed when the server listens beyond loopback with open
+// registration and no --allow-targets: anyone who can reach it may then make it connect, and
+// relay HTTP, to anything it can reach. Empty when that is not the case.
+func ExposureWarning(addr net.Addr, registration string, targets *egress.Policy) string {
+	if registration != "open" || targets.Narrowed() || loopbackOnly(addr) {
+		return ""
+	}
+	return "warning: listening on " + addr.String() + " with open registration and no --allow-targets: anyone who can reach " +
+		"this port can create an account, register any URL, and make this server connect and relay HTTP to any address it can " +
+		"reach (link-local and cloud metadata excepted); use --registration closed, --allow-targets, or --addr 127.0.0.1:PORT"
+}
+
+// loopbackOnly reports whether addr accepts connections from this machine only.
+func loopbackOnly(addr net.Addr) bool {
+	if addr.Network() == "unix" {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil {
+		return false // a unix socket or a name: unknown reach, so warn
+	}
+	return ap.Addr().Unmap().IsLoopback()
 }

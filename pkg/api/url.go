@@ -1,31 +1,17 @@
 package api
 
-import (
-	"net/url"
-	"strings"
-)
+import "strings"
 
-// SameInstanceURL reports whether two instance URLs name the same address the way the registry
-// compares them: scheme and host case-insensitive, the default port implied, a trailing slash
-// ignored. Clients use it to find their own instance in a listing.
+// SameInstanceURL reports whether two instance URLs name the same instance the way the registry
+// decides it: by their canonical form (see ParseTargetURL), so http://localhost:8080 and
+// http://[::ffff:127.0.0.1]:8080/ are http://127.0.0.1:8080. Clients use it to find their own
+// instance in a listing.
 func SameInstanceURL(a, b string) bool { return comparableURL(a) == comparableURL(b) }
 
 func comparableURL(raw string) string {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.Host == "" {
-		return strings.TrimRight(strings.ToLower(raw), "/")
+	t, err := ParseTargetURL(raw)
+	if err != nil {
+		return strings.TrimRight(strings.ToLower(strings.TrimSpace(raw)), "/")
 	}
-	scheme := strings.ToLower(u.Scheme)
-	host := strings.ToLower(u.Hostname())
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[scheme]
-	}
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	if port != "" {
-		host += ":" + port
-	}
-	return scheme + "://" + host + strings.TrimRight(u.EscapedPath(), "/")
+	return t.Canonical
 }

@@ -44,25 +44,32 @@ type Result struct {
 type Prober struct {
 	timeout time.Duration
 	slow    time.Duration
-	dialer  net.Dialer
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 	client  *http.Client
 }
 
 // NewProber makes a prober whose probes give up after timeout and count as Slow beyond slow
 // (slow <= 0 disables Degraded).
 func NewProber(timeout, slow time.Duration) *Prober {
-	p := &Prober{timeout: timeout, slow: slow}
+	p := &Prober{timeout: timeout, slow: slow, dial: (&net.Dialer{}).DialContext}
 	p.client = &http.Client{
 		// No keep-alive: a probe must see a restarted process on a fresh connection, and
 		// holding one idle connection per instance buys nothing at one probe per interval.
 		Transport: &http.Transport{
 			Proxy:             nil,
-			DialContext:       p.dialer.DialContext,
+			DialContext:       func(ctx context.Context, network, addr string) (net.Conn, error) { return p.dial(ctx, network, addr) },
 			DisableKeepAlives: true,
 		},
 		// A redirect is an answer: the instance is up. Following it could probe someone else.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+	return p
+}
+
+// UseDial makes every probe connect with dial (the server's target policy wraps it) and
+// returns p. Call it before the first probe.
+func (p *Prober) UseDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *Prober {
+	p.dial = dial
 	return p
 }
 
@@ -86,7 +93,7 @@ func (p *Prober) Probe(ctx context.Context, c Check) Result {
 }
 
 func (p *Prober) tcp(ctx context.Context, c Check) Result {
-	conn, err := p.dialer.DialContext(ctx, "tcp", c.Addr)
+	conn, err := p.dial(ctx, "tcp", c.Addr)
 	if err != nil {
 		return Result{Outcome: Unreachable, Detail: describe(err)}
 	}

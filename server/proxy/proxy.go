@@ -25,6 +25,7 @@ import (
 	"unsafe"
 
 	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/server/egress"
 	"github.com/ooctl/oo/server/registry"
 )
 
@@ -36,6 +37,9 @@ type Options struct {
 	ResponseHeaderTimeout time.Duration // wait for a backend's response headers; default 0 (no limit: long polls are legitimate)
 	IdleConnTimeout       time.Duration // keep-alive connections to backends; default 90s
 	MaxIdleConnsPerHost   int           // default 256
+	// Targets is the outbound policy, checked on every connection to an instance (a name may
+	// resolve elsewhere than it did at registration). nil refuses only egress.Builtin.
+	Targets *egress.Policy
 	// RetryAfter is the Retry-After header (seconds) of a 503 for a slug with no routable
 	// instance; default 1, about how long a restarting service takes to be probed healthy.
 	RetryAfter int
@@ -89,11 +93,11 @@ func New(reg *registry.Registry, opts Options) *Proxy {
 	_, _ = rand.Read(id[:])
 	p.via = "1.1 oo-" + hex.EncodeToString(id[:])
 	p.viaHdr = []string{p.via}[0:1:1]
-	dialer := &net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second}
+	dial := opts.Targets.Dialer(net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second})
 	p.transport = &http.Transport{
 		// Never an environment proxy: backends are registered addresses, often loopback.
 		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
+		DialContext:           dial,
 		MaxIdleConns:          0, // no global cap; the per-host cap bounds it
 		MaxIdleConnsPerHost:   opts.MaxIdleConnsPerHost,
 		IdleConnTimeout:       opts.IdleConnTimeout,
@@ -325,6 +329,8 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	p.log.Warn("proxy error", "slug", slug, "method", r.Method, "path", r.URL.Path,
 		"request_id", r.Header.Get("X-Request-Id"), "err", err)
 	switch {
+	case egress.IsRefused(err):
+		writeError(w, http.StatusBadGateway, "the instance of \""+slug+"\" is not reachable: "+refusal(err))
 	case errors.Is(err, errNoRoute) || isDialError(err):
 		p.unavailable(w, slug)
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
@@ -332,6 +338,13 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	default:
 		writeError(w, http.StatusBadGateway, "the instance of \""+slug+"\" failed to answer: "+err.Error())
 	}
+}
+
+// refusal is the policy's own message, without the dial error around it.
+func refusal(err error) string {
+	var re *egress.RefusedError
+	errors.As(err, &re)
+	return re.Error()
 }
 
 func isTimeout(err error) bool {

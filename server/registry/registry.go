@@ -25,6 +25,7 @@ import (
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/apierr"
 	"github.com/ooctl/oo/server/auth"
+	"github.com/ooctl/oo/server/egress"
 	"github.com/ooctl/oo/server/health"
 	"github.com/ooctl/oo/server/store"
 )
@@ -34,6 +35,9 @@ type Options struct {
 	ProbeInterval  time.Duration // default 5s; negative disables active probing
 	InstanceExpiry time.Duration // down longer than this is removed; default 24h
 	Logger         *slog.Logger
+	// Targets is the outbound policy: what an instance URL may point at, checked at
+	// registration and on every probe. nil refuses only egress.Builtin.
+	Targets *egress.Policy
 
 	ProbeTimeout  time.Duration // one probe's bound; default 2s, at most the interval
 	SlowProbe     time.Duration // a passing probe slower than this is Degraded; default ProbeTimeout/2
@@ -79,6 +83,10 @@ func (o *Options) defaults() {
 	}
 }
 
+// resolveTimeout bounds the lookup of an instance's host name at registration. A name that does
+// not resolve in time is accepted: every connection to it is checked again.
+const resolveTimeout = 2 * time.Second
+
 // Registry is the set of registered instances. It is safe for concurrent use.
 type Registry struct {
 	st     *store.Store
@@ -100,7 +108,7 @@ type Registry struct {
 // entry is one instance's full state. Guarded by Registry.mu.
 type entry struct {
 	rec       store.InstanceRecord // rec.Status and rec.LastHeartbeat follow h
-	url       parsedURL
+	url       api.TargetURL
 	h         health.State
 	nextProbe time.Time
 	probing   bool
@@ -115,7 +123,7 @@ func New(st *store.Store, opts Options) (*Registry, error) {
 		st:     st,
 		opts:   opts,
 		log:    opts.Logger,
-		prober: health.NewProber(opts.ProbeTimeout, opts.SlowProbe),
+		prober: health.NewProber(opts.ProbeTimeout, opts.SlowProbe).UseDial(opts.Targets.Dialer(net.Dialer{})),
 		policy: health.Policy{FailThreshold: opts.FailThreshold, PassThreshold: opts.PassThreshold},
 		byID:   map[string]*entry{},
 		byURL:  map[string]*entry{},
@@ -132,6 +140,17 @@ func New(st *store.Store, opts Options) (*Registry, error) {
 		if err != nil {
 			r.log.Warn("ignoring stored instance with an invalid url", "id", rec.ID, "url", rec.URL, "err", err)
 			continue
+		}
+		if other := r.byURL[pu.Canonical]; other != nil {
+			// Stored before localhost and ::ffff:a.b.c.d were canonicalized: two records now name
+			// one target. Both keep routing; the first one owns the URL for new registrations.
+			r.log.Warn("two stored instances are the same target; remove one (oo instance rm ID)",
+				"url", pu.Canonical, "id", rec.ID, "slug", rec.Slug, "other_id", other.rec.ID, "other_slug", other.rec.Slug)
+		}
+		if pu.IP.IsValid() {
+			if err := opts.Targets.Check(pu.IP); err != nil {
+				r.log.Warn("stored instance is refused by the target policy; it will not be probed or proxied to", "id", rec.ID, "url", rec.URL, "slug", rec.Slug, "err", err)
+			}
 		}
 		e := &entry{rec: rec, url: pu}
 		e.h.Verdict = rec.Status
@@ -228,6 +247,9 @@ func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (
 	}
 	if req.ID != "" && !validID(req.ID) {
 		return api.Instance{}, apierr.BadRequest("id %q may hold only letters, digits, '_' and '-' (at most 64)", req.ID)
+	}
+	if err := r.opts.Targets.CheckHost(context.Background(), pu.Host, resolveTimeout); err != nil {
+		return api.Instance{}, apierr.Forbidden("url %q: %s", pu.Canonical, err.Error())
 	}
 
 	r.mu.Lock()
@@ -333,7 +355,7 @@ func mayChange(p auth.Principal, e *entry, url string) error {
 
 // fillInstance copies the request's descriptive fields, deriving from the URL what it leaves out
 // so that filtering by host or path works for clients that send only a URL.
-func fillInstance(in *api.Instance, pu parsedURL, req api.RegisterInstanceRequest) {
+func fillInstance(in *api.Instance, pu api.TargetURL, req api.RegisterInstanceRequest) {
 	in.URL = pu.Canonical
 	in.DeploymentID = req.DeploymentID
 	in.Scheme = cmp.Or(strings.ToLower(req.Scheme), pu.Scheme)
@@ -341,8 +363,8 @@ func fillInstance(in *api.Instance, pu parsedURL, req api.RegisterInstanceReques
 	in.Port = cmp.Or(req.Port, pu.Port)
 	in.Path = cmp.Or(req.Path, pu.Path)
 	in.IP = req.IP
-	if in.IP == "" && net.ParseIP(pu.Hostname) != nil {
-		in.IP = pu.Hostname
+	if in.IP == "" && pu.IP.IsValid() && pu.Hostname != "localhost" {
+		in.IP = pu.Host // an address as written; a name, even localhost, leaves ip to the client
 	}
 	in.HealthPath = req.HealthPath
 	in.Tags = slices.Clone(req.Tags)
@@ -608,7 +630,9 @@ func (r *Registry) wake() {
 
 func (r *Registry) index(e *entry) {
 	r.byID[e.rec.ID] = e
-	r.byURL[e.url.Canonical] = e
+	if r.byURL[e.url.Canonical] == nil {
+		r.byURL[e.url.Canonical] = e
+	}
 	m := r.bySlug[e.rec.Slug]
 	if m == nil {
 		m = map[string]*entry{}
@@ -619,7 +643,9 @@ func (r *Registry) index(e *entry) {
 
 func (r *Registry) unindex(e *entry) {
 	delete(r.byID, e.rec.ID)
-	delete(r.byURL, e.url.Canonical)
+	if r.byURL[e.url.Canonical] == e {
+		delete(r.byURL, e.url.Canonical)
+	}
 	if m := r.bySlug[e.rec.Slug]; m != nil {
 		delete(m, e.rec.ID)
 		if len(m) == 0 {

@@ -100,8 +100,8 @@ func TestNormalizeURL(t *testing.T) {
 	cases := map[string]string{
 		"http://127.0.0.1:9311":         "http://127.0.0.1:9311",
 		"http://127.0.0.1:9311/":        "http://127.0.0.1:9311",
-		"HTTP://LocalHost:9311/":        "http://localhost:9311",
-		"http://localhost":              "http://localhost:80",
+		"HTTP://LocalHost:9311/":        "http://127.0.0.1:9311",
+		"http://localhost":              "http://127.0.0.1:80",
 		"https://Example.COM/":          "https://example.com:443",
 		"https://example.com:8443/a/b/": "https://example.com:8443/a/b",
 		"http://[::1]:9311":             "http://[::1]:9311",
@@ -168,9 +168,9 @@ func TestOwnership(t *testing.T) {
 	r, _ := newReg(t, Options{})
 	inst := register(t, r, alice, api.RegisterInstanceRequest{URL: "http://127.0.0.1:9311"})
 
-	_, err := r.Register(bob, api.RegisterInstanceRequest{URL: "http://LOCALHOST:9311"})
+	_, err := r.Register(bob, api.RegisterInstanceRequest{URL: "http://127.0.0.2:9311"})
 	if err != nil {
-		t.Fatalf("another host name is another URL: %v", err)
+		t.Fatalf("another address is another URL: %v", err)
 	}
 	_, err = r.Register(bob, api.RegisterInstanceRequest{URL: "http://127.0.0.1:9311/"})
 	wantStatus(t, err, http.StatusConflict)

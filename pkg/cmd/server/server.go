@@ -19,6 +19,7 @@ import (
 	"github.com/ooctl/oo/pkg/cmdutil"
 	"github.com/ooctl/oo/pkg/iostreams"
 	"github.com/ooctl/oo/server"
+	"github.com/ooctl/oo/server/egress"
 	"github.com/ooctl/oo/server/proxy"
 )
 
@@ -44,6 +45,8 @@ type startOptions struct {
 	probeInterval   time.Duration
 	instanceExpiry  time.Duration
 	shutdownTimeout time.Duration
+	allowTargets    string
+	denyTargets     string
 	logFormat       string
 	logLevel        string
 	proxy           proxy.Options
@@ -65,6 +68,13 @@ func newStartCmd(ios *iostreams.IOStreams) *cobra.Command {
 On first boot an admin account (slug "admin") is created with the password from
 OO_ADMIN_PASSWORD, or with a random password printed once to stderr.
 
+Outbound targets: any account may register an instance URL, which the server then probes and
+proxies to. Link-local and cloud metadata addresses (169.254.0.0/16, fe80::/10 and their
+IPv4-mapped forms) are refused unless --allow-targets names them. --allow-targets, when set, is
+the only address space allowed; --deny-targets wins over everything. The policy is checked at
+registration (403) and on every connection the prober and the proxy make. Listening beyond
+loopback with open registration and no --allow-targets prints a warning.
+
 Every flag can also be set by the environment variable shown in its description; a flag given
 on the command line wins. SIGINT or SIGTERM stops accepting connections, lets in-flight
 requests finish (up to --shutdown-timeout) and closes the store.`,
@@ -72,7 +82,10 @@ requests finish (up to --shutdown-timeout) and closes the store.`,
   oo server start
 
   # another port and data dir, only admins may create accounts, JSON logs
-  oo server start --addr 127.0.0.1:9000 --data-dir ./oo-data --registration closed --log-format json`,
+  oo server start --addr 127.0.0.1:9000 --data-dir ./oo-data --registration closed --log-format json
+
+  # reachable from the LAN, proxying only to this machine and the 10/8 network
+  oo server start --addr 0.0.0.0:58231 --allow-targets 127.0.0.0/8,::1,10.0.0.0/8`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runStart(cmd.Context(), ios, o)
@@ -105,6 +118,8 @@ requests finish (up to --shutdown-timeout) and closes the store.`,
 		}
 		f.DurationVar(d.p, d.name, def, d.usage+" ("+d.env+")")
 	}
+	f.StringVar(&o.allowTargets, "allow-targets", os.Getenv("OO_ALLOW_TARGETS"), "comma-separated CIDRs or addresses instance URLs may point at; when set, nothing else is allowed (OO_ALLOW_TARGETS)")
+	f.StringVar(&o.denyTargets, "deny-targets", os.Getenv("OO_DENY_TARGETS"), "comma-separated CIDRs or addresses instance URLs may never point at; wins over --allow-targets (OO_DENY_TARGETS)")
 	f.StringVar(&o.logFormat, "log-format", envOr("OO_LOG_FORMAT", "text"), "text or json (OO_LOG_FORMAT)")
 	f.StringVar(&o.logLevel, "log-level", envOr("OO_LOG_LEVEL", "info"), "debug, info, warn or error (OO_LOG_LEVEL)")
 	return cmd
@@ -125,6 +140,14 @@ func runStart(ctx context.Context, ios *iostreams.IOStreams, o *startOptions) er
 	}
 	if o.registration != "open" && o.registration != "closed" {
 		return cmdutil.Usagef("--registration must be open or closed, not %q", o.registration)
+	}
+	allow, err := egress.ParseList(o.allowTargets)
+	if err != nil {
+		return cmdutil.Usagef("--allow-targets: %v", err)
+	}
+	deny, err := egress.ParseList(o.denyTargets)
+	if err != nil {
+		return cmdutil.Usagef("--deny-targets: %v", err)
 	}
 	probe := o.probeInterval
 	if probe == 0 {
@@ -147,6 +170,8 @@ func runStart(ctx context.Context, ios *iostreams.IOStreams, o *startOptions) er
 		ProbeInterval:   probe,
 		InstanceExpiry:  o.instanceExpiry,
 		ShutdownTimeout: o.shutdownTimeout,
+		AllowTargets:    allow,
+		DenyTargets:     deny,
 		Proxy:           o.proxy,
 		Logger:          logger,
 		Stderr:          ios.ErrOut,

@@ -44,6 +44,9 @@ func TestStartRefusesBadFlagValues(t *testing.T) {
 		{"--log-level", "loud"},
 		{"--proxy-dial-timeout", "-1s"},
 		{"--proxy-response-timeout", "-5ms"},
+		{"--allow-targets", "10.0.0.0/33"},
+		{"--allow-targets", "example.com"},
+		{"--deny-targets", "10.0.0.1/8"},
 	} {
 		_, err := startCmd(context.Background(), append(args, "--data-dir", t.TempDir(), "--addr", freeAddr(t))...)
 		if code := cmdutil.ExitCode(err); code != cmdutil.ExitUsage {
