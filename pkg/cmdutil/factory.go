@@ -3,7 +3,9 @@ package cmdutil
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,6 +92,22 @@ type Session struct {
 	// FromEnvVar is true when the token is OO_TOKEN's.
 	FromEnvVar bool
 	Storage    string // config storage name of a stored token
+	// EnvURL is the environment's own URL. Foreign is true when OO_URL (or an alias) points
+	// this command at another server: the environment's stored tokens were not issued there
+	// and are never sent to it.
+	EnvURL  string
+	Foreign bool
+}
+
+// SecretScope is the credential-store namespace for secrets kept for the session's server
+// (service account passwords): the env's name, or for a foreign OO_URL one of its own ("@" and
+// the URL; env names cannot start with '@'), so a secret kept for one server is never sent to
+// another.
+func (s *Session) SecretScope() string {
+	if s.Foreign {
+		return "@" + serverKey(s.URL)
+	}
+	return s.Env
 }
 
 // EnvName is the selected environment: -e, else $OO_ENV, else the config's current one.
@@ -118,12 +136,20 @@ func (f *Factory) Target() (*Session, error) {
 		return nil, err
 	}
 	e := f.cfg.Environments[name]
-	s := &Session{Env: name, URL: e.URL, URLFrom: "env " + name, Slug: e.User}
+	s := &Session{Env: name, URL: e.URL, URLFrom: "env " + name, Slug: e.User, EnvURL: e.URL}
 	for _, v := range URLVars {
 		if u := strings.TrimSpace(f.Getenv(v)); u != "" {
+			if err := CheckServerURL(u); err != nil {
+				return nil, Usagef("%s=%q: %v", v, u, err)
+			}
 			s.URL, s.URLFrom = u, v
+			s.Foreign = !SameServer(u, e.URL)
 			break
 		}
+	}
+	if s.Foreign {
+		// The env's accounts live on another server: none of them is "who you are" here.
+		s.Slug = ""
 	}
 	if s.Slug != "" {
 		if a := e.Accounts[s.Slug]; a != nil {
@@ -154,6 +180,13 @@ func (f *Factory) Session(required bool) (*Session, error) {
 		}
 		return s, nil
 	}
+	if s.Foreign {
+		if required {
+			return nil, WithCode(ExitAuth, fmt.Errorf("%s points at %s, not at env %s (%s), and a stored token goes only to the server that issued it: set OO_TOKEN, or add an environment for that server (`oo env add NAME %s`, then `oo login -e NAME`)",
+				s.URLFrom, s.URL, s.Env, s.EnvURL, s.URL))
+		}
+		return s, nil
+	}
 	if s.Slug == "" {
 		if required {
 			return nil, WithCode(ExitAuth, fmt.Errorf("not logged in to env %s: run `%s`", s.Env, f.loginHint(s, "")))
@@ -171,7 +204,8 @@ func (f *Factory) Session(required bool) (*Session, error) {
 		return s, nil
 	case err != nil:
 		if required {
-			return nil, WithCode(ExitAuth, fmt.Errorf("reading the token of %s on env %s: %w (or set OO_TOKEN)", s.Slug, s.Env, err))
+			// Not an auth failure: the credentials may be fine, this machine cannot read them.
+			return nil, fmt.Errorf("reading the token of %s on env %s: %w (or set OO_TOKEN)", s.Slug, s.Env, err)
 		}
 		return s, nil
 	}
@@ -231,6 +265,35 @@ func (f *Factory) Client(s *Session) *client.Client {
 		opts = append(opts, client.WithHTTPClient(f.HTTPClient))
 	}
 	return client.New(s.URL, opts...)
+}
+
+// CheckServerURL accepts what a client can talk to: an http:// or https:// URL with a host.
+func CheckServerURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("not a URL (%v); want e.g. http://127.0.0.1:58231", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("want an http:// or https:// URL with a host, e.g. http://127.0.0.1:58231")
+	}
+	return nil
+}
+
+// SameServer reports whether two server URLs name the same server as a user means it: scheme
+// and host case, an explicit default port and a trailing slash make no difference.
+func SameServer(a, b string) bool { return serverKey(a) == serverKey(b) }
+
+func serverKey(raw string) string {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Host == "" {
+		return strings.TrimRight(raw, "/")
+	}
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[scheme]
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port) + strings.TrimRight(u.EscapedPath(), "/")
 }
 
 // Clock returns the current time from Now.

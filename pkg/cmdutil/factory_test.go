@@ -63,8 +63,8 @@ func TestSessionTokenSources(t *testing.T) {
 	}
 	delete(vars, "OO_TOKEN")
 	f.Keyring.(*credstore.Memory).Err = errors.New("locked")
-	if _, err := f.Session(true); ExitCode(err) != ExitAuth || !strings.Contains(err.Error(), "OO_TOKEN") {
-		t.Fatalf("unreadable keyring: %v", err)
+	if _, err := f.Session(true); ExitCode(err) != ExitError || !strings.Contains(err.Error(), "OO_TOKEN") {
+		t.Fatalf("unreadable keyring (this machine's problem, exit 1): %v", err)
 	}
 	if s, err := f.Session(false); err != nil || s.Token != "" {
 		t.Fatalf("optional session with an unreadable keyring: %+v %v", s, err)
@@ -72,8 +72,9 @@ func TestSessionTokenSources(t *testing.T) {
 }
 
 func TestExplainKeepsExitCodes(t *testing.T) {
-	f := testFactory(t, map[string]string{"OO_URL": "http://127.0.0.1:1"})
+	f := testFactory(t, nil)
 	cfg, _ := f.Config()
+	cfg.Environments["local"].URL = "http://127.0.0.1:1"
 	cfg.AddAccount("local", "alice", config.StorageKeyring)
 	f.Keyring.Set("local", "alice", "tok")
 	if _, err := f.Session(true); err != nil {
@@ -99,6 +100,53 @@ func TestExplainKeepsExitCodes(t *testing.T) {
 	}
 	if f.Explain(nil) != nil {
 		t.Fatal("nil")
+	}
+}
+
+func TestSameServer(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		same bool
+	}{
+		{"http://127.0.0.1:58231", "http://127.0.0.1:58231/", true},
+		{"HTTP://LocalHost:80", "http://localhost", true},
+		{"https://oo.example", "https://oo.example:443/", true},
+		{"http://127.0.0.1:58231", "http://127.0.0.1:58232", false},
+		{"http://127.0.0.1:58231", "https://127.0.0.1:58231", false},
+		{"http://127.0.0.1:58231", "http://localhost:58231", false}, // a token is issued for a name
+		{"http://oo.example/a", "http://oo.example/b", false},
+	} {
+		if got := SameServer(c.a, c.b); got != c.same {
+			t.Errorf("SameServer(%q, %q) = %v, want %v", c.a, c.b, got, c.same)
+		}
+	}
+}
+
+// A foreign OO_URL has no selected account and its own secret scope, which no env name can be.
+func TestForeignURLSession(t *testing.T) {
+	vars := map[string]string{}
+	f := testFactory(t, vars)
+	cfg, _ := f.Config()
+	cfg.AddAccount("local", "alice", config.StorageKeyring)
+	f.Keyring.Set("local", "alice", "stored-token")
+	vars["OO_URL"] = "http://127.0.0.1:58231/" // the env's own URL
+	if s, err := f.Session(true); err != nil || s.Foreign || s.Token != "stored-token" || s.SecretScope() != "local" {
+		t.Fatalf("same server: %+v %v", s, err)
+	}
+	vars["OO_URL"] = "http://127.0.0.1:9"
+	s, err := f.Session(false)
+	if err != nil || !s.Foreign || s.Token != "" || s.Slug != "" {
+		t.Fatalf("foreign, optional: %+v %v", s, err)
+	}
+	if sc := s.SecretScope(); sc != "@http://127.0.0.1:9" || config.ValidName(sc) == nil {
+		t.Fatalf("secret scope %q must be no env name", sc)
+	}
+	if _, err := f.Session(true); ExitCode(err) != ExitAuth {
+		t.Fatalf("foreign, required: %v", err)
+	}
+	vars["OO_TOKEN"] = "env-token"
+	if s, err := f.Session(true); err != nil || s.Token != "env-token" {
+		t.Fatalf("foreign with OO_TOKEN: %+v %v", s, err)
 	}
 }
 

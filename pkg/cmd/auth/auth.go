@@ -97,8 +97,9 @@ func saveToken(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session, slug
 	if err := store.Set(s.Env, slug, token); err != nil {
 		_ = f.Client(s).WithToken(token).RevokeToken(ctx)
 		if errors.Is(err, credstore.ErrUnavailable) {
+			// Exit 1, not 4: the credentials were right, this machine cannot keep them.
 			fmt.Fprint(f.IOStreams.ErrOut, keyringHelp)
-			return "", cmdutil.WithCode(cmdutil.ExitAuth, fmt.Errorf("%w; nothing was stored (see above, or use --insecure-storage)", err))
+			return "", fmt.Errorf("%w; nothing was stored (see above, or use --insecure-storage)", err)
 		}
 		return "", fmt.Errorf("storing the token: %w", err)
 	}
@@ -122,22 +123,12 @@ func saveToken(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session, slug
 // checkStoreTarget refuses to file a token under an environment when OO_URL (or an alias)
 // points this command at another server: the token would later be sent to the env's own URL,
 // which did not issue it. Adding an environment for that server is the fix, and it is cheap.
-func checkStoreTarget(f *cmdutil.Factory, s *cmdutil.Session) error {
-	cfg, err := f.Config()
-	if err != nil {
-		return err
-	}
-	e := cfg.Environments[s.Env]
-	if e == nil || sameURL(s.URL, e.URL) {
+func checkStoreTarget(s *cmdutil.Session) error {
+	if !s.Foreign {
 		return nil
 	}
 	return cmdutil.Usagef("%s points at %s but env %s is %s: add an environment for it (oo env add NAME %s) and use -e NAME, or unset %s",
-		s.URLFrom, s.URL, s.Env, e.URL, s.URL, s.URLFrom)
-}
-
-// sameURL compares server URLs the way a user means them: a trailing slash is no difference.
-func sameURL(a, b string) bool {
-	return strings.TrimRight(a, "/") == strings.TrimRight(b, "/")
+		s.URLFrom, s.URL, s.Env, s.EnvURL, s.URL, s.URLFrom)
 }
 
 // loginError turns a failed login into a message about the account rather than about HTTP.

@@ -129,7 +129,8 @@ func TestNoKeyringNeedsExplicitInsecureStorage(t *testing.T) {
 	h := cmdtest.New(t, srv.URL)
 	h.Keyring.Err = errors.New("no D-Bus session")
 	r := h.Run(cmdtest.Piped, adminPW+"\n", "login", "admin", "--password-stdin")
-	cmdtest.MustFail(t, r, cmdutil.ExitAuth, "keyring is not available", "--insecure-storage", "dbus-run-session")
+	// Exit 1, not 4: the password was right; this machine has nowhere to keep the token.
+	cmdtest.MustFail(t, r, cmdutil.ExitError, "keyring is not available", "--insecure-storage", "dbus-run-session")
 	if _, err := os.Stat(h.Insecure.Path); !os.IsNotExist(err) {
 		t.Fatal("no silent plain-text fallback: the credentials file must not exist")
 	}
@@ -165,7 +166,7 @@ func TestInsecureStorageFromEnv(t *testing.T) {
 	h := cmdtest.New(t, srv.URL)
 	h.Keyring.Err = errors.New("no D-Bus session")
 	h.Vars["OO_INSECURE_STORAGE"] = "no"
-	cmdtest.MustFail(t, h.Run(cmdtest.Piped, adminPW+"\n", "login", "admin", "--password-stdin"), cmdutil.ExitAuth, "OO_INSECURE_STORAGE=1")
+	cmdtest.MustFail(t, h.Run(cmdtest.Piped, adminPW+"\n", "login", "admin", "--password-stdin"), cmdutil.ExitError, "OO_INSECURE_STORAGE=1")
 	if _, err := os.Stat(h.Insecure.Path); !os.IsNotExist(err) {
 		t.Fatal("OO_INSECURE_STORAGE=no must not store in the plain file")
 	}
@@ -297,7 +298,8 @@ func TestLogoutWhenServerDownStillDeletesLocally(t *testing.T) {
 	srv := servertest.Start(t)
 	h := cmdtest.New(t, srv.URL)
 	login(t, h, "admin", adminPW)
-	h.Vars["OO_URL"] = deadURL(t)
+	// The env's own server goes away (OO_URL elsewhere would be refused: another server).
+	cmdtest.MustOK(t, h.Run(cmdtest.Piped, "", "env", "add", "local", deadURL(t), "--force"), "env add")
 	r := cmdtest.MustOK(t, h.Run(cmdtest.Piped, "", "logout"), "logout offline")
 	if !strings.HasPrefix(r.Err, "oo: cannot reach") || !strings.Contains(r.Err, "only deleted locally") {
 		t.Fatalf("want a warning, got %q", r.Err)

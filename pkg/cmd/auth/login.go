@@ -53,7 +53,7 @@ func runLogin(cmd *cobra.Command, o *loginOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := checkStoreTarget(f, s); err != nil {
+	if err := checkStoreTarget(s); err != nil {
 		return err
 	}
 	slug, err := askSlug(f, o.slug, !o.passwordStdin)

@@ -18,7 +18,8 @@ func NewLogoutCmd(f *cmdutil.Factory) *cobra.Command {
 		Short: "Revoke the token on the server and delete it locally",
 		Long: `Revoke the selected account's token (or SLUG's) on the server and delete it from the
 credential store. When the server cannot be reached the token is still deleted locally, with a
-warning: it stays valid on the server until it expires.`,
+warning: it stays valid on the server until it expires. Like login, it refuses when OO_URL
+names another server than the environment's: that server did not issue the token.`,
 		Example: `  oo logout
   oo logout ci-bot -e staging`,
 		Args: cobra.MaximumNArgs(1),
@@ -36,6 +37,11 @@ warning: it stays valid on the server until it expires.`,
 func runLogout(cmd *cobra.Command, f *cmdutil.Factory, slug string) error {
 	s, err := f.Target()
 	if err != nil {
+		return err
+	}
+	// Revoking would send the env's stored token to the server OO_URL names, which did not
+	// issue it; deleting it locally would log out of a server this command is not about.
+	if err := checkStoreTarget(s); err != nil {
 		return err
 	}
 	cfg, err := f.Config()

@@ -35,15 +35,19 @@ With --password-stdin, stdin holds two lines: the current password, then the new
 
 func runPasswd(cmd *cobra.Command, o *passwdOptions) error {
 	f := o.f
+	t, err := f.Target()
+	if err != nil {
+		return err
+	}
+	if err := checkStoreTarget(t); err != nil {
+		return err
+	}
 	s, err := f.Session(true)
 	if err != nil {
 		return err
 	}
 	if s.FromEnvVar {
 		return cmdutil.Usagef("passwd changes a stored account's password; unset OO_TOKEN first")
-	}
-	if err := checkStoreTarget(f, s); err != nil {
-		return err
 	}
 	cur, err := readPassword(f, o.passwordStdin, "Current password: ")
 	if err != nil {

@@ -50,7 +50,7 @@ func runRegister(cmd *cobra.Command, o *registerOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := checkStoreTarget(f, s); err != nil {
+	if err := checkStoreTarget(s); err != nil {
 		return err
 	}
 	slug, err := askSlug(f, o.slug, !o.passwordStdin)

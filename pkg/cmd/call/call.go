@@ -11,6 +11,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -113,6 +114,10 @@ func (o *options) body() ([]byte, error) {
 
 func run(cmd *cobra.Command, o *options) error {
 	if !strings.HasPrefix(o.path, "/") {
+		if u, err := url.Parse(o.path); err == nil && u.Scheme != "" && u.Host != "" {
+			// A whole URL: the server part comes from the environment (or OO_URL).
+			return cmdutil.Usagef("PATH is a path on the oo server, not a URL: try %s (the server is the environment's, or OO_URL's)", u.RequestURI())
+		}
 		return cmdutil.Usagef("PATH must start with '/', e.g. /%s", o.path)
 	}
 	h := http.Header{}

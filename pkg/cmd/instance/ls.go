@@ -163,12 +163,12 @@ func (o *lsOptions) watchLoop(ctx context.Context, c *client.Client) error {
 			}
 			continue
 		}
-		key, _ := json.Marshal(list)
-		if string(key) == last {
+		key := watchKey(list)
+		if key == last {
 			continue
 		}
 		printed := last != ""
-		last = string(key)
+		last = key
 		if printed && !cmdutil.WantJSON(o.output) {
 			fmt.Fprintln(ios.Out)
 		}
@@ -177,4 +177,24 @@ func (o *lsOptions) watchLoop(ctx context.Context, c *client.Client) error {
 		}
 	}
 	return nil
+}
+
+// watchKey is what makes two snapshots differ for a piped --watch: which instances there are
+// and what state they are in. Times that move on every heartbeat or probe are left out, or
+// every refresh would be a "change".
+func watchKey(list []api.Instance) string {
+	type state struct {
+		ID, URL, Slug, Details, HealthPath, HeartbeatTTL string
+		Status                                           api.InstanceStatus
+		Tags                                             []string
+		EverBeat                                         bool // "-" or an age in LAST HEARTBEAT
+	}
+	rows := make([]state, len(list))
+	for i, in := range list {
+		rows[i] = state{ID: in.ID, URL: in.URL, Slug: in.Slug, Details: in.Details, HealthPath: in.HealthPath,
+			HeartbeatTTL: in.HeartbeatTTL, Status: in.Status, Tags: in.Tags,
+			EverBeat: in.LastHeartbeat != nil && !in.LastHeartbeat.IsZero()}
+	}
+	key, _ := json.Marshal(rows)
+	return string(key)
 }

@@ -25,8 +25,8 @@ import (
 
 const exitCodesHelp = `Exit codes:
   0  ok
-  1  error
-  2  usage: bad flags or arguments
+  1  error, including no usable OS keyring (see 'oo login --help')
+  2  usage: bad flags or arguments, a malformed OO_URL
   3  interrupted
   4  auth: not logged in, token expired or revoked, wrong password, forbidden
   5  not found

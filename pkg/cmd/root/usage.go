@@ -96,6 +96,8 @@ func placeholders(use string) (required, optional []string) {
 	for i := 1; i < len(fields); i++ {
 		f := fields[i]
 		switch {
+		case f == "--":
+			// The end of flags ("run [flags] -- COMMAND [ARGS...]"); what follows is arguments.
 		case strings.HasPrefix(f, "["):
 			for !strings.HasSuffix(fields[i], "]") && i+1 < len(fields) {
 				i++
@@ -141,7 +143,16 @@ func rejectStrayArgs(root *cobra.Command) {
 			if root.Annotations == nil {
 				root.Annotations = map[string]string{}
 			}
-			root.Annotations[strayKey] = fmt.Sprintf("%s has no command %q (see '%s --help')", c.CommandPath(), stray[0], c.CommandPath())
+			msg := fmt.Sprintf("%s has no command %q", c.CommandPath(), stray[0])
+			// The same "did you mean" the root gives for its own commands (cobra sets the
+			// distance only on the command it runs; a group's is 0, prefixes only).
+			if c.SuggestionsMinimumDistance <= 0 {
+				c.SuggestionsMinimumDistance = 2
+			}
+			if s := c.SuggestionsFor(stray[0]); len(s) > 0 {
+				msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, " or "))
+			}
+			root.Annotations[strayKey] = fmt.Sprintf("%s (see '%s --help')", msg, c.CommandPath())
 			return
 		}
 		defaultHelp(c, args)

@@ -27,7 +27,8 @@ func newRegisterCmd(f *cmdutil.Factory) *cobra.Command {
 The service account SLUG is created if it does not exist yet, with a random password kept in
 the OS keyring; later commands log in with it. If the account exists and oo has no password
 for it, you must be logged in as SLUG or as an admin (an admin registers on SLUG's behalf).
-Flags are checked first, and when you are logged in so is the owner of --url: a URL that
+Flags are checked first (--url must not be the oo server itself, under any loopback name:
+the proxy would loop), and when you are logged in so is the owner of --url: a URL that
 another slug owns is refused before any account is created. Not logged in, oo cannot list the
 registry; the account may then be created before the server refuses the URL, and is kept for
 a later register of SLUG.
@@ -67,6 +68,9 @@ func runRegister(cmd *cobra.Command, f *cmdutil.Factory, slug string, o *registe
 	}
 	s, err := sessionFor(f)
 	if err != nil {
+		return err
+	}
+	if err := checkNotServer(o.url, s); err != nil {
 		return err
 	}
 	if s.Token != "" {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -118,7 +119,7 @@ func resolveIdentity(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session
 	if f.InsecureStorage(insecure) {
 		storage = config.StorageFile
 	}
-	ps := passwords{store: f.Store(storage), env: s.Env}
+	ps := passwords{store: f.Store(storage), env: s.SecretScope()}
 	admin := s.Token != "" && isAdmin(s.Token)
 	onBehalf := func() *identity {
 		return &identity{slug: slug, c: anon.WithToken(s.Token), tokens: sdk.FixedToken(s.Token), onBehalf: true, where: s.Credential}
@@ -195,7 +196,8 @@ func resolveIdentity(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session
 // keyringError adds what to do when the password cannot be kept in the keyring.
 func keyringError(f *cmdutil.Factory, err error) error {
 	if errors.Is(err, credstore.ErrUnavailable) {
-		return cmdutil.WithCode(cmdutil.ExitAuth, fmt.Errorf("%w; oo keeps service account passwords in the OS keyring: start one, or use --insecure-storage (or OO_INSECURE_STORAGE=1) for a 0600 file", err))
+		// Exit 1, not 4: nothing is wrong with the account; this machine cannot keep its password.
+		return fmt.Errorf("%w; oo keeps service account passwords in the OS keyring: start one, or use --insecure-storage (or OO_INSECURE_STORAGE=1) for a 0600 file", err)
 	}
 	return err
 }
@@ -207,6 +209,42 @@ func checkInstanceURL(raw string) error {
 		return cmdutil.Usagef("--url %q must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080", raw)
 	}
 	return nil
+}
+
+// checkNotServer refuses an instance URL that is the oo server itself: its address, or a
+// loopback or any-address alias with its port (seen from the server, that is itself). The
+// proxy would send every request for the slug back to the server, which answers 508.
+func checkNotServer(instanceURL string, s *cmdutil.Session) error {
+	iu, err := url.Parse(instanceURL)
+	if err != nil {
+		return nil
+	}
+	su, err := url.Parse(s.URL)
+	if err != nil || portOf(iu) != portOf(su) {
+		return nil
+	}
+	ih, sh := strings.ToLower(iu.Hostname()), strings.ToLower(su.Hostname())
+	if ih != sh && !isSelfAlias(ih) {
+		return nil
+	}
+	return cmdutil.Usagef("--url %s is the oo server itself (%s, from %s): the proxy would send every request for the slug back to the server (508 Loop Detected); give the address your service listens on",
+		instanceURL, s.URL, s.URLFrom)
+}
+
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	return map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
+}
+
+// isSelfAlias: a host that, dialled from the server's machine, reaches that machine.
+func isSelfAlias(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && (ip.IsLoopback() || ip.IsUnspecified())
 }
 
 // checkHealthPath accepts only what the registry accepts: empty (TCP connect) or a path from /.
