@@ -36,6 +36,9 @@ type Contact struct {
 	ID       string `json:"id,omitempty"`
 	Platform string `json:"platform,omitempty"`
 	Handle   string `json:"handle,omitempty"`
+	// Value is what the upstream API of the reference documents calls the handle; the server
+	// reads it into Handle and never sends it.
+	Value string `json:"value,omitempty"`
 }
 
 // User is an account. It never carries a password or its hash.
@@ -105,6 +108,34 @@ type CreateUserRequest struct {
 	Name     string   `json:"name"`
 	Password string   `json:"password"`
 	Roles    []string `json:"roles,omitempty"`
+	// User and RoleIDs are the upstream form of the same request ({"user": {"slug", "name"},
+	// "password", "roleIds"}); the server accepts either.
+	User    *CreateUserFields `json:"user,omitempty"`
+	RoleIDs []string          `json:"roleIds,omitempty"`
+}
+
+// CreateUserFields is the "user" object of the upstream CreateUser request.
+type CreateUserFields struct {
+	Slug string `json:"slug"`
+	Name string `json:"name"`
+}
+
+// Flat returns the request in oo's flat form, taking the upstream fields where the flat ones
+// are empty.
+func (r CreateUserRequest) Flat() CreateUserRequest {
+	if r.User != nil {
+		if r.Slug == "" {
+			r.Slug = r.User.Slug
+		}
+		if r.Name == "" {
+			r.Name = r.User.Name
+		}
+	}
+	if len(r.Roles) == 0 {
+		r.Roles = r.RoleIDs
+	}
+	r.User, r.RoleIDs = nil, nil
+	return r
 }
 
 type CreateUserResponse struct {

@@ -98,12 +98,12 @@ func (c *Client) RegisterInstance(ctx context.Context, req api.RegisterInstanceR
 
 // InstanceFilter narrows ListInstances; empty fields do not filter.
 type InstanceFilter struct {
-	ID, Slug, Host, IP, Path, DeploymentID string
+	ID, Slug, Scheme, Host, IP, Path, DeploymentID string
 }
 
 func (f InstanceFilter) query() string {
 	q := url.Values{}
-	for k, v := range map[string]string{"id": f.ID, "slug": f.Slug, "host": f.Host, "ip": f.IP, "path": f.Path, "deploymentId": f.DeploymentID} {
+	for k, v := range map[string]string{"id": f.ID, "slug": f.Slug, "scheme": f.Scheme, "host": f.Host, "ip": f.IP, "path": f.Path, "deploymentId": f.DeploymentID} {
 		if v != "" {
 			q.Set(k, v)
 		}

@@ -41,7 +41,7 @@ func (a *API) registerInstance(w http.ResponseWriter, r *http.Request, p auth.Pr
 func (a *API) listInstances(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	q := r.URL.Query()
 	list := a.Registry.List(registry.Filter{
-		ID: q.Get("id"), Slug: q.Get("slug"), Host: q.Get("host"), IP: q.Get("ip"),
+		ID: q.Get("id"), Slug: q.Get("slug"), Scheme: q.Get("scheme"), Host: q.Get("host"), IP: q.Get("ip"),
 		Path: q.Get("path"), DeploymentID: q.Get("deploymentId"),
 	})
 	if extras(w, r) {

@@ -27,6 +27,12 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, a.Log, err)
 		return
 	}
+	if c := req.Contact; c != nil {
+		if c.Handle == "" {
+			c.Handle = c.Value
+		}
+		c.Value = ""
+	}
 	tok, err := a.Users.Register(req)
 	if err != nil {
 		WriteError(w, r, a.Log, err)
@@ -86,7 +92,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request, _ auth.Principa
 		WriteError(w, r, a.Log, err)
 		return
 	}
-	u, err := a.Users.CreateUser(req)
+	u, err := a.Users.CreateUser(req.Flat())
 	if err != nil {
 		WriteError(w, r, a.Log, err)
 		return

@@ -162,3 +162,57 @@ func mustField(t *testing.T, body []byte, key string) []byte {
 	}
 	return m[key]
 }
+
+// TestWireListFiltersByScheme: scheme is one of the upstream list filters; ignoring it would
+// hand an upstream client instances it filtered out.
+func TestWireListFiltersByScheme(t *testing.T) {
+	s := regStart(t, -1)
+	tok := s.Register(t, "scheme-svc", "scheme-svc-password-1")
+	regPut(t, s, tok, api.RegisterInstanceRequest{URL: "http://127.0.0.1:1001"})
+	regPut(t, s, tok, api.RegisterInstanceRequest{URL: "https://127.0.0.1:1002"})
+	for q, want := range map[string]int{"": 2, "?scheme=https": 1, "?scheme=HTTP": 1, "?scheme=ftp": 0} {
+		if got := regList(t, s, tok, q); len(got) != want {
+			t.Errorf("list%s: %d instances, want %d", q, len(got), want)
+		}
+	}
+}
+
+// TestWireCreateUserUpstreamForm: the upstream client's CreateUser sends {"user": {...},
+// "password", "roleIds"}; oo accepts it as well as its flat form.
+func TestWireCreateUserUpstreamForm(t *testing.T) {
+	s := regStart(t, -1)
+	admin := s.AdminToken(t)
+	body := map[string]any{
+		"user":     map[string]string{"slug": "up-user", "name": "Upstream User"},
+		"password": "up-user-password-1",
+		"roleIds":  []string{api.RoleAdmin},
+	}
+	res := regCall(t, s, http.MethodPost, api.PathCreateUser, admin, body)
+	if res.status/100 != 2 {
+		t.Fatalf("upstream CreateUser: HTTP %d %s", res.status, res.body)
+	}
+	var out api.CreateUserResponse
+	if err := json.Unmarshal(res.body, &out); err != nil || out.User.Slug != "up-user" || out.User.Name != "Upstream User" ||
+		!slices.Contains(out.User.Roles, api.RoleAdmin) {
+		t.Fatalf("created %s: %v", res.body, err)
+	}
+	s.Login(t, "up-user", "up-user-password-1")
+}
+
+// TestWireRegisterContactValue: the upstream RegisterRequest names the contact's handle
+// "value"; it is kept as the handle.
+func TestWireRegisterContactValue(t *testing.T) {
+	s := regStart(t, -1)
+	body := map[string]any{"slug": "contact-svc", "name": "C", "password": "contact-password-1",
+		"contact": map[string]string{"id": "ops@example.com", "platform": "email", "value": "ops"}}
+	var tok api.RegisterResponse
+	if code := s.Do(t, http.MethodPost, api.PathRegister, "", body, &tok); code != http.StatusOK {
+		t.Fatalf("register: HTTP %d", code)
+	}
+	res := regCall(t, s, http.MethodPost, api.PathUserByToken, tok.Token.Token, nil)
+	var me api.ReadUserByTokenResponse
+	if err := json.Unmarshal(res.body, &me); err != nil || len(me.User.Contacts) != 1 || me.User.Contacts[0].Handle != "ops" ||
+		bytes.Contains(res.body, []byte(`"value"`)) {
+		t.Fatalf("by-token: %s %v", res.body, err)
+	}
+}

@@ -178,12 +178,13 @@ func (r *Registry) probing() bool { return r.opts.ProbeInterval > 0 }
 
 // Filter narrows List; empty fields match anything.
 type Filter struct {
-	ID, Slug, Host, IP, Path, DeploymentID string
+	ID, Slug, Scheme, Host, IP, Path, DeploymentID string
 }
 
 func (f Filter) match(in *api.Instance) bool {
 	return (f.ID == "" || f.ID == in.ID) &&
 		(f.Slug == "" || f.Slug == in.Slug) &&
+		(f.Scheme == "" || strings.EqualFold(f.Scheme, in.Scheme)) &&
 		(f.Host == "" || strings.EqualFold(f.Host, in.Host)) &&
 		(f.IP == "" || f.IP == in.IP) &&
 		(f.Path == "" || f.Path == in.Path) &&
