@@ -182,10 +182,13 @@ type Instance struct {
 	Details       string         `json:"details,omitempty"`
 	Tags          []string       `json:"tags,omitempty"`
 	// oo extensions.
-	HealthPath   string            `json:"healthPath,omitempty"`
-	HeartbeatTTL string            `json:"heartbeatTtl,omitempty"`
-	CreatedAt    time.Time         `json:"createdAt,omitempty"`
-	Meta         map[string]string `json:"meta,omitempty"`
+	HealthPath   string    `json:"healthPath,omitempty"`
+	HeartbeatTTL string    `json:"heartbeatTtl,omitempty"`
+	CreatedAt    time.Time `json:"createdAt,omitempty"`
+	// LastSeen is when a health probe last got an answer in time; lastHeartbeat is only ever
+	// what the instance itself sent.
+	LastSeen *time.Time        `json:"lastSeen,omitempty"`
+	Meta     map[string]string `json:"meta,omitempty"`
 }
 
 // UpstreamInstance is the upstream RegistrySvcInstance model, key for key. The upstream

@@ -129,8 +129,11 @@ func describe(err error) string {
 
 // Policy holds the thresholds that keep one bad probe from flapping a route.
 type Policy struct {
-	FailThreshold int // consecutive failures that take an up instance down; default 2
+	FailThreshold int // consecutive failures that take an instance down; default 2
 	PassThreshold int // consecutive passes that bring a down instance back; default 1
+	// StartPeriod is how long after State.Start an instance that has never answered stays
+	// Unknown whatever its probes say: a service may register before it listens. 0: none.
+	StartPeriod time.Duration
 }
 
 func (p Policy) withDefaults() Policy {
@@ -145,16 +148,25 @@ func (p Policy) withDefaults() Policy {
 
 // State is one instance's health as seen by probes, heartbeats and the proxy.
 type State struct {
-	// Verdict is the verdict of probes and proxy reports: Unknown until the first one.
+	// Verdict is the verdict of probes, proxy reports and (without probing) heartbeats:
+	// Unknown until the first one.
 	Verdict api.InstanceStatus
 	Fails   int
 	Passes  int
-	// LastBeat is the last heartbeat (registration counts as one); zero when none.
+	// Start is when the instance was last registered (or, after a restart, loaded): the start
+	// of its start period, and what LastSeen is compared with to tell whether the process
+	// registered now has answered yet.
+	Start time.Time
+	// LastBeat starts the TTL clock: the last heartbeat, or the registration that set the TTL.
+	// Zero when neither happened.
 	LastBeat time.Time
 	// TTL, when set, makes the instance Unreachable once LastBeat is older than it.
 	TTL time.Duration
-	// LastAlive is the last successful probe or heartbeat: the wire's lastHeartbeat.
-	LastAlive time.Time
+	// LastHeartbeat is the last heartbeat the instance sent (the wire's lastHeartbeat); zero
+	// when it never sent one. Registration is not a heartbeat.
+	LastHeartbeat time.Time
+	// LastSeen is the last probe the instance answered in time (Pass or Slow).
+	LastSeen time.Time
 }
 
 func isDown(s api.InstanceStatus) bool {
@@ -168,7 +180,7 @@ func (s *State) Observe(now time.Time, r Result, pol Policy) {
 	case Pass, Slow:
 		s.Fails = 0
 		s.Passes++
-		s.LastAlive = now
+		s.LastSeen = now
 		up := api.StatusHealthy
 		if r.Outcome == Slow {
 			up = api.StatusDegraded
@@ -179,47 +191,73 @@ func (s *State) Observe(now time.Time, r Result, pol Policy) {
 	default:
 		s.Passes = 0
 		s.Fails++
+		if s.Starting(now, pol) {
+			return // not listening yet is what starting looks like, not a failure
+		}
 		down := api.StatusUnreachable
 		if r.Outcome == BadStatus {
 			down = api.StatusError
 		}
-		// An instance never seen up, or already down, gets no benefit of the doubt: only a
-		// healthy one rides out a single lost probe.
-		if !s.hasVerdict() || isDown(s.Verdict) || s.Fails >= pol.FailThreshold {
+		// Only an instance already down goes (or stays) down on one failure: a healthy one,
+		// and one never seen up, ride out a single lost probe.
+		if isDown(s.Verdict) || s.Fails >= pol.FailThreshold {
 			s.Verdict = down
 		}
 	}
 }
 
+// Starting reports whether the instance is in its start period: it has no verdict yet, and
+// less than pol.StartPeriod has passed since Start. Failures then leave it Unknown.
+func (s *State) Starting(now time.Time, pol Policy) bool {
+	return !s.hasVerdict() && !s.Start.IsZero() && now.Sub(s.Start) < pol.StartPeriod
+}
+
+// Waiting reports whether the process registered at Start has not answered a probe yet, so
+// it is worth probing again soon rather than an interval later.
+func (s *State) Waiting() bool { return s.LastSeen.Before(s.Start) }
+
 // Confirming reports a failed probe on an instance still counted up: the failure threshold is
 // not reached yet, so the next probe decides whether it goes down.
 func (s *State) Confirming() bool { return s.Fails > 0 && !isDown(s.Verdict) }
 
-// DialFailed records that the proxy could not connect: the instance is down at once, since a
-// refused connection is not the kind of failure a threshold should smooth over.
-func (s *State) DialFailed() {
+// DialFailed records that the proxy could not connect. An instance in its start period stays
+// Unknown (it has not started listening yet); any other is down at once, since a refused
+// connection is not the kind of failure a threshold should smooth over. It reports whether the
+// instance went down.
+func (s *State) DialFailed(now time.Time, pol Policy) bool {
 	s.Passes = 0
 	s.Fails++
+	if s.Starting(now, pol) {
+		return false
+	}
 	s.Verdict = api.StatusUnreachable
+	return true
 }
 
 // Beat records a heartbeat. ttl > 0 replaces the TTL. Without active probing the beat is the
-// only evidence of life, so it also clears an earlier verdict (such as a proxy dial failure);
-// with probing, the probe the registry schedules next decides.
+// only evidence of life, so it makes the instance Healthy (clearing, say, a proxy dial
+// failure); with probing, the probe the registry schedules next decides.
 func (s *State) Beat(now time.Time, ttl time.Duration, probing bool) {
 	s.LastBeat = now
-	s.LastAlive = now
+	s.LastHeartbeat = now
 	if ttl > 0 {
 		s.TTL = ttl
 	}
 	if !probing {
-		s.Verdict = api.StatusUnknown
+		s.Verdict = api.StatusHealthy
 		s.Fails = 0
 	}
 }
 
-// hasVerdict reports whether any probe or proxy report has been folded in; the zero State has
-// none.
+// Expect starts the TTL clock at registration: a heartbeat is due within ttl of now. Unlike
+// Beat it is no evidence that the instance is up.
+func (s *State) Expect(now time.Time, ttl time.Duration) {
+	s.LastBeat = now
+	s.TTL = ttl
+}
+
+// hasVerdict reports whether any probe, proxy report or probe-less heartbeat has been folded
+// in; the zero State has none.
 func (s *State) hasVerdict() bool {
 	return s.Verdict != "" && s.Verdict != api.StatusUnknown
 }
@@ -236,8 +274,6 @@ func (s *State) Status(now time.Time) api.InstanceStatus {
 		return api.StatusUnreachable
 	case s.hasVerdict():
 		return s.Verdict
-	case !s.LastBeat.IsZero():
-		return api.StatusHealthy
 	default:
 		return api.StatusUnknown
 	}

@@ -33,11 +33,73 @@ func TestThresholdsKeepOneLostProbeFromFlapping(t *testing.T) {
 	}
 }
 
-func TestNeverSeenUpGoesDownOnFirstFailure(t *testing.T) {
+// The architecture promises two failed probes before an instance leaves rotation; an instance
+// never seen up is no exception (it used to go down on its first failure).
+func TestNeverSeenUpGoesDownOnSecondFailure(t *testing.T) {
+	now := time.Now()
 	var s State
-	s.Observe(time.Now(), Result{Outcome: BadStatus}, Policy{})
-	if got := s.Status(time.Now()); got != api.StatusError {
-		t.Fatalf("status %s, want Error", got)
+	s.Observe(now, Result{Outcome: BadStatus}, Policy{})
+	if got := s.Status(now); got != api.StatusUnknown {
+		t.Fatalf("after one failure: %s, want still Unknown", got)
+	}
+	s.Observe(now, Result{Outcome: BadStatus}, Policy{})
+	if got := s.Status(now); got != api.StatusError {
+		t.Fatalf("after two failures: %s, want Error", got)
+	}
+}
+
+// A service that registers before it listens fails its first probes and the proxy's first dials:
+// during the start period that leaves it Unknown (routable as a last resort); after it, the
+// thresholds apply as usual, and the first answer at any time makes it Healthy.
+func TestStartPeriodKeepsANewInstanceUnknown(t *testing.T) {
+	t0 := time.Now()
+	pol := Policy{StartPeriod: time.Second}
+	s := State{Start: t0}
+	for i := range 5 {
+		s.Observe(t0.Add(time.Duration(i)*100*time.Millisecond), Result{Outcome: Unreachable}, pol)
+	}
+	if s.DialFailed(t0.Add(600*time.Millisecond), pol) {
+		t.Fatal("a dial failure in the start period took the instance down")
+	}
+	if got := s.Status(t0.Add(600 * time.Millisecond)); got != api.StatusUnknown || !s.Waiting() {
+		t.Fatalf("in the start period after 6 failures: %s (waiting %v), want Unknown and waiting", got, s.Waiting())
+	}
+	late := t0.Add(1100 * time.Millisecond)
+	s.Observe(late, Result{Outcome: Unreachable}, pol)
+	if got := s.Status(late); got != api.StatusUnreachable {
+		t.Fatalf("failing after the start period: %s, want Unreachable", got)
+	}
+	s.Observe(late, Result{Outcome: Pass}, pol)
+	if got := s.Status(late); got != api.StatusHealthy || s.Waiting() || !s.LastSeen.Equal(late) {
+		t.Fatalf("after its first answer: %s, waiting %v, last seen %v", got, s.Waiting(), s.LastSeen)
+	}
+
+	// Out of its start period, or once it has a verdict, a dial failure is down at once.
+	up := State{Start: t0}
+	up.Observe(t0, Result{Outcome: Pass}, pol)
+	if !up.DialFailed(t0, pol) || up.Status(t0) != api.StatusUnreachable {
+		t.Fatal("a dial failure on a Healthy instance did not take it down at once")
+	}
+}
+
+// Registering with a TTL starts the TTL clock but is not a heartbeat: the instance is Unknown
+// (it used to be reported Healthy before anything had answered) and lastHeartbeat stays unset.
+func TestRegistrationWithTTLIsNotAHeartbeat(t *testing.T) {
+	t0 := time.Now()
+	var s State
+	s.Expect(t0, time.Second)
+	if got := s.Status(t0); got != api.StatusUnknown || !s.LastHeartbeat.IsZero() {
+		t.Fatalf("after registering with a TTL: %s, last heartbeat %v; want Unknown and none", got, s.LastHeartbeat)
+	}
+	if got := s.Status(t0.Add(1001 * time.Millisecond)); got != api.StatusUnreachable {
+		t.Fatalf("no heartbeat within the TTL: %s, want Unreachable", got)
+	}
+	s.Beat(t0.Add(time.Second), 0, true)
+	if got := s.Status(t0.Add(time.Second)); got != api.StatusUnknown || !s.LastHeartbeat.Equal(t0.Add(time.Second)) {
+		t.Fatalf("a heartbeat with probing on: %s, last heartbeat %v; want Unknown until a probe decides", got, s.LastHeartbeat)
+	}
+	if !s.LastSeen.IsZero() {
+		t.Fatal("a heartbeat counted as a probe answer")
 	}
 }
 
@@ -48,7 +110,7 @@ func TestSlowPassIsDegradedAndDialFailureIsImmediate(t *testing.T) {
 	if got := s.Status(now); got != api.StatusDegraded {
 		t.Fatalf("status %s, want Degraded", got)
 	}
-	s.DialFailed()
+	s.DialFailed(now, Policy{})
 	if got := s.Status(now); got != api.StatusUnreachable {
 		t.Fatalf("status %s after a dial failure, want Unreachable", got)
 	}
@@ -69,7 +131,7 @@ func TestTTLExpiryOverridesProbes(t *testing.T) {
 
 func TestBeatWithoutProbingClearsPassiveFailure(t *testing.T) {
 	var s State
-	s.DialFailed()
+	s.DialFailed(time.Now(), Policy{})
 	s.Beat(time.Now(), 0, false)
 	if got := s.Status(time.Now()); got != api.StatusHealthy {
 		t.Fatalf("status %s, want Healthy after a beat with probing off", got)

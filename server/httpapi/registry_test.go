@@ -220,10 +220,12 @@ func TestRegSeedFlow(t *testing.T) {
 		t.Fatalf("generated request id: client %q, backend %q", id, seen["requestId"])
 	}
 
-	// Another user sees the instance too (listing is open to any token), with lastHeartbeat.
+	// Another user sees the instance too (listing is open to any token). lastHeartbeat is what
+	// the service sent, so this one, which never sent a heartbeat, has none; lastSeen is when a
+	// probe last got an answer (an extra).
 	other := s.Register(t, "viewer", "viewer-password-1234")
-	list := regList(t, s, other, "?slug=py-svc")
-	if len(list) != 1 || list[0].LastHeartbeat == nil || list[0].Status != api.StatusHealthy {
+	list := regListH(t, s, other, "?slug=py-svc", extrasHeader)
+	if len(list) != 1 || list[0].LastHeartbeat != nil || list[0].LastSeen == nil || list[0].Status != api.StatusHealthy {
 		t.Fatalf("listed %+v", list)
 	}
 }

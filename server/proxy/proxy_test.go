@@ -183,6 +183,7 @@ func TestUnknownSlugIs404AndDownSlugIs503(t *testing.T) {
 	}
 
 	inst := register(t, reg, "http://127.0.0.1:9")
+	seenUp(t, reg, inst.ID)
 	reg.ReportDialFailure(inst.ID, nil)
 	rsp, body = get(t, px.URL+"/echo-svc/hello")
 	if rsp.StatusCode != http.StatusServiceUnavailable || rsp.Header.Get("Retry-After") == "" ||
@@ -244,28 +245,80 @@ func deadURL(t testing.TB) string {
 	return "http://" + ln.Addr().String()
 }
 
+// seenUp makes instance id Healthy in a registry without probing, where a heartbeat is the
+// evidence of life: its failures are then those of a service that was up, not one starting.
+func seenUp(t testing.TB, reg *registry.Registry, id string) {
+	t.Helper()
+	if got, err := reg.Heartbeat(svc, id, ""); err != nil || got.Status != api.StatusHealthy {
+		t.Fatalf("heartbeat: %+v, %v", got, err)
+	}
+}
+
 func TestDialFailureRetriesOnAnotherInstance(t *testing.T) {
 	backend := echoBackend(t)
 	reg, px := setup(t, registry.Options{})
 	dead := register(t, reg, deadURL(t))
-	register(t, reg, backend.URL)
-	// Both are Unknown, so round-robin sends every other request to the dead one, until its
-	// first dial failure takes it out. POST bodies must survive that retry.
-	for i := range 6 {
-		want := fmt.Sprintf("payload %d", i)
-		rsp, err := http.Post(px.URL+"/echo-svc/post", "text/plain", strings.NewReader(want))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var e echoed
-		json.NewDecoder(rsp.Body).Decode(&e)
-		rsp.Body.Close()
-		if rsp.StatusCode != http.StatusOK || e.Body != want {
-			t.Fatalf("POST %d: HTTP %d body %q", i, rsp.StatusCode, e.Body)
+	live := register(t, reg, backend.URL)
+	// Both are Unknown and in their start period, so round-robin sends every other request to
+	// the dead one, whose refused dial is retried on the other. POST bodies must survive that.
+	postAll := func() {
+		t.Helper()
+		for i := range 6 {
+			want := fmt.Sprintf("payload %d", i)
+			rsp, err := http.Post(px.URL+"/echo-svc/post", "text/plain", strings.NewReader(want))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var e echoed
+			json.NewDecoder(rsp.Body).Decode(&e)
+			rsp.Body.Close()
+			if rsp.StatusCode != http.StatusOK || e.Body != want {
+				t.Fatalf("POST %d: HTTP %d body %q", i, rsp.StatusCode, e.Body)
+			}
 		}
 	}
+	postAll()
+	// A refused dial says a starting instance is not listening yet, not that it is gone.
+	if got, _ := reg.Get(dead.ID); got.Status != api.StatusUnknown || !strings.Contains(got.Details, "could not connect") {
+		t.Fatalf("starting instance after a failed dial: %s %q, want Unknown, tried", got.Status, got.Details)
+	}
+	// Once both have been up, the failed dial takes the dead one out at once.
+	seenUp(t, reg, dead.ID)
+	seenUp(t, reg, live.ID)
+	postAll()
 	if got, _ := reg.Get(dead.ID); got.Status != api.StatusUnreachable {
 		t.Fatalf("dead instance is %s after a failed dial, want Unreachable", got.Status)
+	}
+}
+
+// A service registers before it listens (the seed document's program does). A request that
+// comes before it listens is tried (the instance is Unknown) and answered 503 with Retry-After;
+// that refused dial must not take the instance out, so the first request after it listens is
+// served. It used to be marked Unreachable and answered 503 until something else revived it.
+func TestStartingInstanceIsTriedAndServesOnceItListens(t *testing.T) {
+	reg, px := setup(t, registry.Options{})
+	url := deadURL(t)
+	inst := register(t, reg, url)
+	for range 3 {
+		rsp, body := get(t, px.URL+"/echo-svc/x")
+		if rsp.StatusCode != http.StatusServiceUnavailable || rsp.Header.Get("Retry-After") == "" {
+			t.Fatalf("before it listens: HTTP %d %s, want 503 with Retry-After", rsp.StatusCode, body)
+		}
+	}
+	if got, _ := reg.Get(inst.ID); got.Status != api.StatusUnknown || !strings.Contains(got.Details, "could not connect") {
+		t.Fatalf("after refused dials: %s %q, want Unknown and tried", got.Status, got.Details)
+	}
+	ln, err := net.Listen("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "up")
+	})}}
+	backend.Start()
+	defer backend.Close()
+	if rsp, body := get(t, px.URL+"/echo-svc/x"); rsp.StatusCode != http.StatusOK || body != "up" {
+		t.Fatalf("first request after it listens: HTTP %d %s", rsp.StatusCode, body)
 	}
 }
 

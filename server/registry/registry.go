@@ -44,6 +44,14 @@ type Options struct {
 	MaxProbes     int           // probes in flight at once; default 64
 	FailThreshold int           // consecutive failed probes that take a Healthy instance down; default 2
 	PassThreshold int           // consecutive passing probes that bring a down instance back; default 1
+	// StartPeriod is how long a newly registered instance that has not answered yet stays
+	// Unknown (and routable when nothing better is) while its probes fail; default two probe
+	// intervals (10s without probing); negative: none.
+	StartPeriod time.Duration
+	// StartBackoff is the first delay between probes of an instance that has not answered
+	// since it registered; the delay grows with the time since registration up to the
+	// interval. Default 25ms.
+	StartBackoff  time.Duration
 	FlushInterval time.Duration // how often lazily kept health state is written; default 2s
 	// Tick is how often TTLs and expiry are checked and due probes started; default a tenth
 	// of the probe interval, between 10ms and 250ms.
@@ -71,6 +79,15 @@ func (o *Options) defaults() {
 	}
 	if o.MaxProbes <= 0 {
 		o.MaxProbes = 64
+	}
+	if o.StartPeriod == 0 {
+		o.StartPeriod = 10 * time.Second
+		if o.ProbeInterval > 0 {
+			o.StartPeriod = 2 * o.ProbeInterval
+		}
+	}
+	if o.StartBackoff <= 0 {
+		o.StartBackoff = 25 * time.Millisecond
 	}
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = 2 * time.Second
@@ -124,7 +141,7 @@ func New(st *store.Store, opts Options) (*Registry, error) {
 		opts:   opts,
 		log:    opts.Logger,
 		prober: health.NewProber(opts.ProbeTimeout, opts.SlowProbe).UseDial(opts.Targets.Dialer(net.Dialer{})),
-		policy: health.Policy{FailThreshold: opts.FailThreshold, PassThreshold: opts.PassThreshold},
+		policy: health.Policy{FailThreshold: opts.FailThreshold, PassThreshold: opts.PassThreshold, StartPeriod: max(opts.StartPeriod, 0)},
 		byID:   map[string]*entry{},
 		byURL:  map[string]*entry{},
 		bySlug: map[string]map[string]*entry{},
@@ -135,6 +152,7 @@ func New(st *store.Store, opts Options) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
+	now := time.Now()
 	for _, rec := range recs {
 		pu, err := parseInstanceURL(rec.URL)
 		if err != nil {
@@ -157,10 +175,16 @@ func New(st *store.Store, opts Options) (*Registry, error) {
 		if tier(rec.Status) < 0 && rec.Status != api.StatusUnreachable && rec.Status != api.StatusError {
 			e.h.Verdict = api.StatusUnknown
 		}
+		// An instance not yet seen up gets a fresh start period: its process may be starting
+		// along with this server.
+		e.h.Start = now
 		e.h.LastBeat = rec.LastBeat
 		e.h.TTL, _ = time.ParseDuration(rec.HeartbeatTTL)
 		if rec.LastHeartbeat != nil {
-			e.h.LastAlive = *rec.LastHeartbeat
+			e.h.LastHeartbeat = *rec.LastHeartbeat
+		}
+		if rec.LastSeen != nil {
+			e.h.LastSeen = *rec.LastSeen
 		}
 		r.index(e)
 	}
@@ -277,23 +301,28 @@ func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (
 	}
 	if next.url.Canonical != pu.Canonical || next.rec.HealthPath != req.HealthPath {
 		// Another address or check: what we knew about the old one says nothing about this.
-		next.h = health.State{TTL: next.h.TTL, LastBeat: next.h.LastBeat}
+		next.h = health.State{TTL: next.h.TTL, LastBeat: next.h.LastBeat, LastHeartbeat: next.h.LastHeartbeat}
 		next.gen++
 		next.probing = false
 		next.rec.Details = ""
 	}
-	if !r.probing() {
-		// Nothing will probe it, and registering is evidence the instance is back: forget
-		// an earlier proxy dial failure rather than leave it down until it expires.
-		next.h.Verdict, next.h.Fails = api.StatusUnknown, 0
+	if tier(next.rec.Status) < 0 {
+		// Registering is evidence the process is back (a service registers as it starts):
+		// a down instance starts afresh as Unknown with a start period, rather than stay down
+		// until an interval's probe (or, without probing, until it expires). An instance
+		// that is up keeps its status, so a service that re-registers periodically does not
+		// flap; the probe scheduled now checks it.
+		next.h.Verdict, next.h.Fails, next.h.Passes = api.StatusUnknown, 0, 0
 	}
+	// Until the process registered now answers, it is probed with a short backoff.
+	next.h.Start = now
 	next.url = pu
 	fillInstance(&next.rec.Instance, pu, req)
 	// The request describes the instance in full, so a TTL it leaves out is no longer expected.
 	next.h.TTL = ttl
 	next.rec.HeartbeatTTL = ""
 	if ttl > 0 {
-		next.h.Beat(now, ttl, r.probing())       // the TTL starts counting at registration
+		next.h.Expect(now, ttl)                  // the TTL starts counting at registration
 		next.rec.HeartbeatTTL = req.HeartbeatTTL // as the client wrote it: "1h", not "1h0m0s"
 	}
 	next.nextProbe = now
@@ -430,15 +459,19 @@ func (r *Registry) ReportDialFailure(id string, cause error) {
 	if !ok {
 		return
 	}
-	e.h.DialFailed()
+	now := time.Now()
+	down := e.h.DialFailed(now, r.policy)
 	if cause != nil {
 		e.rec.Details = "proxy could not connect: " + cause.Error()
+		if !down {
+			e.rec.Details = notYet + e.rec.Details
+		}
 	}
 	if r.probing() {
-		e.nextProbe = time.Now()
+		e.nextProbe = now
 		r.wake()
 	}
-	r.refresh(e, time.Now(), "proxy could not connect")
+	r.refresh(e, now, "proxy could not connect")
 }
 
 // ReportSuspect asks for a probe of id now, without marking it down: the proxy saw an error
@@ -455,10 +488,15 @@ func (r *Registry) ReportSuspect(id string) {
 	}
 }
 
+// notYet prefixes why an instance in its start period failed: it is Unknown, not down.
+const notYet = "not answering yet (starting?): "
+
 // Run probes instances, applies TTLs and expiry and flushes health state until ctx is done.
 // Probes still running when ctx ends are abandoned and their results dropped.
 func (r *Registry) Run(ctx context.Context) {
-	tick := time.NewTicker(r.opts.Tick)
+	// The loop wakes every Tick, or sooner when a probe is due sooner (an instance that has
+	// not answered since it registered is probed every few tens of milliseconds).
+	tick := time.NewTimer(r.opts.Tick)
 	defer tick.Stop()
 	flush := time.NewTicker(r.opts.FlushInterval)
 	defer flush.Stop()
@@ -468,7 +506,8 @@ func (r *Registry) Run(ctx context.Context) {
 	for {
 		now := time.Now()
 		r.maintain(now)
-		for _, j := range r.due(now) {
+		jobs, soonest := r.due(now)
+		for _, j := range jobs {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -484,6 +523,11 @@ func (r *Registry) Run(ctx context.Context) {
 				}
 			}()
 		}
+		wait := r.opts.Tick
+		if !soonest.IsZero() {
+			wait = max(min(wait, soonest.Sub(now)), time.Millisecond)
+		}
+		tick.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
@@ -503,16 +547,22 @@ type probeJob struct {
 	check health.Check
 }
 
-// due marks and returns the probes to start now.
-func (r *Registry) due(now time.Time) []probeJob {
+// due marks and returns the probes to start now, and when the next one not yet started is
+// due (zero when none is).
+func (r *Registry) due(now time.Time) (jobs []probeJob, soonest time.Time) {
 	if !r.probing() {
-		return nil
+		return nil, time.Time{}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var jobs []probeJob
 	for _, e := range r.byID {
-		if e.probing || now.Before(e.nextProbe) {
+		if e.probing {
+			continue
+		}
+		if now.Before(e.nextProbe) {
+			if soonest.IsZero() || e.nextProbe.Before(soonest) {
+				soonest = e.nextProbe
+			}
 			continue
 		}
 		e.probing = true
@@ -520,7 +570,7 @@ func (r *Registry) due(now time.Time) []probeJob {
 			Scheme: e.url.Scheme, Addr: e.url.HostPort, Path: e.rec.HealthPath,
 		}})
 	}
-	return jobs
+	return jobs, soonest
 }
 
 func (r *Registry) applyProbe(j probeJob, res health.Result) {
@@ -532,21 +582,41 @@ func (r *Registry) applyProbe(j probeJob, res health.Result) {
 	}
 	now := time.Now()
 	e.probing = false
+	starting := e.h.Starting(now, r.policy)
 	e.h.Observe(now, res, r.policy)
-	// A failure that has not yet taken the instance down is confirmed after half an interval
-	// (HAProxy's "fastinter"), so that a dead instance leaves rotation within two intervals of
-	// dying even with two failures required and the tick's delay on each probe.
-	next := r.opts.ProbeInterval
-	if e.h.Confirming() {
-		next /= 2
-	}
+	next := r.nextProbeIn(e, now)
 	e.nextProbe = now.Add(next)
+	if next < r.opts.Tick {
+		r.wake() // Run sleeps up to a Tick; make it plan for this probe
+	}
 	e.rec.Details = res.Detail
 	if res.Outcome == health.Pass {
 		e.rec.Details = ""
+	} else if starting {
+		e.rec.Details = notYet + res.Detail
 	}
 	r.dirty[e] = struct{}{}
 	r.refresh(e, now, "probe")
+}
+
+// nextProbeIn is how long after a probe (whose result is in e.h) to probe e again.
+func (r *Registry) nextProbeIn(e *entry, now time.Time) time.Duration {
+	next := r.opts.ProbeInterval
+	if e.h.Confirming() {
+		// A failure that has not yet taken the instance down is confirmed after half an
+		// interval (HAProxy's "fastinter"), so that a dead instance leaves rotation within two
+		// intervals of dying even with two failures required and the tick's delay on each.
+		next /= 2
+	}
+	if e.h.Waiting() {
+		// The process registered at Start has not answered yet: it is most likely starting,
+		// and it should be routable as soon as it listens. Probe again after a quarter of the
+		// time it has been waiting (StartBackoff at first), so that it is seen within about a
+		// quarter of its start-up time, at a cost of a few dozen refused connections, until
+		// the delay reaches the interval.
+		next = min(next, max(now.Sub(e.h.Start)/4, r.opts.StartBackoff))
+	}
+	return next
 }
 
 // maintain applies heartbeat TTLs and removes instances that have been down too long.
@@ -583,10 +653,8 @@ func (r *Registry) refresh(e *entry, now time.Time, reason string) {
 
 // sync copies e's health into its record and reports whether the status changed.
 func (r *Registry) sync(e *entry, now time.Time) bool {
-	if !e.h.LastAlive.IsZero() && (e.rec.LastHeartbeat == nil || !e.rec.LastHeartbeat.Equal(e.h.LastAlive)) {
-		t := e.h.LastAlive
-		e.rec.LastHeartbeat = &t
-	}
+	e.rec.LastHeartbeat = timePtr(e.rec.LastHeartbeat, e.h.LastHeartbeat)
+	e.rec.LastSeen = timePtr(e.rec.LastSeen, e.h.LastSeen)
 	e.rec.LastBeat = e.h.LastBeat
 	st := e.h.Status(now)
 	if st == e.rec.Status {
@@ -599,6 +667,18 @@ func (r *Registry) sync(e *entry, now time.Time) bool {
 		e.rec.DownSince = now
 	}
 	return true
+}
+
+// timePtr returns old if it already points at t, else a pointer to a copy of t (nil for zero),
+// so that records handed out earlier are never changed under their readers.
+func timePtr(old *time.Time, t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	if old != nil && old.Equal(t) {
+		return old
+	}
+	return &t
 }
 
 // Flush writes health state changed since the last flush, in one transaction.
