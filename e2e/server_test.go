@@ -142,24 +142,70 @@ func TestServerSIGTERMExitsCleanlyAndKeepsData(t *testing.T) {
 	}
 }
 
+// serverAwaitLog waits (bounded) until the server's output matches re and returns the match.
+// The server writes before it answers HTTP, but the test reads its output through a pipe and a
+// copying goroutine, which may not have caught up when the first request succeeds.
+func serverAwaitLog(t *testing.T, p *serverProc, re *regexp.Regexp, within time.Duration) []string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		if m := re.FindStringSubmatch(p.Log.String()); m != nil {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the server's output within %s:\n%s", re, within, p.Log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestServerGeneratedAdminPasswordIsPrintedOnce(t *testing.T) {
 	e := newEnv(t).With("OO_ADMIN_PASSWORD=")
 	p := e.StartServer()
-	m := regexp.MustCompile(`(?m)^\s+([0-9A-Za-z]{20,})\s*$`).FindStringSubmatch(p.Log.String())
-	if m == nil {
-		t.Fatalf("no generated admin password in the log:\n%s", p.Log)
-	}
+	m := serverAwaitLog(t, p, regexp.MustCompile(`(?m)^\s+([0-9A-Za-z]{20,})\s*$`), 15*time.Second)
 	if code, _ := serverLogin(t, p.URL, "admin", m[1]); code != http.StatusOK {
 		t.Fatalf("login with the printed password: HTTP %d", code)
 	}
 	p.Stop()
 
 	p2 := e.StartServer()
+	if code, _ := serverLogin(t, p2.URL, "admin", m[1]); code != http.StatusOK {
+		t.Errorf("printed password after restart: HTTP %d", code)
+	}
+	p2.Stop() // its whole output is in p2.Log once it has exited
 	if strings.Contains(p2.Log.String(), m[1]) || strings.Contains(p2.Log.String(), "generated password") {
 		t.Errorf("second start printed the password again:\n%s", p2.Log)
 	}
-	if code, _ := serverLogin(t, p2.URL, "admin", m[1]); code != http.StatusOK {
-		t.Errorf("printed password after restart: HTTP %d", code)
+}
+
+// OO_ADMIN_PASSWORD on a later start changes nothing, and the server says so once, with how
+// to change the password; the first start, which used it, says nothing of the kind.
+func TestServerIgnoredAdminPasswordWarnsOnce(t *testing.T) {
+	e := newEnv(t)
+	p := e.StartServer()
+	p.Stop()
+	const warning = "OO_ADMIN_PASSWORD was ignored"
+	if strings.Contains(p.Log.String(), warning) {
+		t.Fatalf("the first start used OO_ADMIN_PASSWORD but warned:\n%s", p.Log)
+	}
+
+	p2 := e.With("OO_ADMIN_PASSWORD=another-admin-password").StartServer()
+	serverAwaitLog(t, p2, regexp.MustCompile(regexp.QuoteMeta(warning)), 15*time.Second)
+	if code, _ := serverLogin(t, p2.URL, "admin", "another-admin-password"); code != http.StatusUnauthorized {
+		t.Errorf("login with the ignored password: HTTP %d, want 401", code)
+	}
+	if code, _ := serverLogin(t, p2.URL, "admin", adminPassword); code != http.StatusOK {
+		t.Errorf("login with the first password: HTTP %d", code)
+	}
+	p2.Stop()
+	var lines []string
+	for _, l := range strings.Split(p2.Log.String(), "\n") {
+		if strings.Contains(l, warning) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 || !strings.Contains(lines[0], "oo passwd") {
+		t.Fatalf("want one warning line naming `oo passwd`, got %q in:\n%s", lines, p2.Log)
 	}
 }
 

@@ -113,7 +113,8 @@ func New(st *store.Store, opts Options) (*Service, error) {
 func (s *Service) ensureAdmin() error {
 	if _, err := s.st.GetUserBySlug(AdminSlug); err == nil {
 		if s.opts.AdminPassword != "" {
-			s.log.Debug("admin account exists; the configured admin password is only used on first boot")
+			// Whoever set it expects it to work; say once, where they look, that it does not.
+			fmt.Fprintf(s.opts.Notice, "oo: OO_ADMIN_PASSWORD was ignored: the admin account already exists and it only sets the first password; change it with `oo login admin` and `oo passwd`\n")
 		}
 		return nil
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -179,7 +180,12 @@ func validateNew(slug, name, password string) (string, error) {
 // Register creates an account with the user role and returns its first token.
 func (s *Service) Register(req api.RegisterRequest) (api.AuthToken, error) {
 	if s.opts.Registration == "closed" {
-		return api.AuthToken{}, apierr.Forbidden("registration is closed on this server; an admin can create your account (POST %s)", api.PathCreateUser)
+		slug := req.Slug
+		if ValidateSlug(slug) != nil {
+			slug = "SLUG"
+		}
+		// Most people reading this have a CLI, not a wish to write a POST by hand.
+		return api.AuthToken{}, apierr.Forbidden("registration is closed on this server: an admin creates the account with `oo user create %s`", slug)
 	}
 	name, err := validateNew(req.Slug, req.Name, req.Password)
 	if err != nil {

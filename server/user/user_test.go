@@ -347,6 +347,9 @@ func TestClosedRegistration(t *testing.T) {
 	f := newFixture(t, func(o *user.Options) { o.Registration = "closed" })
 	_, err := f.svc.Register(api.RegisterRequest{Slug: "alice", Password: "password-1"})
 	wantStatus(t, "register while closed", err, 403)
+	if msg := err.Error(); !strings.Contains(msg, "`oo user create alice`") || strings.Contains(msg, "/user-svc") {
+		t.Errorf("the closed-registration error names the command, not an endpoint: %q", msg)
+	}
 	u, err := f.svc.CreateUser(api.CreateUserRequest{Slug: "alice", Password: "password-1", Roles: []string{api.RoleAdmin}})
 	if err != nil || u.Slug != "alice" || len(u.Roles) != 2 {
 		t.Fatalf("CreateUser = %+v, %v", u, err)

@@ -143,3 +143,19 @@ func TestUnreadableKeyringIsNotAnAuthError(t *testing.T) {
 	h.Keyring.Err = errors.New("no D-Bus session")
 	cmdtest.MustFail(t, h.Run(cmdtest.Piped, "", "instance", "ls"), cmdutil.ExitError, "reading the token of admin on env local", "OO_TOKEN")
 }
+
+// On a server with registration closed, `oo register` says which command gets an account, as
+// an auth error, and names no raw endpoint.
+func TestRegisterClosedNamesUserCreate(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, func(c *server.Config) { c.Registration = "closed" })
+	h := cmdtest.New(t, srv.URL)
+	login(t, h, "admin", adminPW)
+	r := h.Run(cmdtest.Piped, "bob-password-1\n", "register", "bob", "--password-stdin")
+	cmdtest.MustFail(t, r, cmdutil.ExitAuth, "registration is closed on env local", "`oo user create bob`")
+	if strings.Contains(r.Err, "/user-svc") || strings.Contains(r.Err, "you are admin") || strings.Count(r.Err, "\n") != 1 {
+		t.Fatalf("stderr: %q", r.Err)
+	}
+	// What it names works.
+	cmdtest.MustOK(t, h.Run(cmdtest.Piped, "bob-password-1\n", "user", "create", "bob", "--password-stdin"), "user create")
+}

@@ -71,6 +71,10 @@ func runRegister(cmd *cobra.Command, o *registerOptions) error {
 	tok, err := f.Client(s).Register(cmd.Context(), req)
 	if err != nil {
 		var ce *client.Error
+		if errors.As(err, &ce) && ce.Status == 403 {
+			// Registration is closed. Not "(you are X)": whoever is selected is beside the point.
+			return cmdutil.AsIs(err, fmt.Sprintf("registration is closed on env %s (%s): an admin creates the account with `oo user create %s`", s.Env, s.URL, slug))
+		}
 		if errors.As(err, &ce) && ce.Status == 409 {
 			// The server's message says the same thing; say it once, with what to do.
 			return &cmdutil.ExitCodeError{Code: cmdutil.ExitConflict, Err: fmt.Errorf("the slug %s is already taken on env %s (yours? `oo login %s`)", slug, s.Env, slug)}

@@ -66,7 +66,8 @@ func newStartCmd(ios *iostreams.IOStreams) *cobra.Command {
 		Long: `Start the oo server in the foreground. State lives in one bbolt file under --data-dir.
 
 On first boot an admin account (slug "admin") is created with the password from
-OO_ADMIN_PASSWORD, or with a random password printed once to stderr.
+OO_ADMIN_PASSWORD, or with a random password printed once to stderr. On later starts
+OO_ADMIN_PASSWORD is ignored, with a one-line warning: change the password with "oo passwd".
 
 Outbound targets: any account may register an instance URL, which the server then probes and
 proxies to. Link-local and cloud metadata addresses (169.254.0.0/16, fe80::/10 and their
