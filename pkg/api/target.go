@@ -121,7 +121,9 @@ func canonicalHost(name string) (string, netip.Addr, error) {
 		// some do not, so one URL could be two addresses. Only the dotted quad is accepted.
 		return "", netip.Addr{}, fmt.Errorf("host %q looks like an IPv4 address but is not one in dotted-quad form (like 127.0.0.1)", name)
 	}
-	if strings.ContainsAny(name, "%[]") {
+	// An empty label ("a..b", ".a", or "a.." once one trailing dot is dropped) makes no DNS
+	// name, and "0.." would give the key http://0.:80, which itself does not parse.
+	if strings.ContainsAny(name, "%[]") || strings.Contains("."+name+".", "..") {
 		return "", netip.Addr{}, fmt.Errorf("host %q is not a valid IP address or DNS name", name)
 	}
 	return name, netip.Addr{}, nil
