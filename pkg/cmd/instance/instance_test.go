@@ -91,7 +91,8 @@ func TestLsShowsInstances(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.Out), &rsp); err != nil {
 		t.Fatal(err)
 	}
-	if len(rsp.Instances) != 1 || rsp.Instances[0].ID != id2 {
+	// -o json keeps oo's extensions (createdAt), which the server sends only when asked.
+	if len(rsp.Instances) != 1 || rsp.Instances[0].ID != id2 || rsp.Instances[0].CreatedAt.IsZero() {
 		t.Fatalf("--slug: %+v", rsp.Instances)
 	}
 	// On a terminal: aligned, no tabs, colour only when allowed.
