@@ -1,0 +1,265 @@
+package e2e
+
+// The abuse suite: what one hostile client can do to a real `oo server start`, and what it can
+// no longer do. Each test drives the real binary over loopback only; addresses outside loopback
+// are only ever registered, never dialed (the point of those tests is that nothing is).
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// abuseFDs counts the open file descriptors of the server process.
+func abuseFDs(t *testing.T, p *serverProc) int {
+	t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.Cmd.Process.Pid))
+	if err != nil {
+		t.Fatalf("counting the server's fds: %v", err)
+	}
+	return len(ents)
+}
+
+// abuseJSONError reads one HTTP response from br and checks its status and JSON error body.
+func abuseJSONError(t *testing.T, what string, rsp *http.Response, status int) string {
+	t.Helper()
+	defer rsp.Body.Close()
+	body, _ := io.ReadAll(rsp.Body)
+	var e struct {
+		Error string `json:"error"`
+	}
+	if rsp.StatusCode != status || !strings.HasPrefix(rsp.Header.Get("Content-Type"), "application/json") ||
+		json.Unmarshal(body, &e) != nil || e.Error == "" {
+		t.Fatalf("%s: HTTP %d %q %s, want %d with a JSON error", what, rsp.StatusCode, rsp.Header.Get("Content-Type"), body, status)
+	}
+	return e.Error
+}
+
+// TestAbuseStalledProxiedBody: connections that announce a body, send one byte and stop are each
+// ended with a JSON 408 and closed after --proxy-body-idle-timeout, the backend's requests end
+// too, and the server's descriptors return to where they were; a body that keeps trickling for
+// longer than the timeout is not cut.
+func TestAbuseStalledProxiedBody(t *testing.T) {
+	const stalled = 40
+	var arrived, ended atomic.Int64
+	backend := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived.Add(1)
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			ended.Add(1)
+			return
+		}
+		fmt.Fprintf(w, "%d", n)
+	}))
+	e := newEnv(t)
+	p := e.StartServer("--probe-interval", "0", "--proxy-body-idle-timeout", "1s")
+	serverAddInstance(t, p.URL, "stall-svc", backend)
+	http.DefaultClient.CloseIdleConnections()
+	before := abuseFDs(t, p)
+
+	conns := make([]net.Conn, stalled)
+	for i := range conns {
+		c, err := net.Dial("tcp", p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		fmt.Fprintf(c, "POST /stall-svc/upload HTTP/1.1\r\nHost: %s\r\nContent-Length: 100000\r\n\r\nx", p.Addr)
+		conns[i] = c
+	}
+	svcEventually(t, 30*time.Second, "every stalled request reaches the backend", func() bool { return arrived.Load() == stalled }, p.Log)
+	during := abuseFDs(t, p)
+
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = c.SetReadDeadline(time.Now().Add(60 * time.Second))
+			br := bufio.NewReader(c)
+			rsp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Errorf("stalled connection %d: %v", i, err)
+				return
+			}
+			abuseJSONError(t, "stalled body", rsp, http.StatusRequestTimeout)
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Errorf("stalled connection %d not closed after the 408: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	svcEventually(t, 30*time.Second, "the backend's requests end", func() bool { return ended.Load() == stalled }, p.Log)
+	var after int
+	svcEventually(t, 30*time.Second, "the server's descriptors return to their level before the stall", func() bool {
+		after = abuseFDs(t, p)
+		return after <= before+2
+	})
+	t.Logf("server fds: %d before, %d with %d stalled bodies, %d after the idle timeout", before, during, stalled, after)
+
+	// A body that keeps flowing, one byte every 300 ms for 3 s (three idle timeouts), is not cut.
+	c, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const trickle = 10
+	fmt.Fprintf(c, "POST /stall-svc/upload HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n", p.Addr, trickle)
+	for range trickle {
+		time.Sleep(300 * time.Millisecond) // the pace of the trickle is the point, not a wait
+		if _, err := c.Write([]byte("y")); err != nil {
+			t.Fatalf("trickling body cut: %v", err)
+		}
+	}
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	rsp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(rsp.Body)
+	rsp.Body.Close()
+	if rsp.StatusCode != http.StatusOK || string(body) != fmt.Sprint(trickle) {
+		t.Fatalf("trickling body: HTTP %d %q, want 200 and all %d bytes at the backend", rsp.StatusCode, body, trickle)
+	}
+}
+
+// newLoopbackServer serves h on 127.0.0.1 until the test ends and returns its URL.
+func newLoopbackServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// abuseCall sends a JSON request and returns the response (the caller closes it).
+func abuseCall(t *testing.T, method, url, token, body string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rsp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	return rsp
+}
+
+// abuseInstances lists the registered instances' URLs and statuses.
+func abuseInstances(t *testing.T, base, token string) map[string]string {
+	t.Helper()
+	rsp := abuseCall(t, http.MethodGet, base+"/registry-svc/instances", token, "")
+	defer rsp.Body.Close()
+	var out struct {
+		Instances []struct {
+			URL    string `json:"url"`
+			Status string `json:"status"`
+		} `json:"instances"`
+	}
+	if err := json.NewDecoder(rsp.Body).Decode(&out); err != nil || rsp.StatusCode != http.StatusOK {
+		t.Fatalf("list instances: HTTP %d %v", rsp.StatusCode, err)
+	}
+	m := map[string]string{}
+	for _, in := range out.Instances {
+		m[in.URL] = in.Status
+	}
+	return m
+}
+
+// countingListener accepts connections on 127.0.0.1 and counts them; it answers nothing.
+func countingListener(t *testing.T) (string, *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var n atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			c.Close()
+		}
+	}()
+	return ln.Addr().String(), &n
+}
+
+// TestAbuseMetadataURLRefused: the cloud metadata address is refused at registration in every
+// spelling (403 JSON, nothing stored, so nothing to probe or proxy to), and an instance the
+// policy refuses later (--deny-targets on a restart) is never connected to by the prober or
+// the proxy: the proxied request is a 502 naming the rule and the instance's listener sees no
+// connection.
+func TestAbuseMetadataURLRefused(t *testing.T) {
+	e := newEnv(t)
+	p := e.StartServer("--probe-interval", "100ms")
+	code, tok := serverRegister(t, p.URL, "meta-svc")
+	if code != http.StatusOK {
+		t.Fatalf("register: HTTP %d", code)
+	}
+	for _, u := range []string{"http://169.254.169.254/latest/meta-data/", "http://169.254.169.254:80", "HTTP://169.254.169.254./",
+		"http://[::ffff:169.254.169.254]/", "http://[::ffff:a9fe:a9fe]/", "http://[fe80::1]:8080", "http://[fd00:ec2::254]/"} {
+		rsp := abuseCall(t, http.MethodPut, p.URL+"/registry-svc/instance", tok, `{"url":"`+u+`"}`)
+		msg := abuseJSONError(t, "registering "+u, rsp, http.StatusForbidden)
+		if !strings.Contains(msg, "target policy") {
+			t.Errorf("registering %s: %q does not name the target policy", u, msg)
+		}
+	}
+	if got := abuseInstances(t, p.URL, tok); len(got) != 0 {
+		t.Fatalf("refused registrations left instances: %v", got)
+	}
+	rsp := abuseCall(t, http.MethodGet, p.URL+"/meta-svc/latest/meta-data/", "", "")
+	abuseJSONError(t, "proxying to a slug with only refused registrations", rsp, http.StatusNotFound)
+
+	// An instance registered while allowed, then refused by --deny-targets after a restart.
+	addr, dialed := countingListener(t)
+	rsp = abuseCall(t, http.MethodPut, p.URL+"/registry-svc/instance", tok, `{"url":"http://`+addr+`"}`)
+	rsp.Body.Close()
+	if rsp.StatusCode != http.StatusCreated {
+		t.Fatalf("registering %s: HTTP %d", addr, rsp.StatusCode)
+	}
+	p.Stop()
+	dialed.Store(0)
+	p = e.StartServer("--probe-interval", "100ms", "--deny-targets", "127.0.0.1")
+	rsp = abuseCall(t, http.MethodGet, p.URL+"/meta-svc/x", "", "")
+	t.Logf("proxied request to the refused instance: HTTP %d", rsp.StatusCode)
+	if rsp.StatusCode == http.StatusBadGateway {
+		if msg := abuseJSONError(t, "proxying to a refused instance", rsp, http.StatusBadGateway); !strings.Contains(msg, "deny-targets") {
+			t.Errorf("502 %q does not name the rule", msg)
+		}
+	} else {
+		// The prober may have marked it down first: then there is nothing to route to.
+		abuseJSONError(t, "proxying to a refused instance", rsp, http.StatusServiceUnavailable)
+	}
+	svcEventually(t, 30*time.Second, "the prober has tried the refused instance and marked it down", func() bool {
+		s := abuseInstances(t, p.URL, tok)["http://"+addr]
+		return s != "" && s != "Unknown" && s != "Healthy"
+	})
+	if n := dialed.Load(); n != 0 {
+		t.Fatalf("the refused instance's listener accepted %d connections", n)
+	}
+	if !strings.Contains(p.Log.String(), "refused by the target policy") {
+		t.Errorf("the server log does not say the stored instance is refused:\n%s", p.Log)
+	}
+}
