@@ -153,6 +153,7 @@ func New(cfg Config) (*Server, error) {
 	popts := cfg.Proxy
 	popts.Logger = cfg.Logger
 	popts.Targets = targets
+	popts.Identity = users
 	prx := proxy.New(reg, popts)
 	a := &httpapi.API{Users: users, Registry: reg, Proxy: prx, Log: cfg.Logger, BodyTimeout: cfg.APIBodyTimeout}
 	h := a.Handler()

@@ -5,7 +5,13 @@ It gets a token for its slug (OO_TOKEN, or the password it stored on an earlier 
 account with a random password it stores 0600 under $XDG_DATA_HOME/oo/services/), registers
 its URL in the registry with a heartbeat TTL, heartbeats, and deregisters on SIGINT/SIGTERM.
 
-    GET /<slug>/hello  ->  {"hello": "world"}
+    GET /<slug>/hello   ->  {"hello": "world"}
+    GET /<slug>/whoami  ->  {"caller": "<slug>", "userId": "usr_...", "roles": [...]} for a request
+                            with a valid oo token, {"caller": null} without one
+
+The caller comes from the X-Oo-Caller-* headers the oo proxy adds after verifying the bearer
+token (signature, expiry, revocation); it removes any copies a client sent. So the service needs
+no JWT library, as long as it is reachable only through oo (it listens on loopback).
 
 Env: OO_URL (or OB_URL, OPENORCH_URL), SELF_URL (or PORT), OO_TOKEN, OO_SLUG (default py-svc).
 """
@@ -96,9 +102,20 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def caller(self):
+        """Who called, as the oo proxy verified it; None for a request without a valid token."""
+        slug = self.headers.get("X-Oo-Caller-Slug")
+        if not slug:
+            return None
+        roles = [r for r in self.headers.get("X-Oo-Caller-Roles", "").split(",") if r]
+        return {"caller": slug, "userId": self.headers.get("X-Oo-Caller-User-Id"), "roles": roles}
+
     def do_GET(self):
-        if urlparse(self.path).path == f"/{SLUG}/hello":
+        path = urlparse(self.path).path
+        if path == f"/{SLUG}/hello":
             body, status = json.dumps({"hello": "world"}).encode(), 200
+        elif path == f"/{SLUG}/whoami":
+            body, status = json.dumps(self.caller() or {"caller": None}).encode(), 200
         else:
             body, status = json.dumps({"error": "not found"}).encode(), 404
         self.send_response(status)

@@ -6,6 +6,7 @@ package auth
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ooctl/oo/pkg/api"
@@ -34,4 +35,13 @@ func WithPrincipal(ctx context.Context, p Principal) context.Context {
 func FromContext(ctx context.Context) (Principal, bool) {
 	p, ok := ctx.Value(ctxKey{}).(Principal)
 	return p, ok
+}
+
+// BearerToken returns the token of an Authorization header value of the Bearer scheme (any
+// case), or "" for anything else.
+func BearerToken(authorization string) string {
+	if len(authorization) > 7 && strings.EqualFold(authorization[:7], "bearer ") {
+		return strings.TrimSpace(authorization[7:])
+	}
+	return ""
 }

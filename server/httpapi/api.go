@@ -101,10 +101,4 @@ func (a *API) admin(h authedFunc) http.HandlerFunc {
 	})
 }
 
-func bearer(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
-	}
-	return ""
-}
+func bearer(r *http.Request) string { return auth.BearerToken(r.Header.Get("Authorization")) }

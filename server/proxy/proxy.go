@@ -25,6 +25,7 @@ import (
 	"unsafe"
 
 	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/server/auth"
 	"github.com/ooctl/oo/server/egress"
 	"github.com/ooctl/oo/server/registry"
 )
@@ -37,6 +38,10 @@ type Options struct {
 	ResponseHeaderTimeout time.Duration // wait for a backend's response headers; default 0 (no limit: long polls are legitimate)
 	IdleConnTimeout       time.Duration // keep-alive connections to backends; default 90s
 	MaxIdleConnsPerHost   int           // default 256
+	// Identity verifies the bearer token of a proxied request so that the service can be told
+	// who is calling (api.HeaderCallerSlug and its siblings). nil: no identity headers are
+	// added, though incoming ones are still removed.
+	Identity Authenticator
 	// Targets is the outbound policy, checked on every connection to an instance (a name may
 	// resolve elsewhere than it did at registration). nil refuses only egress.Builtin.
 	Targets *egress.Policy
@@ -67,10 +72,17 @@ func (o *Options) defaults() {
 	}
 }
 
+// Authenticator verifies a bearer token; the user service's Authenticate, which answers from
+// memory.
+type Authenticator interface {
+	Authenticate(token string) (auth.Principal, error)
+}
+
 // Proxy is the reverse proxy. It is an http.Handler.
 type Proxy struct {
 	reg        *registry.Registry
 	log        *slog.Logger
+	identity   Authenticator
 	rp         *httputil.ReverseProxy
 	transport  *http.Transport
 	retryAfter string
@@ -88,7 +100,7 @@ type Proxy struct {
 // New returns a proxy routing by reg's route table.
 func New(reg *registry.Registry, opts Options) *Proxy {
 	opts.defaults()
-	p := &Proxy{reg: reg, log: opts.Logger, retryAfter: strconv.Itoa(opts.RetryAfter), bodyIdle: opts.BodyIdleTimeout}
+	p := &Proxy{reg: reg, log: opts.Logger, identity: opts.Identity, retryAfter: strconv.Itoa(opts.RetryAfter), bodyIdle: opts.BodyIdleTimeout}
 	var id [6]byte
 	_, _ = rand.Read(id[:])
 	p.via = "1.1 oo-" + hex.EncodeToString(id[:])
@@ -190,7 +202,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Host = t.Host
 	pr.Out.Host = ""
 	setXForwarded(pr.In, pr.Out.Header)
+	setClientAddr(pr.In, pr.Out.Header)
 	p.setVia(pr.Out.Header)
+	p.setCaller(pr.In, pr.Out.Header)
 }
 
 // setXForwarded does what ProxyRequest.SetXForwarded does, with the inbound X-Forwarded-For

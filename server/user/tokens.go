@@ -200,6 +200,9 @@ func (s *Service) Authenticate(token string) (auth.Principal, error) {
 	if !jwtAlphabet(token) {
 		return auth.Principal{}, apierr.Unauthorized("malformed token: not a JWT")
 	}
+	if p, ok, err := s.cached(token); ok {
+		return p, err
+	}
 	var c Claims
 	parsed, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return &s.key.PublicKey, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}),
@@ -217,11 +220,41 @@ func (s *Service) Authenticate(token string) (auth.Principal, error) {
 	t, ok := s.active[c.ID]
 	s.mu.RUnlock()
 	if !ok || t.userID != c.UserID {
-		return auth.Principal{}, apierr.Unauthorized("token has been revoked (logged out, refreshed or password changed); log in again")
+		return auth.Principal{}, errRevoked
 	}
-	return auth.Principal{
+	p := auth.Principal{
 		UserID: c.UserID, Slug: c.Slug, Roles: c.Roles, TokenID: c.ID, ExpiresAt: c.ExpiresAt.Time,
-	}, nil
+	}
+	s.mu.Lock()
+	if len(s.verified) >= maxVerified {
+		clear(s.verified) // crude, but a refill costs one verification per live token
+	}
+	s.verified[token] = p
+	s.mu.Unlock()
+	return p, nil
+}
+
+// maxVerified bounds the verified-token cache. Only tokens that verified and are active enter
+// it, so filling it takes as many logins.
+const maxVerified = 4096
+
+// cached answers for a token whose signature was verified before: ok is false when it was not,
+// and then err means nothing. Expiry and revocation are checked as on the slow path. The
+// principal's Roles are shared between callers, which only read them.
+func (s *Service) cached(token string) (p auth.Principal, ok bool, err error) {
+	s.mu.RLock()
+	p, ok = s.verified[token]
+	t, active := s.active[p.TokenID]
+	s.mu.RUnlock()
+	switch {
+	case !ok:
+		return auth.Principal{}, false, nil
+	case !s.now().Before(p.ExpiresAt):
+		return auth.Principal{}, true, apierr.Unauthorized("token has expired; log in again")
+	case !active || t.userID != p.UserID:
+		return auth.Principal{}, true, errRevoked
+	}
+	return p, true, nil
 }
 
 // jwtAlphabet reports whether token holds only what a compact JWT may: base64url and dots.
@@ -234,6 +267,8 @@ func jwtAlphabet(token string) bool {
 	}
 	return true
 }
+
+var errRevoked = apierr.Unauthorized("token has been revoked (logged out, refreshed or password changed); log in again")
 
 // tokenError turns a jwt parse error into a 401 that says what was wrong with the token.
 func tokenError(t *jwt.Token, err error) error {
