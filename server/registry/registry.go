@@ -171,6 +171,10 @@ func New(st *store.Store, opts Options) (*Registry, error) {
 			}
 		}
 		e := &entry{rec: rec, url: pu}
+		if rec.HealthFormat < store.HealthFormatSplit {
+			splitLastHeartbeat(&e.rec)
+			r.dirty[e] = struct{}{}
+		}
 		e.h.Verdict = rec.Status
 		if tier(rec.Status) < 0 && rec.Status != api.StatusUnreachable && rec.Status != api.StatusError {
 			e.h.Verdict = api.StatusUnknown
@@ -180,11 +184,11 @@ func New(st *store.Store, opts Options) (*Registry, error) {
 		e.h.Start = now
 		e.h.LastBeat = rec.LastBeat
 		e.h.TTL, _ = time.ParseDuration(rec.HeartbeatTTL)
-		if rec.LastHeartbeat != nil {
-			e.h.LastHeartbeat = *rec.LastHeartbeat
+		if e.rec.LastHeartbeat != nil {
+			e.h.LastHeartbeat = *e.rec.LastHeartbeat
 		}
-		if rec.LastSeen != nil {
-			e.h.LastSeen = *rec.LastSeen
+		if e.rec.LastSeen != nil {
+			e.h.LastSeen = *e.rec.LastSeen
 		}
 		r.index(e)
 	}
@@ -193,6 +197,22 @@ func New(st *store.Store, opts Options) (*Registry, error) {
 	r.publish(slices.Collect(maps.Keys(r.bySlug))...)
 	r.mu.Unlock()
 	return r, nil
+}
+
+// splitLastHeartbeat converts a record stored when lastHeartbeat was the last passing probe or
+// heartbeat, whichever came last: that time becomes lastSeen (the best estimate of the last
+// answer there is), and lastHeartbeat keeps only an explicit beat (the TTL clock of then, which
+// a registration with a TTL also started), or goes.
+func splitLastHeartbeat(rec *store.InstanceRecord) {
+	if rec.LastSeen == nil {
+		rec.LastSeen = rec.LastHeartbeat
+	}
+	rec.LastHeartbeat = nil
+	if !rec.LastBeat.IsZero() {
+		t := rec.LastBeat
+		rec.LastHeartbeat = &t
+	}
+	rec.HealthFormat = store.HealthFormatSplit
 }
 
 // Table is the current route table. The proxy calls it on every request; it never blocks.
@@ -293,7 +313,7 @@ func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (
 		if id == "" {
 			id = r.newID()
 		}
-		next.rec = store.InstanceRecord{Instance: api.Instance{ID: id, Status: api.StatusUnknown, CreatedAt: now}}
+		next.rec = store.InstanceRecord{Instance: api.Instance{ID: id, Status: api.StatusUnknown, CreatedAt: now}, HealthFormat: store.HealthFormatSplit}
 		next.rec.Slug = p.Slug
 	}
 	if req.Slug != "" {

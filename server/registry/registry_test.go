@@ -563,6 +563,45 @@ func TestStatePersistsAcrossRestart(t *testing.T) {
 	}
 }
 
+// Records stored before lastHeartbeat meant heartbeats only had the last passing probe in it.
+// Loading them moves that time to lastSeen and keeps only an explicit beat as lastHeartbeat,
+// so an upgraded server does not show a probe as a heartbeat forever.
+func TestLegacyLastHeartbeatIsSplit(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	probed := time.Now().Add(-time.Minute).UTC().Round(time.Second)
+	beat := probed.Add(-10 * time.Second)
+	legacy := []store.InstanceRecord{
+		{Instance: api.Instance{ID: "inst_probed", URL: "http://127.0.0.1:9311", Slug: "alice-svc", Status: api.StatusHealthy, LastHeartbeat: &probed}},
+		{Instance: api.Instance{ID: "inst_beat", URL: "http://127.0.0.1:9312", Slug: "alice-svc", Status: api.StatusHealthy, LastHeartbeat: &probed}, LastBeat: beat},
+	}
+	for _, rec := range legacy {
+		if err := st.PutInstance(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := New(st, Options{ProbeInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := r.Get("inst_probed")
+	b, _ := r.Get("inst_beat")
+	if p.LastHeartbeat != nil || p.LastSeen == nil || !p.LastSeen.Equal(probed) {
+		t.Errorf("never beat: lastHeartbeat %v lastSeen %v, want none and %v", p.LastHeartbeat, p.LastSeen, probed)
+	}
+	if b.LastHeartbeat == nil || !b.LastHeartbeat.Equal(beat) || b.LastSeen == nil || !b.LastSeen.Equal(probed) {
+		t.Errorf("beat: lastHeartbeat %v lastSeen %v, want %v and %v", b.LastHeartbeat, b.LastSeen, beat, probed)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := st.GetInstance("inst_probed")
+	st.Close()
+	if err != nil || stored.HealthFormat != store.HealthFormatSplit || stored.LastHeartbeat != nil {
+		t.Fatalf("converted record not written back: %+v, %v", stored, err)
+	}
+}
+
 func TestUnreachableInstancesExpire(t *testing.T) {
 	r, st := newReg(t, Options{InstanceExpiry: 100 * time.Millisecond, Tick: 10 * time.Millisecond})
 	run(t, r)

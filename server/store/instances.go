@@ -17,7 +17,13 @@ type InstanceRecord struct {
 	LastBeat time.Time `json:"lastBeat,omitzero"`
 	// DownSince is when the instance last stopped being routable; zero while it is.
 	DownSince time.Time `json:"downSince,omitzero"`
+	// HealthFormat is HealthFormatSplit when LastHeartbeat holds only heartbeats and LastSeen
+	// probes; records written before (zero) kept the last probe or heartbeat in LastHeartbeat.
+	HealthFormat int `json:"healthFormat,omitempty"`
 }
+
+// HealthFormatSplit marks records whose lastHeartbeat is only what the service sent.
+const HealthFormatSplit = 2
 
 // PutInstance creates or replaces the instance keyed by rec.ID and commits.
 func (s *Store) PutInstance(rec InstanceRecord) error {
