@@ -149,3 +149,38 @@ func TestExamplePythonWhoami(t *testing.T) {
 		t.Errorf("whoami with forged headers and no token: %v, want caller null", got)
 	}
 }
+
+// The target policy from the environment of the real binary: OO_ALLOW_TARGETS narrows what may
+// be registered, and a refusal is a JSON 403 naming the rule. Probing is off and nothing is
+// proxied, so the allowed non-loopback address is never dialed.
+func TestServerTargetPolicyFromEnv(t *testing.T) {
+	e := newEnv(t).With("OO_ALLOW_TARGETS=10.0.0.0/8", "OO_DENY_TARGETS=10.9.0.0/16")
+	srv := e.StartServer("--probe-interval", "0")
+	code, tok := serverRegister(t, srv.URL, "pol-svc")
+	if code != http.StatusOK {
+		t.Fatalf("register: HTTP %d", code)
+	}
+	for url, want := range map[string]struct {
+		code int
+		msg  string
+	}{
+		"http://127.0.0.1:9": {http.StatusForbidden, "not on --allow-targets 10.0.0.0/8"},
+		"http://10.9.0.1:9":  {http.StatusForbidden, "on --deny-targets 10.9.0.0/16"},
+		"http://10.1.2.3:9":  {http.StatusCreated, ""},
+	} {
+		req, _ := http.NewRequest(http.MethodPut, srv.URL+"/registry-svc/instance", strings.NewReader(`{"url":"`+url+`"}`))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rsp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Error string `json:"error"`
+		}
+		_ = json.NewDecoder(rsp.Body).Decode(&body)
+		rsp.Body.Close()
+		if rsp.StatusCode != want.code || !strings.Contains(body.Error, want.msg) {
+			t.Errorf("%s: HTTP %d %q, want %d containing %q", url, rsp.StatusCode, body.Error, want.code, want.msg)
+		}
+	}
+}

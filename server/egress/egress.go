@@ -28,6 +28,9 @@ var Builtin = []netip.Prefix{
 	netip.MustParsePrefix("100.100.100.200/32"), // Alibaba Cloud metadata
 }
 
+// nat64 is the well-known NAT64 prefix (RFC 6052): its addresses carry an IPv4 address.
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
 // Policy is the set of addresses the server may connect to. The zero value and nil refuse only
 // Builtin. It is immutable and safe for concurrent use.
 //
@@ -39,7 +42,8 @@ var Builtin = []netip.Prefix{
 //  3. a Builtin address is refused;
 //  4. with an allow list, anything not on it is refused; without one, it is allowed.
 //
-// IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are matched as the IPv4 address they carry.
+// IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are matched as the IPv4 address they carry; a
+// NAT64 address (64:ff9b::a.b.c.d) must pass both as itself and as the IPv4 address it carries.
 type Policy struct {
 	allow, deny []netip.Prefix
 	// lookup resolves a name at registration and dial time; net.DefaultResolver unless a test
@@ -109,6 +113,17 @@ func (e *RefusedError) Error() string {
 func (p *Policy) Check(addr netip.Addr) error {
 	p = p.orDefault()
 	a := addr.Unmap().WithZone("")
+	if nat64.Contains(a) {
+		// On a network with a NAT64 gateway, 64:ff9b::a9fe:a9fe reaches 169.254.169.254: the
+		// address it carries must pass too.
+		b := a.As16()
+		v4 := netip.AddrFrom4([4]byte(b[12:]))
+		if err := p.Check(v4); err != nil {
+			re := err.(*RefusedError)
+			re.Addr, re.Reason = a, "it is NAT64 for "+v4.String()+", and "+re.Reason
+			return re
+		}
+	}
 	if pf, ok := match(p.deny, a); ok {
 		return &RefusedError{Addr: a, Reason: "it is on --deny-targets " + pf.String()}
 	}

@@ -39,6 +39,11 @@ func TestPrecedence(t *testing.T) {
 		{"", "", "fe80::1%eth0", true, "metadata"},
 		{"", "", "fd00:ec2::254", true, "metadata"},
 		{"", "", "100.100.100.200", true, "metadata"},
+		{"", "", "64:ff9b::169.254.169.254", true, "metadata"},
+		{"", "", "64:ff9b::127.0.0.1", false, ""},
+		{"", "10.0.0.0/8", "64:ff9b::10.1.2.3", true, "--deny-targets 10.0.0.0/8"},
+		{"64:ff9b::/96", "", "64:ff9b::10.1.2.3", true, "not on --allow-targets"},
+		{"64:ff9b::/96,10.0.0.0/8", "", "64:ff9b::10.1.2.3", false, ""},
 		// An allow list is the only space allowed.
 		{"10.0.0.0/8,127.0.0.0/8", "", "127.0.0.1", false, ""},
 		{"10.0.0.0/8,127.0.0.0/8", "", "::ffff:10.0.0.1", false, ""},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -134,5 +135,18 @@ func TestStartServesAndStopsOnCancel(t *testing.T) {
 	if rsp, err := http.Get("http://" + addr + api.PathPublicKey); err == nil {
 		rsp.Body.Close()
 		t.Error("server still answers after it stopped")
+	}
+}
+
+// A malformed target list in the environment is a usage error naming the flag, not ignored.
+func TestStartRefusesBadTargetEnv(t *testing.T) {
+	for _, env := range []string{"OO_ALLOW_TARGETS", "OO_DENY_TARGETS"} {
+		t.Run(env, func(t *testing.T) {
+			t.Setenv(env, "10.0.0.0/8,not-a-cidr")
+			_, err := startCmd(context.Background(), "--data-dir", t.TempDir(), "--addr", freeAddr(t))
+			if code := cmdutil.ExitCode(err); code != cmdutil.ExitUsage || !strings.Contains(fmt.Sprint(err), "not-a-cidr") {
+				t.Errorf("exit %d (%v), want a usage error naming the bad entry", code, err)
+			}
+		})
 	}
 }
