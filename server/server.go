@@ -20,6 +20,7 @@ import (
 	"github.com/ooctl/oo/server/proxy"
 	"github.com/ooctl/oo/server/registry"
 	"github.com/ooctl/oo/server/store"
+	"github.com/ooctl/oo/server/throttle"
 	"github.com/ooctl/oo/server/user"
 )
 
@@ -36,6 +37,17 @@ type Config struct {
 
 	ProbeInterval  time.Duration // health probe interval; default 5s; negative disables probing
 	InstanceExpiry time.Duration // Unreachable longer than this is removed; default 24h
+	// MaxInstances is the per-account instance quota (admins exempt); default 100, negative:
+	// no limit.
+	MaxInstances int
+
+	// LoginFailures failed logins are allowed per client address and per slug in each
+	// LoginFailureWindow (a token bucket), then 429; default 10 per minute, negative: no limit.
+	LoginFailures      int
+	LoginFailureWindow time.Duration
+	// HashConcurrency bounds the password hashes running at once (logins, registrations);
+	// default half the CPUs, at least 1.
+	HashConcurrency int
 
 	ShutdownTimeout time.Duration // bound on draining in-flight requests; default 10s
 	APIBodyTimeout  time.Duration // bound on reading an API request's body; default 30s
@@ -78,6 +90,15 @@ func (c *Config) defaults() {
 	if c.InstanceExpiry == 0 {
 		c.InstanceExpiry = 24 * time.Hour
 	}
+	if c.MaxInstances == 0 {
+		c.MaxInstances = DefaultMaxInstances
+	}
+	if c.LoginFailures == 0 {
+		c.LoginFailures = DefaultLoginFailures
+	}
+	if c.LoginFailureWindow == 0 {
+		c.LoginFailureWindow = DefaultLoginFailureWindow
+	}
 	if c.Proxy.BodyIdleTimeout == 0 {
 		c.Proxy.BodyIdleTimeout = DefaultBodyIdleTimeout
 	}
@@ -96,6 +117,17 @@ func (c *Config) defaults() {
 // request ends with a 408: long enough for a client that pauses, short enough that stalled
 // connections do not pile up.
 const DefaultBodyIdleTimeout = 60 * time.Second
+
+// DefaultLoginFailures per DefaultLoginFailureWindow is the failed-login budget of one client
+// address and of one slug: plenty for a person mistyping, nothing for guessing.
+const (
+	DefaultLoginFailures      = 10
+	DefaultLoginFailureWindow = time.Minute
+)
+
+// DefaultMaxInstances is the per-account instance quota: far more than one developer runs,
+// far less than a registration flood.
+const DefaultMaxInstances = 100
 
 // Server is an assembled platform, not yet listening.
 type Server struct {
@@ -125,12 +157,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	users, err := user.New(st, user.Options{
-		TokenTTL:      cfg.TokenTTL,
-		Registration:  cfg.Registration,
-		AdminPassword: cfg.AdminPassword,
-		BcryptCost:    cfg.BcryptCost,
-		Notice:        cfg.Stderr,
-		Logger:        cfg.Logger,
+		TokenTTL:        cfg.TokenTTL,
+		Registration:    cfg.Registration,
+		AdminPassword:   cfg.AdminPassword,
+		BcryptCost:      cfg.BcryptCost,
+		HashConcurrency: cfg.HashConcurrency,
+		Notice:          cfg.Stderr,
+		Logger:          cfg.Logger,
 	})
 	if err != nil {
 		st.Close()
@@ -144,6 +177,7 @@ func New(cfg Config) (*Server, error) {
 		Targets:        targets,
 		ProbeInterval:  cfg.ProbeInterval,
 		InstanceExpiry: cfg.InstanceExpiry,
+		MaxInstances:   max(0, cfg.MaxInstances),
 		Logger:         cfg.Logger,
 	})
 	if err != nil {
@@ -155,7 +189,8 @@ func New(cfg Config) (*Server, error) {
 	popts.Targets = targets
 	popts.Identity = users
 	prx := proxy.New(reg, popts)
-	a := &httpapi.API{Users: users, Registry: reg, Proxy: prx, Log: cfg.Logger, BodyTimeout: cfg.APIBodyTimeout}
+	a := &httpapi.API{Users: users, Registry: reg, Proxy: prx, Log: cfg.Logger, BodyTimeout: cfg.APIBodyTimeout,
+		LoginLimit: throttle.New(cfg.LoginFailures, cfg.LoginFailureWindow)}
 	h := a.Handler()
 	if cfg.Middleware != nil {
 		h = cfg.Middleware(h)

@@ -13,6 +13,9 @@ import (
 type Error struct {
 	Status  int
 	Message string
+	// RetryAfter, when positive, is sent as the Retry-After header (seconds): when a 429 or a
+	// 503 is worth trying again.
+	RetryAfter int
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -40,6 +43,30 @@ func NotFound(format string, args ...any) *Error {
 
 func Conflict(format string, args ...any) *Error {
 	return New(http.StatusConflict, format, args...)
+}
+
+// Busy is a 503 for work refused because the server is saturated; retry after the given
+// seconds.
+func Busy(retryAfter int, format string, args ...any) *Error {
+	e := New(http.StatusServiceUnavailable, format, args...)
+	e.RetryAfter = retryAfter
+	return e
+}
+
+// TooMany is a 429: the caller is over a limit for the next retryAfter seconds.
+func TooMany(retryAfter int, format string, args ...any) *Error {
+	e := New(http.StatusTooManyRequests, format, args...)
+	e.RetryAfter = retryAfter
+	return e
+}
+
+// RetryAfter returns err's RetryAfter, or 0.
+func RetryAfter(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }
 
 // Status returns the HTTP status for err: the Error's own, or 500 for anything else.

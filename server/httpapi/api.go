@@ -14,6 +14,7 @@ import (
 	"github.com/ooctl/oo/server/apierr"
 	"github.com/ooctl/oo/server/auth"
 	"github.com/ooctl/oo/server/registry"
+	"github.com/ooctl/oo/server/throttle"
 	"github.com/ooctl/oo/server/user"
 )
 
@@ -27,6 +28,9 @@ type API struct {
 	// it would hold a connection for no reason. Proxied requests are exempt: their bodies may be
 	// large and slow. Default 30s.
 	BodyTimeout time.Duration
+	// LoginLimit throttles failed logins per client address and per slug (429 with
+	// Retry-After); nil allows any number.
+	LoginLimit *throttle.Limiter
 }
 
 // Handler returns the server's root handler.
@@ -52,7 +56,13 @@ func (a *API) Handler() http.Handler {
 	// Dispatch on the first segment by hand: the proxy is the hot path and should not pay for
 	// pattern matching meant for the API.
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, reserved := api.FirstSegment(r.URL.Path); reserved || r.URL.Path == "/" {
+		// The first segment is taken as sent, never decoded, as the proxy does (see
+		// registry.SlugOf): "/user-svc%2flogin" is not the API but a slug nobody can have.
+		sent := r.URL.RawPath
+		if sent == "" {
+			sent = r.URL.Path
+		}
+		if _, reserved := api.FirstSegment(sent); reserved || r.URL.Path == "/" {
 			if !isClean(r.URL.Path) {
 				// ServeMux would answer with an HTML redirect, and /user-svc/../x would be
 				// redirected out of the API to the proxy.

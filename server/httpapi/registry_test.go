@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -438,5 +439,28 @@ func TestRegRegistrationsSurviveRestart(t *testing.T) {
 	list := regListH(t, s2, tok, "", extrasHeader)
 	if len(list) != 1 || list[0].ID != inst.ID || list[0].HeartbeatTTL != "1h" || list[0].LastHeartbeat == nil {
 		t.Fatalf("after restart: %+v", list)
+	}
+}
+
+// The default per-account quota holds through the API: the 101st instance of one account is a
+// JSON 403 (on the old code one account registered 11 000).
+func TestRegistryDefaultInstanceQuota(t *testing.T) {
+	s := userStart(t)
+	tok := s.Register(t, "many-svc", "many-password-1")
+	for i := range 100 {
+		req := api.RegisterInstanceRequest{URL: fmt.Sprintf("http://127.0.0.1:%d", 20000+i)}
+		if code := s.Do(t, http.MethodPut, api.PathInstance, tok, req, nil); code != http.StatusCreated {
+			t.Fatalf("instance %d: HTTP %d", i+1, code)
+		}
+	}
+	var e api.ErrorResponse
+	code := s.Do(t, http.MethodPut, api.PathInstance, tok, api.RegisterInstanceRequest{URL: "http://127.0.0.1:20100"}, &e)
+	if code != http.StatusForbidden || !strings.Contains(e.Error, "100 instances") {
+		t.Fatalf("101st instance: HTTP %d %q, want 403 naming the quota", code, e.Error)
+	}
+	admin := s.AdminToken(t)
+	req := api.RegisterInstanceRequest{URL: "http://127.0.0.1:20100", Slug: "many-svc"}
+	if code := s.Do(t, http.MethodPut, api.PathInstance, admin, req, nil); code != http.StatusCreated {
+		t.Fatalf("admin registering past the quota: HTTP %d", code)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/ooctl/oo/pkg/api"
@@ -37,6 +38,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		log.Error("internal error", "method", r.Method, "path", r.URL.Path,
 			"request_id", r.Header.Get(RequestIDHeader), "err", err)
 		msg = "internal server error"
+	}
+	if ra := apierr.RetryAfter(err); ra > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ra))
 	}
 	WriteJSON(w, status, api.ErrorResponse{Error: msg})
 }

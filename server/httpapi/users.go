@@ -1,10 +1,14 @@
 package httpapi
 
 import (
+	"fmt"
+	"math"
 	"net/http"
 
 	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/server/apierr"
 	"github.com/ooctl/oo/server/auth"
+	"github.com/ooctl/oo/server/throttle"
 )
 
 // userRoutes registers the /user-svc/ endpoints. Each handler only decodes, calls the user
@@ -47,7 +51,27 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, a.Log, err)
 		return
 	}
+	// Every attempt takes a token from its client's bucket and its slug's; only failures keep
+	// them. A slug nobody has gives its token back (no bucket is kept for made-up slugs) but
+	// the client pays for it.
+	addrKey, slugKey := "addr "+throttle.AddrKey(r.RemoteAddr), "slug "+req.Slug
+	if key, wait := a.LoginLimit.Take(addrKey, slugKey); key != "" {
+		who := "this client address"
+		if key == slugKey {
+			who = fmt.Sprintf("the slug %q", req.Slug)
+		}
+		secs := max(1, int(math.Ceil(wait.Seconds())))
+		WriteError(w, r, a.Log, apierr.TooMany(secs, "too many failed logins for %s; try again in %d s", who, secs))
+		return
+	}
 	tok, err := a.Users.Login(req)
+	switch apierr.Status(err) {
+	case http.StatusUnauthorized:
+	case http.StatusBadRequest:
+		a.LoginLimit.Refund(slugKey)
+	default:
+		a.LoginLimit.Refund(addrKey, slugKey)
+	}
 	if err != nil {
 		WriteError(w, r, a.Log, err)
 		return

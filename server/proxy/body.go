@@ -26,6 +26,7 @@ type clientBody struct {
 	rc      io.ReadCloser
 	ctl     *http.ResponseController // nil without an idle timeout
 	idle    time.Duration
+	ended   bool // EOF seen; only Read touches it, and reads do not overlap
 	failure atomic.Int32
 	err     error // written before failure is stored
 }
@@ -47,6 +48,12 @@ func (p *Proxy) watchBody(w http.ResponseWriter, r *http.Request) *http.Request 
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
+	if b.ended {
+		// The transport reads past Content-Length to check for extra bytes; by then net/http
+		// may have closed the inbound body (once the response started), and that read would
+		// fail the upload after the fact.
+		return 0, io.EOF
+	}
 	if b.ctl != nil {
 		_ = b.ctl.SetReadDeadline(time.Now().Add(b.idle))
 	}
@@ -59,6 +66,7 @@ func (b *clientBody) Read(p []byte) (int, error) {
 			// away; a deadline left behind would cancel a long response (a stream) later.
 			_ = b.ctl.SetReadDeadline(time.Time{})
 		}
+		b.ended = true
 	case b.failure.Load() == bodyOK:
 		b.err = err
 		var ne net.Error

@@ -140,7 +140,7 @@ func (p *Proxy) Close() { p.transport.CloseIdleConnections() }
 // ServeHTTP answers 404 for a slug nobody registered and 503 for one with no routable instance;
 // everything else goes to the backend.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	slug := registry.FirstSegment(r.URL.Path)
+	slug := registry.SlugOf(r.URL)
 	if v := r.Header["Via"]; len(v) > 0 && p.cameBack(v) {
 		writeError(w, http.StatusLoopDetected, "loop: an instance of \""+slug+"\" sends requests back to this oo server; "+
 			"remove it (oo instance ls --slug "+slug+", then oo instance rm ID) and register the service's own URL")
@@ -193,7 +193,7 @@ var errNoRoute = errors.New("no routable instance")
 
 // rewrite picks the instance. Path and raw query are left exactly as the client sent them.
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
-	t := p.reg.Table().Route(pr.In.URL.Path).Pick()
+	t := p.reg.Table().Lookup(registry.SlugOf(pr.In.URL)).Pick()
 	if t == nil {
 		pr.Out.URL.Host = noRoute
 		return
@@ -252,7 +252,7 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err == nil || req.Context().Err() != nil {
 		return rsp, err
 	}
-	slug := registry.FirstSegment(req.URL.Path)
+	slug := registry.SlugOf(req.URL)
 	route := p.reg.Table().Lookup(slug)
 	dialErr := isDialError(err)
 	if failed := route.Find(req.URL.Host); failed != nil {
@@ -321,7 +321,7 @@ func (b *replayableBody) Close() error {
 // errorHandler answers when no response came from a backend: 503 when nothing could be reached
 // (the client may retry), 504 on a timeout, 502 when a backend broke mid-request.
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	slug := registry.FirstSegment(r.URL.Path)
+	slug := registry.SlugOf(r.URL)
 	// The client's body is checked first: a stalled body also cancels the request's context.
 	if cb, _ := r.Context().Value(clientBodyKey{}).(*clientBody); cb != nil {
 		switch cb.failure.Load() {

@@ -38,6 +38,9 @@ type Options struct {
 	// Targets is the outbound policy: what an instance URL may point at, checked at
 	// registration and on every probe. nil refuses only egress.Builtin.
 	Targets *egress.Policy
+	// MaxInstances is how many instances one slug may register; admins are exempt. 0 means no
+	// limit (Config and the CLI default it to 100).
+	MaxInstances int
 
 	ProbeTimeout  time.Duration // one probe's bound; default 2s, at most the interval
 	SlowProbe     time.Duration // a passing probe slower than this is Degraded; default ProbeTimeout/2
@@ -309,6 +312,9 @@ func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (
 	if e != nil {
 		next = *e
 	} else {
+		if err := r.checkQuota(p); err != nil {
+			return api.Instance{}, err
+		}
 		id := req.ID
 		if id == "" {
 			id = r.newID()
@@ -366,6 +372,19 @@ func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (
 	r.publish(e.rec.Slug, oldSlug)
 	r.wake()
 	return e.rec.Instance, nil
+}
+
+// checkQuota refuses a new instance for a non-admin slug that has MaxInstances already: every
+// instance is probed and routed, so one account must not be able to register thousands.
+// Updating or moving an existing instance is always allowed. Called with r.mu held.
+func (r *Registry) checkQuota(p auth.Principal) error {
+	if r.opts.MaxInstances <= 0 || p.IsAdmin() {
+		return nil
+	}
+	if n := len(r.bySlug[p.Slug]); n >= r.opts.MaxInstances {
+		return apierr.Forbidden("slug %q already has %d instances, the most one account may register on this server (--max-instances); remove some first (oo instance ls, oo instance rm ID)", p.Slug, n)
+	}
+	return nil
 }
 
 // target finds the entry a registration updates, or nil for a new one, and checks the caller

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -711,5 +712,38 @@ func TestBadHealthPathsAre400(t *testing.T) {
 		if _, err := r.Register(alice, api.RegisterInstanceRequest{URL: "http://127.0.0.1:9311", HealthPath: p}); err != nil {
 			t.Errorf("healthPath %q: %v", p, err)
 		}
+	}
+}
+
+// One account may register at most MaxInstances instances (issue 11: one account registered
+// 11 000, all probed); updating one it has is still fine, removing one makes room, and admins
+// are exempt (what they register for the slug counts towards its quota).
+func TestInstanceQuota(t *testing.T) {
+	r, _ := newReg(t, Options{MaxInstances: 3})
+	var last api.Instance
+	for i := range 3 {
+		last = register(t, r, alice, api.RegisterInstanceRequest{URL: "http://127.0.0.1:" + strconv.Itoa(9100+i)})
+	}
+	overQuota := func(what, url string) {
+		t.Helper()
+		_, err := r.Register(alice, api.RegisterInstanceRequest{URL: url})
+		if apierr.Status(err) != http.StatusForbidden || !strings.Contains(err.Error(), "--max-instances") {
+			t.Fatalf("%s: %v, want a 403 naming --max-instances", what, err)
+		}
+	}
+	overQuota("4th instance", "http://127.0.0.1:9200")
+	register(t, r, alice, api.RegisterInstanceRequest{URL: "http://127.0.0.1:9100", HealthPath: "/health"})
+	register(t, r, alice, api.RegisterInstanceRequest{ID: last.ID, URL: "http://127.0.0.1:9300"})
+	register(t, r, bob, api.RegisterInstanceRequest{URL: "http://127.0.0.1:9400"})
+	if err := r.Delete(alice, last.ID); err != nil {
+		t.Fatal(err)
+	}
+	register(t, r, alice, api.RegisterInstanceRequest{URL: "http://127.0.0.1:9600"})
+	overQuota("4th instance after a removal and a registration", "http://127.0.0.1:9700")
+	for i := range 5 {
+		register(t, r, admin, api.RegisterInstanceRequest{URL: "http://127.0.0.1:" + strconv.Itoa(9500+i), Slug: "alice-svc"})
+	}
+	if got := len(r.List(Filter{Slug: "alice-svc"})); got != 8 {
+		t.Fatalf("alice-svc has %d instances, want 8", got)
 	}
 }

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"net/url"
 	"sync/atomic"
 
 	"github.com/ooctl/oo/pkg/api"
@@ -37,6 +38,19 @@ func FirstSegment(path string) string {
 		}
 	}
 	return path
+}
+
+// SlugOf is the slug a request URL addresses: the first segment of its path exactly as the
+// client sent it (RawPath when the path holds escapes that decoding would change). The first
+// segment is never decoded: "/echo%2fx" names the slug "echo%2fx", which no slug can be (404),
+// instead of routing to echo a path whose first segment the service reads as "echo%2fx" or
+// "echo/x" depending on its router. The path is forwarded as sent, so routing and the service
+// see the same first segment. It does not allocate.
+func SlugOf(u *url.URL) string {
+	if u.RawPath != "" {
+		return FirstSegment(u.RawPath)
+	}
+	return FirstSegment(u.Path)
 }
 
 // Len is the number of slugs with at least one registered instance.

@@ -44,6 +44,11 @@ type Options struct {
 	Now           func() time.Time // for tests; default time.Now
 	// BcryptCost defaults to bcrypt.DefaultCost; tests may lower it to bcrypt.MinCost.
 	BcryptCost int
+	// HashConcurrency bounds the password hashes (login, registration, account creation,
+	// password change) running at once; default DefaultHashConcurrency. A request that waits
+	// longer than HashWait (default DefaultHashWait) for a slot is answered 503.
+	HashConcurrency int
+	HashWait        time.Duration
 }
 
 // Service is the user service.
@@ -54,6 +59,7 @@ type Service struct {
 	log       *slog.Logger
 	key       *rsa.PrivateKey
 	publicPEM string
+	hasher    *hasher
 
 	// mu guards active and verified, which Authenticate reads on every request.
 	mu     sync.RWMutex
@@ -98,6 +104,9 @@ func New(st *store.Store, opts Options) (*Service, error) {
 	}
 	s := &Service{st: st, opts: opts, now: opts.Now, log: opts.Logger, active: map[string]activeToken{}, verified: map[string]auth.Principal{}}
 	var err error
+	if s.hasher, err = newHasher(opts.BcryptCost, opts.HashConcurrency, opts.HashWait); err != nil {
+		return nil, fmt.Errorf("hash password: %w", err)
+	}
 	if s.key, err = loadOrCreateKey(st); err != nil {
 		return nil, err
 	}
@@ -149,9 +158,9 @@ func (s *Service) ensureAdmin() error {
 
 // createUser hashes the password and stores the account; callers validate the fields first.
 func (s *Service) createUser(slug, name, password string, roles []string, contact *api.Contact) (store.UserRecord, error) {
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.opts.BcryptCost)
+	hash, err := s.hasher.hash(password)
 	if err != nil {
-		return store.UserRecord{}, fmt.Errorf("hash password: %w", err)
+		return store.UserRecord{}, err
 	}
 	now := s.now().UTC()
 	u := store.UserRecord{
@@ -195,6 +204,11 @@ func (s *Service) Register(req api.RegisterRequest) (api.AuthToken, error) {
 	if err != nil {
 		return api.AuthToken{}, err
 	}
+	// A taken slug is the common case of clients that register on every start; it need not
+	// cost a password hash (createUser still settles a race).
+	if _, err := s.st.GetUserBySlug(req.Slug); err == nil {
+		return api.AuthToken{}, apierr.Conflict("slug %q is already taken", req.Slug)
+	}
 	u, err := s.createUser(req.Slug, name, req.Password, []string{api.RoleUser}, req.Contact)
 	if err != nil {
 		return api.AuthToken{}, err
@@ -235,12 +249,20 @@ func (s *Service) Login(req api.LoginRequest) (api.AuthToken, error) {
 		return api.AuthToken{}, apierr.BadRequest("password is required")
 	}
 	u, err := s.st.GetUserBySlug(req.Slug)
-	if errors.Is(err, store.ErrNotFound) {
-		return api.AuthToken{}, apierr.BadRequest("no account with slug %q", req.Slug)
-	} else if err != nil {
+	known := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return api.AuthToken{}, err
 	}
-	if bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(req.Password)) != nil {
+	// An unknown slug is checked against a decoy hash: it takes as long as a wrong password,
+	// so timing does not tell which slugs exist. The status still does (400 and 401, which
+	// clients depend on); docs/api.md says so.
+	ok, err := s.hasher.matches(u.PasswordHash, req.Password)
+	switch {
+	case err != nil:
+		return api.AuthToken{}, err
+	case !known:
+		return api.AuthToken{}, apierr.BadRequest("no account with slug %q", req.Slug)
+	case !ok:
 		return api.AuthToken{}, apierr.Unauthorized("wrong password for %q", req.Slug)
 	}
 	return s.issue(u)
@@ -301,12 +323,14 @@ func (s *Service) ChangePassword(p auth.Principal, req api.ChangePasswordRequest
 	} else if err != nil {
 		return err
 	}
-	if bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(req.CurrentPassword)) != nil {
+	if ok, err := s.hasher.matches(u.PasswordHash, req.CurrentPassword); err != nil {
+		return err
+	} else if !ok {
 		return apierr.Forbidden("currentPassword is wrong")
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(req.NewPassword), s.opts.BcryptCost)
+	hash, err := s.hasher.hash(req.NewPassword)
 	if err != nil {
-		return fmt.Errorf("hash password: %w", err)
+		return err
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -38,18 +39,22 @@ reverse proxy that routes SERVER/<slug>/... to the instances owned by <slug>.`,
 }
 
 type startOptions struct {
-	addr            string
-	dataDir         string
-	registration    string
-	tokenTTL        time.Duration
-	probeInterval   time.Duration
-	instanceExpiry  time.Duration
-	shutdownTimeout time.Duration
-	allowTargets    string
-	denyTargets     string
-	logFormat       string
-	logLevel        string
-	proxy           proxy.Options
+	addr               string
+	dataDir            string
+	registration       string
+	tokenTTL           time.Duration
+	probeInterval      time.Duration
+	instanceExpiry     time.Duration
+	shutdownTimeout    time.Duration
+	loginFailureWindow time.Duration
+	loginFailures      int
+	maxInstances       int
+	hashConcurrency    int
+	allowTargets       string
+	denyTargets        string
+	logFormat          string
+	logLevel           string
+	proxy              proxy.Options
 	// envErrs are malformed environment defaults, reported when the command runs (not when
 	// the command tree is built, which every oo command does).
 	envErrs []error
@@ -106,6 +111,7 @@ requests finish (up to --shutdown-timeout) and closes the store.`,
 		{&o.tokenTTL, "token-ttl", "OO_TOKEN_TTL", 720 * time.Hour, "lifetime of issued tokens"},
 		{&o.probeInterval, "probe-interval", "OO_PROBE_INTERVAL", 5 * time.Second, "how often instances are health-checked; 0 disables probing"},
 		{&o.instanceExpiry, "instance-expiry", "OO_INSTANCE_EXPIRY", 24 * time.Hour, "remove instances unreachable for longer than this"},
+		{&o.loginFailureWindow, "login-failure-window", "OO_LOGIN_FAILURE_WINDOW", server.DefaultLoginFailureWindow, "the window of --login-failures (the budget refills gradually over it)"},
 		{&o.shutdownTimeout, "shutdown-timeout", "OO_SHUTDOWN_TIMEOUT", 10 * time.Second, "how long in-flight requests may take to finish on shutdown"},
 		{&o.proxy.DialTimeout, "proxy-dial-timeout", "OO_PROXY_DIAL_TIMEOUT", 5 * time.Second, "proxy: connecting to an instance; a failed dial is retried once on another instance"},
 		{&o.proxy.ResponseHeaderTimeout, "proxy-response-timeout", "OO_PROXY_RESPONSE_TIMEOUT", 0, "proxy: waiting for an instance's response headers (504 after); 0 waits as long as the client does (long polls, SSE)"},
@@ -121,6 +127,24 @@ requests finish (up to --shutdown-timeout) and closes the store.`,
 	}
 	f.StringVar(&o.allowTargets, "allow-targets", os.Getenv("OO_ALLOW_TARGETS"), "comma-separated CIDRs or addresses instance URLs may point at; when set, nothing else is allowed (OO_ALLOW_TARGETS)")
 	f.StringVar(&o.denyTargets, "deny-targets", os.Getenv("OO_DENY_TARGETS"), "comma-separated CIDRs or addresses instance URLs may never point at; wins over --allow-targets (OO_DENY_TARGETS)")
+	ints := []struct {
+		p     *int
+		name  string
+		env   string
+		def   int
+		usage string
+	}{
+		{&o.loginFailures, "login-failures", "OO_LOGIN_FAILURES", server.DefaultLoginFailures, "failed logins allowed per client address and per slug in each --login-failure-window, then 429 with Retry-After; 0 disables"},
+		{&o.maxInstances, "max-instances", "OO_MAX_INSTANCES", server.DefaultMaxInstances, "instances one account may register (admins are exempt); 0: no limit"},
+		{&o.hashConcurrency, "hash-concurrency", "OO_HASH_CONCURRENCY", 0, "password hashes (logins, registrations) computed at once, so a login flood cannot starve the proxy; 0: half the CPUs, at least 1"},
+	}
+	for _, n := range ints {
+		def, err := envInt(n.env, n.def)
+		if err != nil {
+			o.envErrs = append(o.envErrs, err)
+		}
+		f.IntVar(n.p, n.name, def, n.usage+" ("+n.env+")")
+	}
 	f.StringVar(&o.logFormat, "log-format", envOr("OO_LOG_FORMAT", "text"), "text or json (OO_LOG_FORMAT)")
 	f.StringVar(&o.logLevel, "log-level", envOr("OO_LOG_LEVEL", "info"), "debug, info, warn or error (OO_LOG_LEVEL)")
 	return cmd
@@ -134,6 +158,14 @@ func runStart(ctx context.Context, ios *iostreams.IOStreams, o *startOptions) er
 		if d < 0 {
 			return cmdutil.Usagef("%s must not be negative, not %v", name, d)
 		}
+	}
+	for name, n := range map[string]int{"--login-failures": o.loginFailures, "--hash-concurrency": o.hashConcurrency, "--max-instances": o.maxInstances} {
+		if n < 0 {
+			return cmdutil.Usagef("%s must not be negative, not %d", name, n)
+		}
+	}
+	if o.loginFailureWindow <= 0 {
+		return cmdutil.Usagef("--login-failure-window must be positive, not %v", o.loginFailureWindow)
 	}
 	logger, err := newLogger(ios, o.logFormat, o.logLevel)
 	if err != nil {
@@ -157,25 +189,36 @@ func runStart(ctx context.Context, ios *iostreams.IOStreams, o *startOptions) er
 	if o.proxy.BodyIdleTimeout == 0 {
 		o.proxy.BodyIdleTimeout = -1 // the same
 	}
+	loginFailures, maxInstances := o.loginFailures, o.maxInstances
+	if loginFailures == 0 {
+		loginFailures = -1 // the same
+	}
+	if maxInstances == 0 {
+		maxInstances = -1 // the same
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return server.Run(ctx, server.Config{
-		Addr:            o.addr,
-		DataDir:         o.dataDir,
-		Registration:    o.registration,
-		TokenTTL:        o.tokenTTL,
-		AdminPassword:   os.Getenv("OO_ADMIN_PASSWORD"),
-		ProbeInterval:   probe,
-		InstanceExpiry:  o.instanceExpiry,
-		ShutdownTimeout: o.shutdownTimeout,
-		AllowTargets:    allow,
-		DenyTargets:     deny,
-		Proxy:           o.proxy,
-		Logger:          logger,
-		Stderr:          ios.ErrOut,
+		Addr:               o.addr,
+		DataDir:            o.dataDir,
+		Registration:       o.registration,
+		TokenTTL:           o.tokenTTL,
+		AdminPassword:      os.Getenv("OO_ADMIN_PASSWORD"),
+		ProbeInterval:      probe,
+		InstanceExpiry:     o.instanceExpiry,
+		ShutdownTimeout:    o.shutdownTimeout,
+		LoginFailures:      loginFailures,
+		LoginFailureWindow: o.loginFailureWindow,
+		HashConcurrency:    o.hashConcurrency,
+		MaxInstances:       maxInstances,
+		AllowTargets:       allow,
+		DenyTargets:        deny,
+		Proxy:              o.proxy,
+		Logger:             logger,
+		Stderr:             ios.ErrOut,
 	})
 }
 
@@ -213,4 +256,17 @@ func envDuration(key string, def time.Duration) (time.Duration, error) {
 		return def, fmt.Errorf("%s=%q is not a duration (like 30s, 5m or 720h)", key, v)
 	}
 	return d, nil
+}
+
+// envInt reads an integer default from the environment, like envDuration.
+func envInt(key string, def int) (int, error) {
+	v := os.Getenv(key)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return def, fmt.Errorf("%s=%q is not a whole number", key, v)
+	}
+	return n, nil
 }
