@@ -56,13 +56,11 @@ func (a *API) Handler() http.Handler {
 	// Dispatch on the first segment by hand: the proxy is the hot path and should not pay for
 	// pattern matching meant for the API.
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The first segment is taken as sent, never decoded, as the proxy does (see
-		// registry.SlugOf): "/user-svc%2flogin" is not the API but a slug nobody can have.
-		sent := r.URL.RawPath
-		if sent == "" {
-			sent = r.URL.Path
-		}
-		if _, reserved := api.FirstSegment(sent); reserved || r.URL.Path == "/" {
+		// Reserved on the decoded path: a first segment that decodes to a reserved name
+		// ("/user-svc%2flogin") never reaches the proxy, and the API's router, matching the
+		// path as sent, answers it 404. The proxy routes on the segment as sent
+		// (registry.SlugOf), where an escape names no slug.
+		if _, reserved := api.FirstSegment(r.URL.Path); reserved || r.URL.Path == "/" {
 			if !isClean(r.URL.Path) {
 				// ServeMux would answer with an HTML redirect, and /user-svc/../x would be
 				// redirected out of the API to the proxy.
