@@ -37,7 +37,9 @@ func main() {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]string{"hello": "world"})
 	})
-	// Only callers with a valid oo token get in; the handler learns who they are.
+	// Only callers with a valid oo token get in; the handler learns who they are. (A service
+	// reachable only through oo can instead read sdk.ProxiedCaller(r): the identity the server
+	// verified, revocation included, with no key or signature check here.)
 	mux.Handle("GET /"+svc.Slug()+"/whoami", svc.Verifier().Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := sdk.CallerFrom(r.Context())
 		w.Header().Set("Content-Type", "application/json")

@@ -77,12 +77,14 @@ func setClientAddr(in *http.Request, out http.Header) {
 		delete(out, "X-Real-Ip")
 		return
 	}
-	out["X-Real-Ip"] = []string{ip}
 	el := forwardedElement(ip, in.Host, in.TLS != nil)
 	if prior := in.Header["Forwarded"]; len(prior) > 0 {
 		el = strings.Join(prior, ", ") + ", " + el
 	}
-	out["Forwarded"] = []string{el}
+	// One backing array for both values, each capped so an Add reallocates (as setXForwarded).
+	v := &[2]string{ip, el}
+	out["X-Real-Ip"] = v[0:1:1]
+	out["Forwarded"] = v[1:2:2]
 }
 
 // forwardedElement is one RFC 7239 element: for=, host= and proto= of this hop.
