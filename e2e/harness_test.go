@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -41,7 +42,8 @@ func TestMain(m *testing.M) {
 }
 
 // env is an isolated user environment: its own XDG dirs and HOME, so that nothing reads or
-// writes the real user's config, data or keyring files.
+// writes the real user's config, data or keyring files. Every process started with it carries
+// the test's owner mark (procs_test.go), and the test fails if one outlives it.
 type env struct {
 	t    *testing.T
 	Home string
@@ -51,7 +53,11 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	home := t.TempDir()
 	e := &env{t: t, Home: home}
+	mark := newOwnerMark(t)
+	// Registered first, so it runs last: after every process of the test has been stopped.
+	t.Cleanup(func() { checkLeftovers(t, mark) })
 	e.Vars = []string{
+		mark,
 		"HOME=" + home,
 		"XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
 		"XDG_DATA_HOME=" + filepath.Join(home, "data"),
@@ -90,6 +96,9 @@ func (e *env) Run(stdin string, args ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, ooBin, args...)
 	cmd.Env = e.Vars
+	inOwnGroup(cmd)
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	defer checkGroup(e.t, cmd)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -142,11 +151,12 @@ func (e *env) StartServer(extraArgs ...string) *serverProc {
 	cmd.Env = e.Vars
 	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
+	inOwnGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
 	p := &serverProc{URL: "http://" + addr, Addr: addr, Cmd: cmd, Log: log}
-	e.t.Cleanup(func() { p.Stop() })
+	e.t.Cleanup(func() { p.Stop(); checkGroup(e.t, cmd) })
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		rsp, err := http.Get(p.URL + "/user-svc/public-key")
@@ -173,7 +183,7 @@ func (p *serverProc) Stop() {
 	select {
 	case <-done:
 	case <-time.After(15 * time.Second):
-		_ = p.Cmd.Process.Kill()
+		_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 	}
 }

@@ -70,8 +70,9 @@ type svcProc struct {
 	done chan struct{}
 }
 
-// svcStartProc starts name with args in e's environment. When the test ends a process still
-// running gets SIGTERM, then SIGKILL after 15 s.
+// svcStartProc starts name with args in e's environment, in a process group of its own. When
+// the test ends a process still running gets SIGTERM, then its group SIGKILL after 15 s; then
+// nothing may be left in its group (checkGroup).
 func svcStartProc(t *testing.T, e *env, name string, args ...string) *svcProc {
 	t.Helper()
 	cmd := exec.Command(name, args...)
@@ -79,11 +80,13 @@ func svcStartProc(t *testing.T, e *env, name string, args ...string) *svcProc {
 	p := &svcProc{cmd: cmd, Out: &svcBuffer{}, Err: &svcBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.Out, p.Err
 	cmd.WaitDelay = 5 * time.Second
+	inOwnGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
+		defer checkGroup(t, cmd)
 		select {
 		case <-p.done:
 			return
@@ -93,7 +96,7 @@ func svcStartProc(t *testing.T, e *env, name string, args ...string) *svcProc {
 		select {
 		case <-p.done:
 		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-p.done
 		}
 	})

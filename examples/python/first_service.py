@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """The first oo service in Python, standard library only, plain HTTP.
 
-It gets a token for its slug (OO_TOKEN, or the password it stored on an earlier run, or a new
-account with a random password it stores 0600 under $XDG_DATA_HOME/oo/services/), registers
-its URL in the registry with a heartbeat TTL, heartbeats, and deregisters on SIGINT/SIGTERM.
+It gets a token for its slug (OO_TOKEN_FILE or OO_TOKEN, or the password it stored on an
+earlier run, or a new account with a random password it stores 0600 under
+$XDG_DATA_HOME/oo/services/), registers its URL in the registry with a heartbeat TTL,
+heartbeats, and deregisters on SIGINT/SIGTERM. It runs for longer than a token lives: a call
+answered 401 is retried with a new token (a new login with the stored password, or the file
+`oo service run` keeps current), and an instance the server forgot is registered again.
 
     GET /<slug>/hello   ->  {"hello": "world"}
     GET /<slug>/whoami  ->  {"caller": "<slug>", "userId": "usr_...", "roles": [...]} for a request
@@ -13,7 +16,8 @@ The caller comes from the X-Oo-Caller-* headers the oo proxy adds after verifyin
 token (signature, expiry, revocation); it removes any copies a client sent. So the service needs
 no JWT library, as long as it is reachable only through oo (it listens on loopback).
 
-Env: OO_URL (or OB_URL, OPENORCH_URL), SELF_URL (or PORT), OO_TOKEN, OO_SLUG (default py-svc).
+Env: OO_URL (or OB_URL, OPENORCH_URL), SELF_URL (or PORT), OO_TOKEN_FILE or OO_TOKEN, OO_SLUG
+(default py-svc), OO_HEARTBEAT_SECONDS (default 5).
 """
 import json
 import os
@@ -29,7 +33,7 @@ from urllib.parse import urlparse
 SERVER = (os.environ.get("OO_URL") or os.environ.get("OB_URL")
           or os.environ.get("OPENORCH_URL") or "http://127.0.0.1:58231").rstrip("/")
 SLUG = os.environ.get("OO_SLUG") or "py-svc"
-HEARTBEAT_SECONDS = 5
+HEARTBEAT_SECONDS = float(os.environ.get("OO_HEARTBEAT_SECONDS") or 5)
 
 
 def api(method, path, body=None, token=None):
@@ -68,14 +72,55 @@ def store_password(password):
     os.replace(path + ".tmp", path)
 
 
-def service_token():
-    if os.environ.get("OO_TOKEN"):
-        return os.environ["OO_TOKEN"]
+class Credentials:
+    """The service's token, kept usable for as long as the service runs."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.file = os.environ.get("OO_TOKEN_FILE")  # `oo service run` keeps it current
+        self.password = ""
+        self.token = os.environ.get("OO_TOKEN", "")
+        if not self.file and not self.token:
+            self.password, self.token = service_account()
+
+    def current(self):
+        if self.file:
+            with open(self.file) as f:
+                return f.read().strip()
+        with self.lock:
+            return self.token
+
+    def renew(self, refused):
+        """After a 401: log in again with the stored password (the token file needs nothing)."""
+        if not self.password:
+            return
+        with self.lock:
+            if self.token == refused:  # not renewed meanwhile by another thread
+                self.token = login(self.password)
+
+    def call(self, method, path, body=None):
+        """api() with the current token, retried once with a new one after a 401."""
+        token = self.current()
+        try:
+            return api(method, path, body, token)
+        except urllib.error.HTTPError as e:
+            if e.code != 401:
+                raise
+        self.renew(token)
+        return api(method, path, body, self.current())
+
+
+def login(password):
+    return api("POST", "/user-svc/login", {"slug": SLUG, "password": password})["token"]["token"]
+
+
+def service_account():
+    """(password, token) of the service's own account, created on first use."""
     password = stored_password()
     created = False
     if password:
         try:
-            return api("POST", "/user-svc/login", {"slug": SLUG, "password": password})["token"]["token"]
+            return password, login(password)
         except urllib.error.HTTPError as e:
             if e.code == 401:
                 sys.exit(f"{SLUG} exists but rejects the password in {credentials_file()}")
@@ -85,7 +130,7 @@ def service_token():
         created = True
     name = SLUG.replace("-", " ").title()
     try:
-        return api("POST", "/user-svc/register", {"slug": SLUG, "name": name, "password": password})["token"]["token"]
+        return password, api("POST", "/user-svc/register", {"slug": SLUG, "name": name, "password": password})["token"]["token"]
     except urllib.error.HTTPError as e:
         if created:
             os.remove(credentials_file())  # not this account's password: do not keep it
@@ -132,21 +177,33 @@ def main():
     httpd = ThreadingHTTPServer(("127.0.0.1" if u.hostname in ("localhost", None) else u.hostname, u.port or 0), Handler)
     self_url = f"{u.scheme}://{u.hostname}:{httpd.server_address[1]}"
 
-    token = service_token()
-    ttl = f"{3 * HEARTBEAT_SECONDS}s"
-    rsp = api("PUT", "/registry-svc/instance", {"url": self_url, "heartbeatTtl": ttl}, token)
-    instance_id = (rsp.get("instance") or {}).get("id")
-    if not instance_id:  # servers that answer {} only
-        found = api("GET", f"/registry-svc/instances?slug={SLUG}", None, token)["instances"]
-        instance_id = next(i["id"] for i in found if i["url"].rstrip("/") == self_url)
+    creds = Credentials()
+    ttl = f"{round(3 * HEARTBEAT_SECONDS, 3)}s"
+
+    def register():
+        rsp = creds.call("PUT", "/registry-svc/instance", {"url": self_url, "heartbeatTtl": ttl})
+        found = (rsp.get("instance") or {}).get("id")
+        if not found:  # servers that answer {} only
+            listed = creds.call("GET", f"/registry-svc/instances?slug={SLUG}")["instances"]
+            found = next(i["id"] for i in listed if i["url"].rstrip("/") == self_url)
+        return found
+
+    instance_id = register()
     print(f"{SLUG} listening on {self_url}, registered as {instance_id}", flush=True)
 
     stopping = threading.Event()
 
     def heartbeat():
+        nonlocal instance_id
         while not stopping.wait(HEARTBEAT_SECONDS):
             try:
-                api("PUT", f"/registry-svc/instance/{instance_id}/heartbeat", {"ttl": ttl}, token)
+                try:
+                    creds.call("PUT", f"/registry-svc/instance/{instance_id}/heartbeat", {"ttl": ttl})
+                except urllib.error.HTTPError as e:
+                    if e.code != 404:
+                        raise
+                    # The server forgot us (its TTL ran out while we were suspended, or it was reset).
+                    instance_id = register()
             except (urllib.error.URLError, OSError) as e:
                 print(f"heartbeat failed: {e}", file=sys.stderr, flush=True)
 
@@ -160,7 +217,7 @@ def main():
     threading.Thread(target=heartbeat, daemon=True).start()
     httpd.serve_forever()
     try:
-        api("DELETE", f"/registry-svc/instance/{instance_id}", None, token)
+        creds.call("DELETE", f"/registry-svc/instance/{instance_id}")
         print(f"deregistered {instance_id}", flush=True)
     except urllib.error.HTTPError as e:
         if e.code != 404:

@@ -125,7 +125,9 @@ func (l *Lease) Run(ctx context.Context, interval time.Duration, report func(err
 			return
 		case <-t.C:
 		}
-		bctx, cancel := context.WithTimeout(ctx, interval)
+		// A beat may include a new login (password hashing is slow on purpose): short intervals
+		// still get a few seconds.
+		bctx, cancel := context.WithTimeout(ctx, max(interval, 5*time.Second))
 		err := l.Beat(bctx)
 		cancel()
 		switch {
