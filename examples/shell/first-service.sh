@@ -72,6 +72,7 @@ if [ -z "$token" ] && [ -z "${OO_TOKEN_FILE:-}" ]; then
 	if [ -z "$token" ]; then
 		token=$(anon POST /user-svc/register "{\"slug\":\"$slug\",\"name\":\"$slug\",\"password\":\"$password\"}" | field token)
 	fi
+	[ -n "$token" ] || { echo "could not log in or register $slug at $server" >&2; exit 1; }
 fi
 
 # The content: one file per route.
@@ -89,7 +90,11 @@ cleanup() {
 	id=$(cat "$root/id" 2>/dev/null || true)
 	if [ -n "$id" ]; then
 		code=$(status DELETE "/registry-svc/instance/$id")
-		if [ "$code" = 401 ] && login; then code=$(status DELETE "/registry-svc/instance/$id"); fi
+		n=0
+		while [ "$code" = 401 ] && [ "$n" -lt 3 ] && login; do
+			code=$(status DELETE "/registry-svc/instance/$id")
+			n=$((n + 1))
+		done
 		case $code in
 		2?? | 404) echo "deregistered $id" ;; # 404: someone (oo service run) did it first
 		*) echo "could not deregister $id (HTTP $code)" >&2 ;;
@@ -106,7 +111,10 @@ until curl -s -o /dev/null "http://127.0.0.1:$port/"; do
 	i=$((i + 1)); [ $i -lt 100 ] || { echo "web server did not start" >&2; exit 1; }
 	sleep 0.1
 done
+# Something else answering on the port (the web server could not bind it) is not us.
+kill -0 "$web" 2>/dev/null || { echo "web server could not listen on port $port" >&2; exit 1; }
 id=$(register)
+[ -n "$id" ] || { echo "could not register $self as $slug" >&2; exit 1; }
 echo "$id" >"$root/id"
 echo "$slug listening on $self, registered as $id"
 
