@@ -263,3 +263,89 @@ func TestAbuseMetadataURLRefused(t *testing.T) {
 		t.Errorf("the server log does not say the stored instance is refused:\n%s", p.Log)
 	}
 }
+
+// TestAbuseSpoofedIdentityHeaders complements TestProxyAddsVerifiedCallerAndDropsSpoofedOnes
+// with what Go's client would not send: header names as written on the wire (lower case,
+// underscores, repeated), and the caller headers as request trailers of a chunked body. The
+// service sees only the verified identity of the token; no forged value arrives in a trailer.
+func TestAbuseSpoofedIdentityHeaders(t *testing.T) {
+	type seen struct{ header, trailer http.Header }
+	got := make(chan seen, 1)
+	backend := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // trailers are there once the body is read
+		got <- seen{r.Header.Clone(), r.Trailer.Clone()}
+	}))
+	e := newEnv(t)
+	p := e.StartServer("--probe-interval", "0")
+	serverAddInstance(t, p.URL, "spoof-svc", backend)
+	code, tok := serverRegister(t, p.URL, "spoofer")
+	if code != http.StatusOK {
+		t.Fatalf("register: HTTP %d", code)
+	}
+	family := func(h http.Header) map[string]string {
+		out := map[string]string{}
+		for k, v := range h {
+			if strings.HasPrefix(strings.ToLower(strings.ReplaceAll(k, "_", "-")), "x-oo-caller-") {
+				out[k] = strings.Join(v, "|")
+			}
+		}
+		return out
+	}
+	raw := func(req string) seen {
+		t.Helper()
+		c, err := net.Dial("tcp", p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		rsp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rsp.Body.Close()
+		if rsp.StatusCode != http.StatusOK {
+			t.Fatalf("proxied request: HTTP %d", rsp.StatusCode)
+		}
+		select {
+		case s := <-got:
+			return s
+		case <-time.After(30 * time.Second):
+			t.Fatal("the backend saw nothing")
+			return seen{}
+		}
+	}
+	forged := "x-oo-caller-slug: admin\r\nX-Oo-Caller-Slug: admin\r\nX_OO_CALLER_ROLES: user-svc:admin\r\n" +
+		"x-oo-caller-user-id: usr_forged\r\nX-Oo-Caller-Extra: x\r\n"
+
+	// Forged headers with no token: the service gets none.
+	s := raw("GET /spoof-svc/a HTTP/1.1\r\nHost: oo\r\n" + forged + "Connection: close\r\n\r\n")
+	if f := family(s.header); len(f) != 0 {
+		t.Errorf("no token: forged caller headers reached the service: %q", f)
+	}
+	// With a valid token: exactly the verified identity.
+	s = raw("GET /spoof-svc/b HTTP/1.1\r\nHost: oo\r\nAuthorization: Bearer " + tok + "\r\n" + forged + "Connection: close\r\n\r\n")
+	f := family(s.header)
+	if f["X-Oo-Caller-Slug"] != "spoofer" || f["X-Oo-Caller-Roles"] != "user-svc:user" || !strings.HasPrefix(f["X-Oo-Caller-User-Id"], "usr_") || len(f) != 3 {
+		t.Errorf("valid token: caller headers %q, want exactly the verified slug, user id and roles", f)
+	}
+	// Forged trailers of a chunked body, with and without a token.
+	for _, auth := range []string{"", "Authorization: Bearer " + tok + "\r\n"} {
+		s = raw("POST /spoof-svc/c HTTP/1.1\r\nHost: oo\r\n" + auth + "Transfer-Encoding: chunked\r\n" +
+			"Trailer: X-Oo-Caller-Slug, X-Oo-Caller-Roles\r\nConnection: close\r\n\r\n" +
+			"2\r\nhi\r\n0\r\nX-Oo-Caller-Slug: admin\r\nX-Oo-Caller-Roles: user-svc:admin\r\n\r\n")
+		// The declared names arrive (empty): the proxy forwards the Trailer header, but the
+		// values, which come after the body, never do.
+		for k, v := range family(s.trailer) {
+			if v != "" {
+				t.Errorf("forged caller trailer %s: %q reached the service (token: %v)", k, v, auth != "")
+			}
+		}
+		if f := family(s.header); f["X-Oo-Caller-Slug"] == "admin" || strings.Contains(f["X-Oo-Caller-Roles"], "admin") {
+			t.Errorf("forged trailers became caller headers: %q", f)
+		}
+	}
+}
