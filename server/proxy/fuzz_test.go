@@ -2,52 +2,175 @@ package proxy
 
 import (
 	"crypto/tls"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/server/auth"
 )
 
-// FuzzSetXForwarded: for any client address, Host and X-Forwarded-For lines, the proxy's
-// hand-written X-Forwarded-* equal what httputil.ProxyRequest.SetXForwarded produces (with the
-// inbound chain kept), and the last X-Forwarded-For entry is always the address the connection
-// came from: whatever a client writes, it cannot make a service see another peer address in the
-// one place a service may trust.
-func FuzzSetXForwarded(f *testing.F) {
-	f.Fuzz(func(t *testing.T, remote, host, xff string, hasXFF, isTLS bool) {
+// fuzzIdentity accepts the token "good" only.
+type fuzzIdentity struct{}
+
+func (fuzzIdentity) Authenticate(tok string) (auth.Principal, error) {
+	if tok == "good" {
+		return auth.Principal{UserID: "usr_good", Slug: "good-svc", Roles: []string{api.RoleUser}}, nil
+	}
+	return auth.Principal{}, errors.New("no")
+}
+
+// forwardedPairs parses one RFC 7239 forwarded-element strictly: token=value pairs separated by
+// ';', a value a token or a quoted-string; a ',' outside quotes (a second element) is an error.
+func forwardedPairs(el string) (map[string]string, bool) {
+	pairs := map[string]string{}
+	for el != "" {
+		eq := strings.IndexByte(el, '=')
+		if eq <= 0 || strings.ContainsAny(el[:eq], ";,\" ") {
+			return nil, false
+		}
+		key, rest := strings.ToLower(el[:eq]), el[eq+1:]
+		var val strings.Builder
+		if strings.HasPrefix(rest, `"`) {
+			i := 1
+			for ; i < len(rest) && rest[i] != '"'; i++ {
+				if rest[i] == '\\' {
+					i++
+					if i == len(rest) {
+						return nil, false
+					}
+				}
+				if rest[i] < 0x20 && rest[i] != '\t' || rest[i] == 0x7f {
+					return nil, false
+				}
+				val.WriteByte(rest[i])
+			}
+			if i == len(rest) {
+				return nil, false
+			}
+			rest = rest[i+1:]
+		} else {
+			end := strings.IndexAny(rest, ";,")
+			if end < 0 {
+				end = len(rest)
+			}
+			val.WriteString(rest[:end])
+			rest = rest[end:]
+		}
+		if _, dup := pairs[key]; dup {
+			return nil, false
+		}
+		pairs[key] = val.String()
+		switch {
+		case rest == "":
+			el = ""
+		case rest[0] == ';':
+			el = rest[1:]
+		default:
+			return nil, false
+		}
+	}
+	return pairs, true
+}
+
+// FuzzForwardedHeaders drives the proxy's header rewriting with any client address, Host,
+// X-Forwarded-For, Forwarded, X-Real-Ip, bearer token and one more header of the client's
+// choosing. X-Forwarded-* equal what httputil.ProxyRequest.SetXForwarded produces (inbound chain
+// kept); the last X-Forwarded-For entry, X-Real-Ip and the for= of oo's own Forwarded element
+// are the peer address; oo's element is one element whose host= is the client's Host exactly,
+// so a Host cannot inject a forged element; and caller headers (any spelling of the
+// X-Oo-Caller- family) reach the service only for an accepted token, as exactly the verified
+// identity.
+func FuzzForwardedHeaders(f *testing.F) {
+	p := &Proxy{identity: fuzzIdentity{}}
+	f.Fuzz(func(t *testing.T, remote, host, xff, fwd, xri, name, value, token string, isTLS bool) {
 		in := httptest.NewRequest(http.MethodGet, "http://oo.example/svc/x", nil)
 		in.RemoteAddr, in.Host = remote, host
 		if isTLS {
 			in.TLS = &tls.ConnectionState{}
 		}
-		if hasXFF {
-			in.Header["X-Forwarded-For"] = strings.Split(xff, "\n")
+		for k, v := range map[string]string{"X-Forwarded-For": xff, "Forwarded": fwd, "X-Real-Ip": xri} {
+			if v != "" {
+				in.Header[k] = strings.Split(v, "\n")
+			}
+		}
+		if name != "" {
+			in.Header[name] = []string{value}
+		}
+		if token != "" {
+			in.Header["Authorization"] = []string{"Bearer " + token}
+		}
+		// What ReverseProxy hands to Rewrite: the client's headers without the ones it rewrites.
+		out := in.Header.Clone()
+		for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
+			delete(out, k)
 		}
 
 		want := stdXForwarded(in)
-		got := http.Header{}
-		setXForwarded(in, got)
-		if len(got) != len(want) {
-			t.Fatalf("got %q, SetXForwarded gives %q", got, want)
-		}
-		for k, v := range want {
-			if !slices.Equal(got[k], v) {
-				t.Fatalf("%s: got %q, SetXForwarded gives %q", k, got[k], v)
+		setXForwarded(in, out)
+		setClientAddr(in, out)
+		p.setCaller(in, out)
+		for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+			if !slices.Equal(out[k], want[k]) {
+				t.Fatalf("%s: got %q, SetXForwarded gives %q", k, out[k], want[k])
 			}
+		}
+
+		accepted := strings.TrimSpace(token) == "good"
+		for k, v := range out {
+			if !strings.HasPrefix(strings.ToLower(strings.ReplaceAll(k, "_", "-")), "x-oo-caller-") {
+				continue
+			}
+			wantV := map[string]string{api.HeaderCallerSlug: "good-svc", api.HeaderCallerUserID: "usr_good", api.HeaderCallerRoles: api.RoleUser}[k]
+			if !accepted || wantV == "" || !slices.Equal(v, []string{wantV}) {
+				t.Fatalf("token %q (accepted %v): the service gets %s: %q", token, accepted, k, v)
+			}
+		}
+		if accepted && len(out[api.HeaderCallerSlug]) != 1 {
+			t.Fatalf("accepted token, but no %s", api.HeaderCallerSlug)
 		}
 
 		ip, _, err := net.SplitHostPort(remote)
 		if err != nil {
-			if _, ok := got["X-Forwarded-For"]; ok {
-				t.Fatalf("RemoteAddr %q has no host:port, yet X-Forwarded-For %q was sent", remote, got["X-Forwarded-For"])
+			if _, ok := out["X-Forwarded-For"]; ok {
+				t.Fatalf("RemoteAddr %q has no host:port, yet X-Forwarded-For %q was sent", remote, out["X-Forwarded-For"])
+			}
+			if _, ok := out["X-Real-Ip"]; ok {
+				t.Fatalf("RemoteAddr %q has no host:port, yet X-Real-Ip %q was sent", remote, out["X-Real-Ip"])
 			}
 			return
 		}
-		chain := got["X-Forwarded-For"]
-		if len(chain) != 1 || !strings.HasSuffix(chain[0], ip) || (chain[0] != ip && !strings.HasSuffix(chain[0], ", "+ip)) {
+		chain := out["X-Forwarded-For"]
+		if len(chain) != 1 || (chain[0] != ip && !strings.HasSuffix(chain[0], ", "+ip)) {
 			t.Fatalf("X-Forwarded-For %q does not end with the peer address %q", chain, ip)
+		}
+		if !slices.Equal(out["X-Real-Ip"], []string{ip}) {
+			t.Fatalf("X-Real-Ip %q, want the peer address %q", out["X-Real-Ip"], ip)
+		}
+		fw := out["Forwarded"]
+		prefix := ""
+		if prior := in.Header["Forwarded"]; len(prior) > 0 {
+			prefix = strings.Join(prior, ", ") + ", "
+		}
+		if len(fw) != 1 || !strings.HasPrefix(fw[0], prefix) {
+			t.Fatalf("Forwarded %q does not keep the client's chain %q", fw, prefix)
+		}
+		if strings.ContainsFunc(host, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return // net/http refuses such a Host before any handler runs
+		}
+		pairs, ok := forwardedPairs(strings.TrimPrefix(fw[0], prefix))
+		forIP := ip
+		if strings.Contains(ip, ":") {
+			forIP = "[" + ip + "]"
+		}
+		proto := map[bool]string{false: "http", true: "https"}[isTLS]
+		if !ok || len(pairs) != 3 || pairs["for"] != forIP || pairs["host"] != host || pairs["proto"] != proto {
+			t.Fatalf("oo's Forwarded element %q (Host %q) parses as %q (ok %v), want for=%s host=%q proto=%s",
+				strings.TrimPrefix(fw[0], prefix), host, pairs, ok, forIP, host, proto)
 		}
 	})
 }
