@@ -147,6 +147,12 @@ func (f *Factory) Target() (*Session, error) {
 			break
 		}
 	}
+	if s.URLFrom == "env "+name {
+		// A hand-edited config can hold anything; say so instead of "cannot reach".
+		if err := CheckServerURL(s.URL); err != nil {
+			return nil, Usagef("env %s has the URL %q: %v (fix it with `oo env add %s URL --force`)", name, s.URL, err, name)
+		}
+	}
 	if s.Foreign {
 		// The env's accounts live on another server: none of them is "who you are" here.
 		s.Slug = ""

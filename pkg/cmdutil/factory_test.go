@@ -103,6 +103,22 @@ func TestExplainKeepsExitCodes(t *testing.T) {
 	}
 }
 
+// A malformed server URL, from OO_URL or a hand-edited config, is a usage error (2) that
+// names where it came from, not "cannot reach the server" (7).
+func TestMalformedServerURLIsUsage(t *testing.T) {
+	vars := map[string]string{"OO_URL": "127.0.0.1:58231"}
+	f := testFactory(t, vars)
+	if _, err := f.Target(); ExitCode(err) != ExitUsage || !strings.Contains(err.Error(), `OO_URL="127.0.0.1:58231"`) {
+		t.Fatalf("OO_URL: %v", err)
+	}
+	delete(vars, "OO_URL")
+	cfg, _ := f.Config()
+	cfg.Environments["local"].URL = "localhost:58231"
+	if _, err := f.Session(false); ExitCode(err) != ExitUsage || !strings.Contains(err.Error(), "oo env add local URL --force") {
+		t.Fatalf("env URL: %v", err)
+	}
+}
+
 func TestSameServer(t *testing.T) {
 	for _, c := range []struct {
 		a, b string
