@@ -48,11 +48,29 @@ func TestStartRefusesBadFlagValues(t *testing.T) {
 		{"--allow-targets", "10.0.0.0/33"},
 		{"--allow-targets", "example.com"},
 		{"--deny-targets", "10.0.0.1/8"},
+		{"--proxy-body-idle-timeout", "-1s"},
+		{"--login-failures", "-1"},
+		{"--login-failure-window", "0s"},
+		{"--max-instances", "-5"},
+		{"--hash-concurrency", "-1"},
 	} {
 		_, err := startCmd(context.Background(), append(args, "--data-dir", t.TempDir(), "--addr", freeAddr(t))...)
 		if code := cmdutil.ExitCode(err); code != cmdutil.ExitUsage {
 			t.Errorf("%v: exit %d (%v), want usage error", args, code, err)
 		}
+	}
+}
+
+// A malformed number in the environment is a usage error, not the default in silence.
+func TestStartRefusesBadIntegerEnv(t *testing.T) {
+	for _, env := range []string{"OO_LOGIN_FAILURES", "OO_MAX_INSTANCES", "OO_HASH_CONCURRENCY"} {
+		t.Run(env, func(t *testing.T) {
+			t.Setenv(env, "lots")
+			_, err := startCmd(context.Background(), "--data-dir", t.TempDir(), "--addr", freeAddr(t))
+			if code := cmdutil.ExitCode(err); code != cmdutil.ExitUsage || err == nil || !strings.Contains(err.Error(), env) {
+				t.Errorf("%s=lots: exit %d (%v), want a usage error naming it", env, code, err)
+			}
+		})
 	}
 }
 
