@@ -84,9 +84,13 @@ func generate(cmd *cobra.Command, complDir, manDir string) error {
 		}
 	}
 
+	extra := extraSections(cmd)
 	escapeMarkdown(cmd)
 	pages, err := renderMan(cmd)
 	if err != nil {
+		return err
+	}
+	if err := addSections(pages, extra); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(manDir, 0o755); err != nil {

@@ -269,3 +269,28 @@ func TestNormalizeMachinePaths(t *testing.T) {
 		t.Errorf("flag = %q, %q", f.DefValue, f.Usage)
 	}
 }
+
+// oo(1) has the sections a man page reader looks for: ENVIRONMENT, FILES and EXIT STATUS, each
+// before SEE ALSO; oo-server-start(1) lists the server's variables.
+func TestManPagesHaveEnvironmentFilesExitStatus(t *testing.T) {
+	files := genInto(t)
+	page := string(files["man/oo.1"])
+	see := strings.Index(page, ".SH SEE ALSO")
+	for _, s := range []string{".SH ENVIRONMENT", ".SH FILES", ".SH EXIT STATUS"} {
+		at := strings.Index(page, s)
+		if at < 0 || (see >= 0 && at > see) {
+			t.Errorf("oo.1: %s missing or after SEE ALSO", s)
+		}
+	}
+	for _, want := range []string{"\n.B OO_URL\n", "\n.B OO_TOKEN\n", "\n.B OO_PROBE_INTERVAL\n", "config.json", "\n.B 7\n"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("oo.1 lacks %q", want)
+		}
+	}
+	start := string(files["man/oo-server-start.1"])
+	for _, want := range []string{".SH ENVIRONMENT", "OO_ADMIN_PASSWORD", "OO_ADDR", ".SH FILES"} {
+		if !strings.Contains(start, want) {
+			t.Errorf("oo-server-start.1 lacks %q", want)
+		}
+	}
+}

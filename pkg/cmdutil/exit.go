@@ -105,3 +105,20 @@ func IsSilent(err error) bool {
 	var ec *ExitCodeError
 	return errors.As(err, &ec) && ec.Silent
 }
+
+// ExitCodes documents every exit code, in order, for `oo --help`, `oo help exit-codes` and the
+// EXIT STATUS section of the man pages.
+var ExitCodes = []struct {
+	Code int
+	Doc  string
+}{
+	{ExitOK, "ok"},
+	{ExitError, "error not covered below, including no usable OS keyring (see 'oo login --help')"},
+	{ExitUsage, "usage: bad flags or arguments, a malformed OO_URL or other variable; a server's 400"},
+	{ExitCancel, "interrupted (Ctrl-C) before finishing"},
+	{ExitAuth, "auth: not logged in, token expired or revoked, wrong password, forbidden (401, 403)"},
+	{ExitNotFound, "not found (404)"},
+	{ExitConflict, "conflict: already exists or owned by another slug (409)"},
+	{ExitUnreached, "the server could not be reached"},
+	{ExitTimeout, "timed out: no complete answer within the time given (oo call --timeout)"},
+}

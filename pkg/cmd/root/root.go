@@ -23,17 +23,6 @@ import (
 	"github.com/ooctl/oo/pkg/iostreams"
 )
 
-const exitCodesHelp = `Exit codes:
-  0  ok
-  1  error, including no usable OS keyring (see 'oo login --help')
-  2  usage: bad flags or arguments, a malformed OO_URL
-  3  interrupted
-  4  auth: not logged in, token expired or revoked, wrong password, forbidden
-  5  not found
-  6  conflict: already exists or owned by another slug
-  7  the server could not be reached
-  8  timed out: no complete answer within the time given (oo call --timeout)`
-
 // NewCmd builds the whole command tree with the real dependencies.
 func NewCmd(ios *iostreams.IOStreams) *cobra.Command {
 	return NewCmdFactory(cmdutil.NewFactory(ios))
@@ -93,6 +82,7 @@ server over its HTTP API.`,
 			hideEnvFlag(c)
 		}
 	}
+	addHelpTopics(cmd) // last: it reads the finished tree
 	return cmd
 }
 
@@ -112,11 +102,11 @@ func hideEnvFlag(c *cobra.Command) {
 // every other command's help.
 func setUsageTemplates(root *cobra.Command) {
 	base := root.UsageTemplate()
-	root.SetUsageTemplate(base + "\n" + exitCodesHelp + "\n")
+	root.SetUsageTemplate(base + "\nExit codes (oo help exit-codes):\n" + ExitCodesText() + "\n")
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		for _, sub := range c.Commands() {
-			sub.SetUsageTemplate(base + "\nExit codes: see 'oo --help'.\n")
+			sub.SetUsageTemplate(base + "\nExit codes: see 'oo help exit-codes'.\n")
 			walk(sub)
 		}
 	}

@@ -49,7 +49,7 @@ func TestVersionFlag(t *testing.T) {
 	}
 }
 
-// The exit codes are listed once, under `oo --help`; other commands point there.
+// The exit codes are listed under `oo --help` and `oo help exit-codes`; other commands point there.
 func TestExitCodesOnlyInRootHelp(t *testing.T) {
 	t.Parallel()
 	h := cmdtest.New(t, "")
@@ -57,7 +57,7 @@ func TestExitCodesOnlyInRootHelp(t *testing.T) {
 		t.Fatalf("root help lacks the exit codes:\n%s", r.Out)
 	}
 	r := h.Run(cmdtest.Piped, "", "instance", "ls", "--help")
-	if strings.Contains(r.Out, "7  the server") || !strings.Contains(r.Out, "Exit codes: see 'oo --help'.") {
+	if strings.Contains(r.Out, "7  the server") || !strings.Contains(r.Out, "Exit codes: see 'oo help exit-codes'.") {
 		t.Fatalf("instance ls help:\n%s", r.Out)
 	}
 }
