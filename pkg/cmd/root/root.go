@@ -82,6 +82,7 @@ server over its HTTP API.`,
 			hideEnvFlag(c)
 		}
 	}
+	addJQFlags(cmd, ios)
 	addHelpTopics(cmd) // last: it reads the finished tree
 	return cmd
 }
