@@ -83,6 +83,7 @@ server over its HTTP API.`,
 		}
 	}
 	addJQFlags(cmd, ios)
+	addCompletions(cmd, f)
 	addHelpTopics(cmd) // last: it reads the finished tree
 	return cmd
 }
