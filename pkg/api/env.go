@@ -17,6 +17,7 @@ const (
 	EnvPort        = "PORT"
 	EnvSlug        = "OO_SLUG"
 	EnvReplica     = "OO_REPLICA"
+	EnvTokenFile   = "OO_TOKEN_FILE"
 )
 
 // URLVars are the variables that name the server, in the order they are consulted.
@@ -47,4 +48,5 @@ var ClientEnv = []EnvVar{
 	{EnvPort, "service", "the port the program must listen on"},
 	{EnvSlug, "service", "the slug the program is registered under"},
 	{EnvReplica, "service", "replica number (1, 2, ...) with --replicas"},
+	{EnvTokenFile, "service", "a private file holding the account's current token, kept fresh by oo service run; the SDK reads it on every use"},
 }
