@@ -14,7 +14,7 @@ const (
 	PathLogin          = "/user-svc/login"
 	PathPublicKey      = "/user-svc/public-key"
 	PathUserByToken    = "/user-svc/user/by-token"
-	PathUsers          = "/user-svc/users"
+	PathUsers          = "/user-svc/users" // POST lists; DELETE {id} removes an account (admin)
 	PathCreateUser     = "/user-svc/user"
 	PathChangePassword = "/user-svc/change-password"
 	PathRefreshToken   = "/user-svc/refresh-token"
@@ -55,6 +55,13 @@ func FirstSegment(path string) (seg string, reserved bool) {
 
 // InstancePath is the path of one instance, for DELETE.
 func InstancePath(id string) string { return PathInstance + "/" + id }
+
+// UserPath is the path of one account, for DELETE; ref is a user id or a slug.
+func UserPath(ref string) string { return PathUsers + "/" + ref }
+
+// RemoveInstancesParam, "true" on DELETE UserPath, also deregisters the account's instances;
+// without it an account that owns instances is a 409.
+const RemoveInstancesParam = "removeInstances"
 
 // HeartbeatPath is the path to PUT a heartbeat for instance id.
 func HeartbeatPath(id string) string { return PathInstance + "/" + id + HeartbeatSuffix }

@@ -140,3 +140,13 @@ func (c *Client) Heartbeat(ctx context.Context, id string, ttl string) (*api.Ins
 	}
 	return &rsp.Instance, nil
 }
+
+// RemoveUser deletes an account by slug or id (admin). With removeInstances its instances go
+// with it; without, an account that owns instances is a 409.
+func (c *Client) RemoveUser(ctx context.Context, ref string, removeInstances bool) error {
+	path := api.UserPath(url.PathEscape(ref))
+	if removeInstances {
+		path += "?" + api.RemoveInstancesParam + "=true"
+	}
+	return c.call(ctx, http.MethodDelete, path, nil, nil)
+}

@@ -23,6 +23,7 @@ func (a *API) userRoutes(rt *router) {
 	rt.handle(http.MethodPost, api.PathChangePassword, a.authed(a.changePassword))
 	rt.handle(http.MethodPost, api.PathRefreshToken, a.authed(a.refreshToken))
 	rt.handle(http.MethodDelete, api.PathToken, a.authed(a.revokeToken))
+	rt.handle(http.MethodDelete, api.PathUsers+"/{id}", a.admin(a.removeUser))
 }
 
 func (a *API) register(w http.ResponseWriter, r *http.Request) {

@@ -41,6 +41,7 @@ var routes = []route{
 	{http.MethodPost, api.PathCreateUser, http.StatusCreated, "create-user-response.json", ""},
 	{http.MethodPost, api.PathChangePassword, http.StatusOK, "empty-response.json", ""},
 	{http.MethodDelete, api.PathToken, http.StatusNoContent, "", ""},
+	{http.MethodDelete, api.PathUsers + "/{id}", http.StatusNoContent, "", ""},
 	{http.MethodPut, api.PathInstance, http.StatusCreated, "register-instance-response.json", "oo-register-instance-response.json"},
 	{http.MethodGet, api.PathInstances, http.StatusOK, "list-instances-response.json", "oo-list-instances-response.json"},
 	{http.MethodGet, api.PathInstance + "/{id}", http.StatusOK, "instance-response.json", "oo-instance-response.json"},

@@ -122,3 +122,29 @@ func (s *Store) SetPassword(userID string, hash []byte, now time.Time, keepToken
 	}
 	return revoked, nil
 }
+
+// DeleteUser removes the user, its slug from the index and every token of the user in one
+// transaction, and returns the ids of the deleted tokens (to drop from the in-memory set).
+func (s *Store) DeleteUser(userID string) ([]string, error) {
+	var revoked []string
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		users := tx.Bucket(bucketUsers)
+		var u UserRecord
+		if err := getJSON(users, userID, &u); err != nil {
+			return err
+		}
+		if err := users.Delete([]byte(userID)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketSlugs).Delete([]byte(u.Slug)); err != nil {
+			return err
+		}
+		var err error
+		revoked, err = deleteTokens(tx.Bucket(bucketTokens), func(t TokenRecord) bool { return t.UserID == userID })
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return revoked, nil
+}

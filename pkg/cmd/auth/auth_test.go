@@ -455,3 +455,36 @@ func TestRegisterTakenSaysItOnce(t *testing.T) {
 		t.Fatalf("said twice: %q", r.Err)
 	}
 }
+
+// `oo token refresh` replaces the stored token with a fresh one and the old one stops working;
+// with OO_TOKEN it prints the new token instead of storing it.
+func TestTokenRefresh(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t)
+	srv.Register(t, "ref-svc", "ref-svc-password")
+	h := cmdtest.New(t, srv.URL)
+	cmdtest.MustOK(t, h.Run(cmdtest.Piped, "ref-svc-password\n", "login", "ref-svc", "--password-stdin"), "login")
+	old := strings.TrimSpace(cmdtest.MustOK(t, h.Run(cmdtest.Piped, "", "token"), "token").Out)
+	r := cmdtest.MustOK(t, h.Run(cmdtest.Piped, "", "token", "refresh"), "token refresh")
+	if r.Out != "" || !strings.Contains(r.Err, "Refreshed the token of ref-svc on local") {
+		t.Errorf("refresh output: %q / %q", r.Out, r.Err)
+	}
+	fresh := strings.TrimSpace(cmdtest.MustOK(t, h.Run(cmdtest.Piped, "", "token"), "token").Out)
+	if fresh == old || fresh == "" {
+		t.Fatal("the stored token did not change")
+	}
+	if code := srv.Do(t, http.MethodPost, api.PathUserByToken, old, nil, nil); code != http.StatusUnauthorized {
+		t.Errorf("old token after refresh: %d, want 401", code)
+	}
+	cmdtest.MustOK(t, h.Run(cmdtest.Piped, "", "whoami"), "whoami with the fresh token")
+
+	h.Vars["OO_TOKEN"] = fresh
+	r = cmdtest.MustOK(t, h.Run(cmdtest.Piped, "", "token", "refresh"), "refresh with OO_TOKEN")
+	third := strings.TrimSpace(r.Out)
+	if third == "" || third == fresh {
+		t.Fatalf("OO_TOKEN refresh printed %q", r.Out)
+	}
+	if code := srv.Do(t, http.MethodPost, api.PathUserByToken, third, nil, nil); code != http.StatusOK {
+		t.Errorf("printed token: %d", code)
+	}
+}

@@ -28,6 +28,7 @@ var argCompletions = map[string]completer{
 	"oo login":              accountSlugs,
 	"oo logout":             accountSlugs,
 	"oo instance rm":        instanceIDs,
+	"oo user rm":            userSlugs,
 	"oo service deregister": instanceSlugs,
 	"oo service register":   instanceSlugs,
 }
@@ -169,4 +170,23 @@ func contextOf(cmd *cobra.Command) context.Context {
 		return ctx
 	}
 	return context.Background()
+}
+
+// userSlugs lists the server's accounts; only an admin may, so for others it offers nothing.
+func userSlugs(f *cmdutil.Factory, cmd *cobra.Command, _ []string, _ string) []string {
+	s, err := f.Session(false)
+	if err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(contextOf(cmd), completionTimeout)
+	defer cancel()
+	rsp, err := f.Client(s).ListUsers(ctx, 0)
+	if err != nil {
+		return nil
+	}
+	out := make([]string, 0, len(rsp.Users))
+	for _, u := range rsp.Users {
+		out = append(out, u.Slug+"\t"+u.Name)
+	}
+	return out
 }

@@ -12,11 +12,12 @@ import (
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "user",
-		Short: "Manage accounts: list and create them (admin), switch between your own",
+		Short: "Manage accounts: list, create and remove them (admin), switch between your own",
 		Example: `  oo user ls
   oo user create bob --password-stdin < bob.pass
+  oo user rm bob
   oo user switch bob`,
 	}
-	cmd.AddCommand(newLsCmd(f), newCreateCmd(f), newSwitchCmd(f))
+	cmd.AddCommand(newLsCmd(f), newCreateCmd(f), newRmCmd(f), newSwitchCmd(f))
 	return cmd
 }
