@@ -19,13 +19,15 @@ import (
 func addHelpTopics(root *cobra.Command) {
 	root.AddCommand(&cobra.Command{
 		Use:   "environment",
-		Short: "Environment variables the CLI, the server and services read",
-		Long:  EnvironmentHelp(root),
+		Short:   "Environment variables the CLI, the server and services read",
+		Long:    EnvironmentHelp(root),
+		Example: "  oo help environment\n  OO_URL=http://127.0.0.1:9000 OO_TOKEN=$(cat token) oo instance ls",
 	})
 	root.AddCommand(&cobra.Command{
 		Use:   "exit-codes",
-		Short: "What each exit status of oo means",
-		Long:  "Every oo command exits with one of these codes; scripts can rely on them.\n\n" + ExitCodesText(),
+		Short:   "What each exit status of oo means",
+		Long:    "Every oo command exits with one of these codes; scripts can rely on them.\n\n" + ExitCodesText(),
+		Example: "  oo help exit-codes\n  oo instance rm \"$id\"; [ $? -eq 5 ] && echo \"already gone\"",
 	})
 }
 
