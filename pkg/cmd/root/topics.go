@@ -18,13 +18,13 @@ import (
 // tables in pkg/api and pkg/cmdutil, so they cannot drift from what the code reads.
 func addHelpTopics(root *cobra.Command) {
 	root.AddCommand(&cobra.Command{
-		Use:   "environment",
+		Use:     "environment",
 		Short:   "Environment variables the CLI, the server and services read",
 		Long:    EnvironmentHelp(root),
 		Example: "  oo help environment\n  OO_URL=http://127.0.0.1:9000 OO_TOKEN=$(cat token) oo instance ls",
 	})
 	root.AddCommand(&cobra.Command{
-		Use:   "exit-codes",
+		Use:     "exit-codes",
 		Short:   "What each exit status of oo means",
 		Long:    "Every oo command exits with one of these codes; scripts can rely on them.\n\n" + ExitCodesText(),
 		Example: "  oo help exit-codes\n  oo instance rm \"$id\"; [ $? -eq 5 ] && echo \"already gone\"",
