@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -161,6 +162,9 @@ func FuzzForwardedHeaders(f *testing.F) {
 		}
 		if strings.ContainsFunc(host, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			return // net/http refuses such a Host before any handler runs
+		}
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return // RemoteAddr comes from the TCP connection: always an address
 		}
 		pairs, ok := forwardedPairs(strings.TrimPrefix(fw[0], prefix))
 		forIP := ip
