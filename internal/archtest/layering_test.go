@@ -73,6 +73,10 @@ var rules = []rule{
 		cli := under(imp, mod+"/pkg/cmd") || under(imp, mod+"/pkg/cmdutil") || imp == mod+"/pkg/credstore" || imp == mod+"/pkg/config"
 		return cli && (under(from, mod+"/server") || under(from, mod+"/pkg/sdk") || under(from, mod+"/pkg/client") || under(from, mod+"/pkg/api"))
 	}},
+	{"internal/supervisor runs programs for the CLI without depending on it (no cobra, no cmdutil)", func(from, imp string) bool {
+		cli := under(imp, "github.com/spf13") || under(imp, mod+"/pkg/cmd") || under(imp, mod+"/pkg/cmdutil") || imp == mod+"/pkg/credstore" || imp == mod+"/pkg/config"
+		return under(from, mod+"/internal/supervisor") && cli
+	}},
 }
 
 // violations lists the rules p breaks.
@@ -99,12 +103,13 @@ func TestLayering(t *testing.T) {
 // The rules must be able to fail: each is checked against an import it forbids.
 func TestLayeringRulesCatchViolations(t *testing.T) {
 	for from, imp := range map[string]string{
-		mod + "/server/user":  "go.etcd.io/bbolt",
-		mod + "/pkg/cmd/auth": mod + "/server/user",
-		mod + "/server/proxy": mod + "/pkg/cmdutil",
-		mod + "/pkg/api":      "github.com/spf13/cobra",
-		mod + "/pkg/client":   mod + "/pkg/config",
-		mod + "/pkg/sdk":      mod + "/pkg/credstore",
+		mod + "/server/user":         "go.etcd.io/bbolt",
+		mod + "/pkg/cmd/auth":        mod + "/server/user",
+		mod + "/server/proxy":        mod + "/pkg/cmdutil",
+		mod + "/pkg/api":             "github.com/spf13/cobra",
+		mod + "/pkg/client":          mod + "/pkg/config",
+		mod + "/pkg/sdk":             mod + "/pkg/credstore",
+		mod + "/internal/supervisor": "github.com/spf13/cobra",
 	} {
 		caught := len(violations(pkg{ImportPath: from, Imports: []string{imp}})) > 0
 		if !caught {
