@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,5 +101,44 @@ func closeDeregisters(t *testing.T, srv *servertest.Server, svc *Service) {
 	}
 	if list := instancesOf(t, srv, svc.Slug()); len(list) != 0 {
 		t.Fatalf("instances left after Close: %+v", list)
+	}
+}
+
+// TestLeaseReplacesRevokedToken: a token revoked on the server (a logout elsewhere) is replaced
+// by one new login, and the beat that met the 401 still succeeds; so does the deregistration.
+func TestLeaseReplacesRevokedToken(t *testing.T) {
+	cleanEnv(t)
+	srv := startServer(t)
+	const pw = "lease-svc-password"
+	first := srv.Register(t, "lease-svc", pw)
+	base := client.New(srv.URL)
+	var logins atomic.Int32
+	tokens := RenewingToken(first, func(ctx context.Context) (string, error) {
+		logins.Add(1)
+		tok, err := base.Login(ctx, "lease-svc", pw)
+		if err != nil {
+			return "", err
+		}
+		return tok.Token, nil
+	})
+	l := &Lease{Client: base, Tokens: tokens, Slug: "lease-svc", URL: "http://127.0.0.1:9", TTL: time.Minute}
+	ctx := context.Background()
+	if err := l.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := base.WithToken(first).RevokeToken(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Beat(ctx); err != nil {
+		t.Fatalf("beat after the token was revoked: %v", err)
+	}
+	if tokens.Current() == first || logins.Load() != 1 {
+		t.Fatalf("token replaced: %v, logins %d, want a new token from one login", tokens.Current() != first, logins.Load())
+	}
+	if err := l.Deregister(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if list := instancesOf(t, srv, "lease-svc"); len(list) != 0 {
+		t.Fatalf("instances left: %+v", list)
 	}
 }
