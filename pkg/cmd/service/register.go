@@ -91,7 +91,7 @@ func runRegister(cmd *cobra.Command, f *cmdutil.Factory, slug string, o *registe
 		return err
 	}
 	if id.created {
-		fmt.Fprintf(ios.ErrOut, "Created service account %s (password in %s)\n", slug, id.where)
+		fmt.Fprintf(ios.ErrOut, "Created service account %s (password in %s); to remove it later: oo user rm %s --remove-instances (as an admin)\n", slug, id.where, slug)
 	}
 
 	existing, err := findInstances(ctx, id.c, slug, o.url)

@@ -65,7 +65,8 @@ deregisters it when it exits. A program that registers itself (as programs writt
 
 The service account is created on first use with a random password kept in the OS keyring,
 once COMMAND is found to be executable; it is kept (and reused by later runs) even if the
-program then fails to start. If the account SLUG exists and oo has no password for it, log in
+program then fails to start. Remove it, when the service is gone for good, with
+'oo user rm SLUG' (as an admin). If the account SLUG exists and oo has no password for it, log in
 as SLUG or as an admin first, or choose another --slug; --self-register is for a program that
 registers itself with its own credentials, which oo then only launches and supervises.
 
@@ -182,7 +183,7 @@ func runRun(ctx context.Context, f *cmdutil.Factory, o *runOptions, argv []strin
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(f.IOStreams.ErrOut, "oo: "+format+"\n", args...) }
 	if id.created {
-		logf("created service account %s (password in %s)", slug, id.where)
+		logf("created service account %s (password in %s); to remove it later: oo user rm %s --remove-instances (as an admin)", slug, id.where, slug)
 	}
 	if id.onBehalf {
 		logf("acting for %s as %s; the program gets no OO_TOKEN", slug, s.Slug)

@@ -36,7 +36,8 @@ func TestRegisterKeepsPasswordInKeyring(t *testing.T) {
 	u := startBackend(t)
 
 	r := cmdtest.MustOK(t, h.Run(cmdtest.Piped, "", "service", "register", "kr-svc", "--url", u), "register")
-	if !strings.Contains(r.Err, "Created service account kr-svc") || !strings.Contains(r.Err, "Registered "+u) {
+	if !strings.Contains(r.Err, "Created service account kr-svc") || !strings.Contains(r.Err, "Registered "+u) ||
+		!strings.Contains(r.Err, "oo user rm kr-svc --remove-instances") {
 		t.Fatalf("stderr: %q", r.Err)
 	}
 	pw, err := h.Keyring.Get("local", passwordKey("kr-svc"))
