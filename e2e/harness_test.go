@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ooctl/oo/internal/proctest"
 )
 
 // ooBin is the binary under test, built by TestMain.
@@ -43,7 +45,7 @@ func TestMain(m *testing.M) {
 
 // env is an isolated user environment: its own XDG dirs and HOME, so that nothing reads or
 // writes the real user's config, data or keyring files. Every process started with it carries
-// the test's owner mark (procs_test.go), and the test fails if one outlives it.
+// the test's owner mark (internal/proctest), and the test fails if one outlives it.
 type env struct {
 	t    *testing.T
 	Home string
@@ -53,7 +55,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	home := t.TempDir()
 	e := &env{t: t, Home: home}
-	mark := newOwnerMark(t)
+	mark := proctest.NewMark()
 	// Registered first, so it runs last: after every process of the test has been stopped.
 	t.Cleanup(func() { checkLeftovers(t, mark) })
 	e.Vars = []string{

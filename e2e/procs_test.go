@@ -1,9 +1,6 @@
 package e2e
 
 import (
-	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -14,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ooctl/oo/internal/proctest"
 )
 
 // Every process a test starts is owned by it: it runs in a process group of its own, which is
@@ -21,16 +20,6 @@ import (
 // it starts (even in other process groups, as `oo service run` puts its programs). When the
 // test's processes have been stopped, anything still running with the mark outlived the test:
 // the test fails and the process is killed.
-
-// ownerVar is the environment variable that marks a test's processes.
-const ownerVar = "OO_E2E_OWNER"
-
-// newOwnerMark returns a fresh ownerVar=... entry.
-func newOwnerMark(t *testing.T) string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return ownerVar + "=" + hex.EncodeToString(b)
-}
 
 // inOwnGroup makes cmd the leader of a new process group, so that the group can be signalled
 // as a whole.
@@ -57,13 +46,11 @@ func checkGroup(t *testing.T, cmd *exec.Cmd) {
 
 // checkLeftovers fails the test for every process still running with mark, and kills it.
 func checkLeftovers(t *testing.T, mark string) {
-	if awaitGone(5*time.Second, func() bool { return len(markedProcs(mark)) > 0 }) {
-		return
+	left := proctest.Leftovers(mark, 5*time.Second)
+	for _, pid := range left {
+		t.Errorf("process %s outlived the test that started it", proctest.Describe(pid))
 	}
-	for _, pid := range markedProcs(mark) {
-		t.Errorf("process %d (%s) outlived the test that started it", pid, cmdline(pid))
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
+	proctest.Kill(left)
 }
 
 // awaitGone polls alive until it is false or d passes; it reports whether it became false.
@@ -78,58 +65,6 @@ func awaitGone(d time.Duration, alive func() bool) bool {
 	return true
 }
 
-// markedProcs lists the live (not zombie) processes whose environment holds mark. Only Linux
-// has /proc to read it from; elsewhere the process-group check alone applies.
-func markedProcs(mark string) []int {
-	if runtime.GOOS != "linux" {
-		return nil
-	}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var pids []int
-	for _, ent := range ents {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		env, err := os.ReadFile("/proc/" + ent.Name() + "/environ")
-		if err != nil || !hasEntry(env, mark) || zombie(pid) {
-			continue
-		}
-		pids = append(pids, pid)
-	}
-	return pids
-}
-
-func hasEntry(environ []byte, kv string) bool {
-	for _, e := range bytes.Split(environ, []byte{0}) {
-		if string(e) == kv {
-			return true
-		}
-	}
-	return false
-}
-
-func zombie(pid int) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true // gone meanwhile
-	}
-	// pid (comm) state ...: comm may hold spaces and parentheses, so look after the last ')'.
-	i := bytes.LastIndexByte(stat, ')')
-	return i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z'
-}
-
-func cmdline(pid int) string {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	if err != nil {
-		return "?"
-	}
-	return strings.TrimSpace(strings.ReplaceAll(string(raw), "\x00", " "))
-}
-
 // describeGroup names the members of process group pgid where /proc tells them.
 func describeGroup(pgid int) string {
 	if runtime.GOOS != "linux" {
@@ -142,8 +77,8 @@ func describeGroup(pgid int) string {
 		if err != nil {
 			continue
 		}
-		if g, err := syscall.Getpgid(pid); err == nil && g == pgid && !zombie(pid) {
-			out = append(out, strconv.Itoa(pid)+" "+cmdline(pid))
+		if g, err := syscall.Getpgid(pid); err == nil && g == pgid && !proctest.Zombie(pid) {
+			out = append(out, strconv.Itoa(pid)+" "+proctest.Cmdline(pid))
 		}
 	}
 	if len(out) == 0 {
@@ -158,7 +93,7 @@ func TestHarnessFindsLeftovers(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc")
 	}
-	mark := newOwnerMark(t)
+	mark := proctest.NewMark()
 	// The sleep moves to a session (and group) of its own, as `oo service run` moves its
 	// programs to groups of their own.
 	cmd := exec.Command("sh", "-c", `setsid sleep 60 >/dev/null 2>&1 & echo $!`)
@@ -174,13 +109,13 @@ func TestHarnessFindsLeftovers(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
 	var found []int
-	awaitGone(5*time.Second, func() bool { found = markedProcs(mark); return len(found) == 0 })
+	awaitGone(5*time.Second, func() bool { found = proctest.Marked(mark); return len(found) == 0 })
 	if len(found) != 1 || found[0] != pid {
 		t.Fatalf("marked processes %v, want [%d]", found, pid)
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
-	if !awaitGone(5*time.Second, func() bool { return len(markedProcs(mark)) > 0 }) {
-		t.Fatalf("still marked after SIGKILL: %v", markedProcs(mark))
+	if left := proctest.Leftovers(mark, 5*time.Second); len(left) > 0 {
+		t.Fatalf("still marked after SIGKILL: %v", left)
 	}
 
 	// Left in the group: the group is still signallable after its leader is gone.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ooctl/oo/internal/proctest"
 	"github.com/ooctl/oo/pkg/client"
 	"github.com/ooctl/oo/pkg/cmdutil/cmdtest"
 	"github.com/ooctl/oo/server"
@@ -44,7 +45,8 @@ func TestMain(m *testing.M) {
 		}))
 		return
 	}
-	os.Exit(m.Run())
+	// Nothing a test here starts (the supervised copies of this binary) may outlive the tests.
+	os.Exit(proctest.Main(m.Run))
 }
 
 // TestRunInProcess runs the supervisor under the race detector: two replicas are registered,
