@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/pkg/client"
 	"github.com/ooctl/oo/pkg/sdk"
 )
@@ -478,7 +479,7 @@ func (sv *supervisor) command(i, port int, selfURL string) (*exec.Cmd, *childOut
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
-		case sdk.EnvURL, sdk.EnvURLOB, sdk.EnvURLOpenOrch, sdk.EnvToken, sdk.EnvTokenFile, sdk.EnvSlug, sdk.EnvSelfURL, sdk.EnvPort, "OO_REPLICA":
+		case sdk.EnvURL, sdk.EnvURLOB, sdk.EnvURLOpenOrch, sdk.EnvToken, sdk.EnvTokenFile, sdk.EnvSlug, sdk.EnvSelfURL, sdk.EnvPort, api.EnvReplica:
 			continue // never leak the caller's own token or address into the service
 		}
 		env = append(env, kv)
@@ -490,7 +491,7 @@ func (sv *supervisor) command(i, port int, selfURL string) (*exec.Cmd, *childOut
 		sdk.EnvURLOB+"="+sv.cfg.ServerURL,
 		sdk.EnvURLOpenOrch+"="+sv.cfg.ServerURL,
 		sdk.EnvSlug+"="+sv.cfg.Slug,
-		"OO_REPLICA="+strconv.Itoa(i),
+		api.EnvReplica+"="+strconv.Itoa(i),
 	)
 	if sv.cfg.ShareToken {
 		env = append(env, sdk.EnvToken+"="+sv.cfg.Tokens.Current())

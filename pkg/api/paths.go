@@ -46,11 +46,19 @@ var ReservedSlugs = map[string]bool{
 // FirstSegment returns the first segment of an absolute URL path and whether it is reserved for
 // the server's own API.
 func FirstSegment(path string) (seg string, reserved bool) {
+	seg = PathSlug(path)
+	return seg, ReservedSlugs[seg]
+}
+
+// PathSlug is the first segment of an absolute URL path: the slug a proxied path addresses.
+// It is the one implementation of the rule, for the server's dispatch and the proxy's routing
+// alike. It does not allocate.
+func PathSlug(path string) string {
 	p := strings.TrimPrefix(path, "/")
 	if i := strings.IndexByte(p, '/'); i >= 0 {
 		p = p[:i]
 	}
-	return p, ReservedSlugs[p]
+	return p
 }
 
 // InstancePath is the path of one instance, for DELETE.

@@ -8,7 +8,7 @@ package api
 
 import "time"
 
-// Role ids carried in the token's "ori" claim.
+// Role ids carried in the token's roles claim (ClaimRoles).
 const (
 	RoleUser  = "user-svc:user"
 	RoleAdmin = "user-svc:admin"

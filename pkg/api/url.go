@@ -1,6 +1,9 @@
 package api
 
-import "strings"
+import (
+	"net/url"
+	"strings"
+)
 
 // SameInstanceURL reports whether two instance URLs name the same instance the way the registry
 // decides it: by their canonical form (see ParseTargetURL), so http://localhost:8080 and
@@ -14,4 +17,19 @@ func comparableURL(raw string) string {
 		return strings.TrimRight(strings.ToLower(strings.TrimSpace(raw)), "/")
 	}
 	return t.Canonical
+}
+
+// PortOf is u's port: the one it names, else its scheme's default (80 for http, 443 for
+// https, "" for any other scheme).
+func PortOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http":
+		return "80"
+	case "https":
+		return "443"
+	}
+	return ""
 }

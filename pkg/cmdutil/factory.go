@@ -11,15 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/pkg/client"
 	"github.com/ooctl/oo/pkg/config"
 	"github.com/ooctl/oo/pkg/credstore"
 	"github.com/ooctl/oo/pkg/iostreams"
 )
-
-// URLVars override the server URL for one command, strongest first. OB_URL and OPENORCH_URL
-// are what services written for 1Backend/OpenOrch already export.
-var URLVars = []string{"OO_URL", "OB_URL", "OPENORCH_URL"}
 
 // Factory is what commands depend on. Everything a command touches outside its arguments comes
 // from here, so a test can give it fake terminals, a temp config, an in-memory credential store,
@@ -118,7 +115,7 @@ func (f *Factory) EnvName() (string, error) {
 	}
 	name := f.EnvFlag
 	if name == "" {
-		name = f.Getenv("OO_ENV")
+		name = f.Getenv(api.EnvEnv)
 	}
 	if name == "" {
 		name = cfg.Current
@@ -137,7 +134,9 @@ func (f *Factory) Target() (*Session, error) {
 	}
 	e := f.cfg.Environments[name]
 	s := &Session{Env: name, URL: e.URL, URLFrom: "env " + name, Slug: e.User, EnvURL: e.URL}
-	for _, v := range URLVars {
+	// api.URLVars override the server URL for one command, strongest first. OB_URL and
+	// OPENORCH_URL are what services written for 1Backend/OpenOrch already export.
+	for _, v := range api.URLVars {
 		if u := strings.TrimSpace(f.Getenv(v)); u != "" {
 			if err := CheckServerURL(u); err != nil {
 				return nil, Usagef("%s=%q: %v", v, u, err)
@@ -173,7 +172,7 @@ func (f *Factory) Session(required bool) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if tok := strings.TrimSpace(f.Getenv("OO_TOKEN")); tok != "" {
+	if tok := strings.TrimSpace(f.Getenv(api.EnvToken)); tok != "" {
 		s.Token, s.FromEnvVar, s.Credential = tok, true, "the OO_TOKEN environment variable"
 		s.Storage = ""
 		if c, err := ParseClaims(tok); err == nil {
@@ -254,7 +253,7 @@ func (f *Factory) loginHint(s *Session, slug string) string {
 	if slug != "" {
 		cmd += " " + slug
 	}
-	chosen := f.EnvFlag != "" || (f.Getenv != nil && f.Getenv("OO_ENV") != "")
+	chosen := f.EnvFlag != "" || (f.Getenv != nil && f.Getenv(api.EnvEnv) != "")
 	if cfg, err := f.Config(); chosen || (err == nil && s.Env != cfg.Current) {
 		cmd += " -e " + s.Env
 	}
@@ -295,11 +294,7 @@ func serverKey(raw string) string {
 		return strings.TrimRight(raw, "/")
 	}
 	scheme := strings.ToLower(u.Scheme)
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[scheme]
-	}
-	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port) + strings.TrimRight(u.EscapedPath(), "/")
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), api.PortOf(u)) + strings.TrimRight(u.EscapedPath(), "/")
 }
 
 // Clock returns the current time from Now.
@@ -360,18 +355,16 @@ func (f *Factory) Explain(err error) error {
 	return err
 }
 
-// InsecureStorageEnv makes --insecure-storage the default for a shell session: a container or
-// a headless box has no keyring, and repeating the flag on every command is easy to forget.
-// Setting it is still an explicit choice; nothing falls back to a plain file on its own.
-const InsecureStorageEnv = "OO_INSECURE_STORAGE"
-
 // InsecureStorage reports whether credentials go to the plain 0600 file: the flag, or
-// OO_INSECURE_STORAGE set to a true value.
+// OO_INSECURE_STORAGE (api.EnvInsecure) set to a true value. The variable makes
+// --insecure-storage the default for a shell session: a container or a headless box has no
+// keyring, and repeating the flag on every command is easy to forget. Setting it is still an
+// explicit choice; nothing falls back to a plain file on its own.
 func (f *Factory) InsecureStorage(flag bool) bool {
 	if flag {
 		return true
 	}
-	switch strings.ToLower(strings.TrimSpace(f.Getenv(InsecureStorageEnv))) {
+	switch strings.ToLower(strings.TrimSpace(f.Getenv(api.EnvInsecure))) {
 	case "1", "true", "yes", "on":
 		return true
 	}

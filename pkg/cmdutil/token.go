@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ooctl/oo/pkg/api"
 )
 
 // Claims are the parts of an oo token the CLI shows.
@@ -20,9 +22,7 @@ type Claims struct {
 }
 
 type ooClaims struct {
-	UserID string   `json:"oui"`
-	Slug   string   `json:"olu"`
-	Roles  []string `json:"ori"`
+	api.TokenClaims
 	jwt.RegisteredClaims
 }
 

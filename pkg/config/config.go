@@ -66,7 +66,7 @@ type Config struct {
 // environment is read on every call (adrg/xdg resolves once at start-up, which tests and
 // long-lived callers cannot change).
 func Dir() string {
-	if d := os.Getenv("OO_CONFIG_DIR"); d != "" {
+	if d := os.Getenv(api.EnvConfigDir); d != "" {
 		return d
 	}
 	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" && filepath.IsAbs(d) {

@@ -9,20 +9,21 @@ import (
 )
 
 // Environment variables the SDK reads. `oo service run` sets all of them for its children.
+// The names are defined in pkg/api; these are kept for programs that use them.
 const (
-	EnvURL         = "OO_URL"
-	EnvURLOB       = "OB_URL"       // name used by programs written for 1Backend
-	EnvURLOpenOrch = "OPENORCH_URL" // older name of the same
-	EnvSelfURL     = "SELF_URL"
-	EnvPort        = "PORT"
-	EnvToken       = "OO_TOKEN"
-	EnvSlug        = "OO_SLUG"
+	EnvURL         = api.EnvURL
+	EnvURLOB       = api.EnvURLOB       // name used by programs written for 1Backend
+	EnvURLOpenOrch = api.EnvURLOpenOrch // older name of the same
+	EnvSelfURL     = api.EnvSelfURL
+	EnvPort        = api.EnvPort
+	EnvToken       = api.EnvToken
+	EnvSlug        = api.EnvSlug
 )
 
 // ServerURLFromEnv returns the server's URL from OO_URL, OB_URL or OPENORCH_URL (first set
 // wins), or api.DefaultURL.
 func ServerURLFromEnv() string {
-	for _, k := range []string{EnvURL, EnvURLOB, EnvURLOpenOrch} {
+	for _, k := range api.URLVars {
 		if v := os.Getenv(k); v != "" {
 			return v
 		}

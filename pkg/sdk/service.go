@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/pkg/client"
 )
 
@@ -323,10 +324,7 @@ func listenAddr(self string) (string, error) {
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return "", fmt.Errorf("%s %q is not an http(s) URL with a host", EnvSelfURL, self)
 	}
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
-	}
+	port := api.PortOf(u)
 	host := u.Hostname()
 	switch {
 	case strings.EqualFold(host, "localhost"):
@@ -352,9 +350,7 @@ func loopbackAddr(a net.Addr) string {
 // tokenSlug reads the slug claim of a token without verifying it, only to catch a token meant
 // for another service early with a clear message; the server verifies it for real.
 func tokenSlug(tok string) string {
-	var c struct {
-		Slug string `json:"olu"`
-	}
+	var c api.TokenClaims
 	if peekClaims(tok, &c) != nil {
 		return ""
 	}

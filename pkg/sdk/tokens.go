@@ -9,12 +9,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ooctl/oo/pkg/api"
 )
 
 // EnvTokenFile names a file holding the service's current token. `oo service run` keeps it
 // fresh for its program (it logs in again before the token expires), so a program that reads
 // it before each call, or again when a call is answered 401, never runs on a dead token.
-const EnvTokenFile = "OO_TOKEN_FILE"
+const EnvTokenFile = api.EnvTokenFile
 
 // Tokens keeps a service's bearer token usable for as long as the service runs. A token it can
 // renew (it knows how to log in again) is renewed a third of the way through its life and whenever the

@@ -81,9 +81,7 @@ func NewVerifierWithKey(pemKey string) (*Verifier, error) {
 }
 
 type ooClaims struct {
-	UserID string   `json:"oui"`
-	Slug   string   `json:"olu"`
-	Roles  []string `json:"ori"`
+	api.TokenClaims
 	jwt.RegisteredClaims
 }
 

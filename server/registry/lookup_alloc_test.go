@@ -57,14 +57,14 @@ func TestLookupDoesNotAllocate(t *testing.T) {
 				if sh.routable != (tg != nil) || (tg != nil && !strings.HasSuffix(tg.Host, port)) {
 					t.Fatalf("Route(%q).Pick() = %v, routable %v", path, tg, sh.routable)
 				}
-				if r.Table().Lookup(FirstSegment(path)) != r.Table().Route(path) {
-					t.Fatal("Lookup(FirstSegment(path)) and Route(path) disagree")
+				if r.Table().Lookup(api.PathSlug(path)) != r.Table().Route(path) {
+					t.Fatal("Lookup(api.PathSlug(path)) and Route(path) disagree")
 				}
 
 				var sink *Target
 				var ok bool
 				allocs := testing.AllocsPerRun(1000, func() {
-					rt := r.Table().Lookup(FirstSegment(path))
+					rt := r.Table().Lookup(api.PathSlug(path))
 					ok = rt.Routable()
 					sink = r.Table().Route(path).Pick()
 					if rt.Find(host) != nil {
@@ -83,7 +83,7 @@ func TestLookupDoesNotAllocate(t *testing.T) {
 				missing := "/no-such-svc/hello"
 				allocs = testing.AllocsPerRun(1000, func() {
 					sink = r.Table().Route(missing).Pick()
-					ok = r.Table().Lookup(FirstSegment(missing)).Routable()
+					ok = r.Table().Lookup(api.PathSlug(missing)).Routable()
 				})
 				if allocs != 0 {
 					t.Errorf("missing-slug lookup allocates %v times per request, want 0", allocs)

@@ -25,20 +25,7 @@ func (t *Table) Lookup(slug string) *Route {
 
 // Route returns the route of the slug that is the first segment of path (an absolute URL
 // path), or nil. It does not allocate.
-func (t *Table) Route(path string) *Route { return t.Lookup(FirstSegment(path)) }
-
-// FirstSegment is the slug a proxied path addresses: its first segment. It does not allocate.
-func FirstSegment(path string) string {
-	if len(path) > 0 && path[0] == '/' {
-		path = path[1:]
-	}
-	for i := 0; i < len(path); i++ {
-		if path[i] == '/' {
-			return path[:i]
-		}
-	}
-	return path
-}
+func (t *Table) Route(path string) *Route { return t.Lookup(api.PathSlug(path)) }
 
 // SlugOf is the slug a request URL addresses: the first segment of its path exactly as the
 // client sent it (RawPath when the path holds escapes that decoding would change). The first
@@ -48,9 +35,9 @@ func FirstSegment(path string) string {
 // see the same first segment. It does not allocate.
 func SlugOf(u *url.URL) string {
 	if u.RawPath != "" {
-		return FirstSegment(u.RawPath)
+		return api.PathSlug(u.RawPath)
 	}
-	return FirstSegment(u.Path)
+	return api.PathSlug(u.Path)
 }
 
 // Len is the number of slugs with at least one registered instance.

@@ -24,12 +24,10 @@ const metaSigningKey = "signingKey"
 // often enough that the set stays small, rarely enough that logins do not pay for a scan.
 const pruneEvery = 10 * time.Minute
 
-// Claims is the payload of an oo token. The short names are the wire contract shared with
-// services that verify tokens offline.
+// Claims is the payload of an oo token: oo's claims (named in pkg/api, the wire contract with
+// services that verify tokens offline) and the registered ones.
 type Claims struct {
-	UserID string   `json:"oui"`
-	Slug   string   `json:"olu"`
-	Roles  []string `json:"ori"`
+	api.TokenClaims
 	jwt.RegisteredClaims
 }
 
@@ -109,9 +107,7 @@ func (s *Service) newToken(u store.UserRecord) (api.AuthToken, store.TokenRecord
 	now := s.now().UTC().Truncate(time.Second)
 	rec := store.TokenRecord{ID: newID("tok_"), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.opts.TokenTTL)}
 	claims := Claims{
-		UserID: u.ID,
-		Slug:   u.Slug,
-		Roles:  append([]string(nil), u.Roles...),
+		TokenClaims: api.TokenClaims{UserID: u.ID, Slug: u.Slug, Roles: append([]string(nil), u.Roles...)},
 		RegisteredClaims: jwt.RegisteredClaims{
 			ID:        rec.ID,
 			IssuedAt:  jwt.NewNumericDate(now),

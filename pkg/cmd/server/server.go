@@ -206,7 +206,7 @@ func runStart(ctx context.Context, ios *iostreams.IOStreams, o *startOptions) er
 		DataDir:            o.dataDir,
 		Registration:       o.registration,
 		TokenTTL:           o.tokenTTL,
-		AdminPassword:      os.Getenv("OO_ADMIN_PASSWORD"),
+		AdminPassword:      os.Getenv(api.EnvAdminPass),
 		ProbeInterval:      probe,
 		InstanceExpiry:     o.instanceExpiry,
 		ShutdownTimeout:    o.shutdownTimeout,

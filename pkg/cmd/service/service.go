@@ -220,7 +220,7 @@ func checkNotServer(instanceURL string, s *cmdutil.Session) error {
 		return nil
 	}
 	su, err := url.Parse(s.URL)
-	if err != nil || portOf(iu) != portOf(su) {
+	if err != nil || api.PortOf(iu) != api.PortOf(su) {
 		return nil
 	}
 	ih, sh := strings.ToLower(iu.Hostname()), strings.ToLower(su.Hostname())
@@ -229,13 +229,6 @@ func checkNotServer(instanceURL string, s *cmdutil.Session) error {
 	}
 	return cmdutil.Usagef("--url %s is the oo server itself (%s, from %s): the proxy would send every request for the slug back to the server (508 Loop Detected); give the address your service listens on",
 		instanceURL, s.URL, s.URLFrom)
-}
-
-func portOf(u *url.URL) string {
-	if p := u.Port(); p != "" {
-		return p
-	}
-	return map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
 }
 
 // isSelfAlias: a host that, dialled from the server's machine, reaches that machine.
