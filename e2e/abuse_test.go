@@ -264,6 +264,140 @@ func TestAbuseMetadataURLRefused(t *testing.T) {
 	}
 }
 
+// loginFrom posts a login for slug from the local address ip (any 127.0.0.0/8 address works on
+// loopback), so that one test can be several clients.
+func loginFrom(t *testing.T, ip, base, slug, password string) *http.Response {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{
+		DialContext:       (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext,
+		DisableKeepAlives: true,
+	}}
+	body, _ := json.Marshal(map[string]string{"slug": slug, "password": password})
+	rsp, err := c.Post(base+"/user-svc/login", "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatalf("login %s from %s: %v", slug, ip, err)
+	}
+	return rsp
+}
+
+// wantThrottled checks a 429 with a JSON error and a Retry-After of whole seconds.
+func wantThrottled(t *testing.T, what string, rsp *http.Response) string {
+	t.Helper()
+	ra := rsp.Header.Get("Retry-After")
+	msg := abuseJSONError(t, what, rsp, http.StatusTooManyRequests)
+	if n, err := fmt.Sscanf(ra, "%d", new(int)); n != 1 || err != nil {
+		t.Errorf("%s: Retry-After %q is not a number of seconds", what, ra)
+	}
+	return msg
+}
+
+// TestAbuseLoginFlood: with --login-failures 5, a flood of 50 wrong passwords from one client
+// gets exactly 5 answers from the password check and 45 429s; the right password from that
+// client is then refused too, and so is the right password for the flooded slug from another
+// address, while another client logging in to another account is not affected.
+func TestAbuseLoginFlood(t *testing.T) {
+	e := newEnv(t)
+	p := e.StartServer("--probe-interval", "0", "--login-failures", "5", "--login-failure-window", "1m")
+	for _, slug := range []string{"flood-svc", "bystander-svc"} {
+		if code, _ := serverRegister(t, p.URL, slug); code != http.StatusOK {
+			t.Fatalf("register %s: HTTP %d", slug, code)
+		}
+	}
+	const attempts = 50
+	checked, throttled := 0, 0
+	start := time.Now()
+	for range attempts {
+		rsp := loginFrom(t, "127.0.0.1", p.URL, "flood-svc", "wrong-password")
+		switch rsp.StatusCode {
+		case http.StatusUnauthorized:
+			checked++
+			rsp.Body.Close()
+		case http.StatusTooManyRequests:
+			throttled++
+			wantThrottled(t, "flooded login", rsp)
+		default:
+			rsp.Body.Close()
+			t.Fatalf("wrong password: HTTP %d", rsp.StatusCode)
+		}
+	}
+	t.Logf("%d wrong-password logins in %s: %d checked (401), %d refused (429)", attempts, time.Since(start).Round(time.Millisecond), checked, throttled)
+	if checked != 5 || throttled != attempts-5 {
+		t.Fatalf("%d checked and %d throttled, want 5 and %d", checked, throttled, attempts-5)
+	}
+	if msg := wantThrottled(t, "right password from the flooding client", loginFrom(t, "127.0.0.1", p.URL, "flood-svc", "flood-svc-password")); msg == "" {
+		t.Fatal("no message")
+	}
+	msg := wantThrottled(t, "right password for the flooded slug from another address", loginFrom(t, "127.0.0.2", p.URL, "flood-svc", "flood-svc-password"))
+	if !strings.Contains(msg, "flood-svc") {
+		t.Errorf("429 for the flooded slug %q does not name it", msg)
+	}
+	rsp := loginFrom(t, "127.0.0.3", p.URL, "bystander-svc", "bystander-svc-password")
+	rsp.Body.Close()
+	if rsp.StatusCode != http.StatusOK {
+		t.Fatalf("another client logging in to another account: HTTP %d, want 200", rsp.StatusCode)
+	}
+}
+
+// TestAbuseInstanceQuota: with --max-instances 3 an account registers 3 instances, the 4th is a
+// 403 JSON naming the flag, updating one it has is still allowed, removing one makes room, and
+// an admin may register beyond the quota for that account.
+func TestAbuseInstanceQuota(t *testing.T) {
+	e := newEnv(t)
+	p := e.StartServer("--probe-interval", "0", "--max-instances", "3")
+	code, tok := serverRegister(t, p.URL, "quota-svc")
+	if code != http.StatusOK {
+		t.Fatalf("register: HTTP %d", code)
+	}
+	put := func(token, body string) *http.Response {
+		return abuseCall(t, http.MethodPut, p.URL+"/registry-svc/instance", token, body)
+	}
+	ids := make([]string, 0, 3)
+	for port := 1; port <= 3; port++ {
+		rsp := put(tok, fmt.Sprintf(`{"url":"http://127.0.0.1:%d"}`, port))
+		var out struct {
+			Instance struct {
+				ID string `json:"id"`
+			} `json:"instance"`
+		}
+		_ = json.NewDecoder(rsp.Body).Decode(&out)
+		rsp.Body.Close()
+		if rsp.StatusCode != http.StatusCreated {
+			t.Fatalf("instance %d of 3: HTTP %d", port, rsp.StatusCode)
+		}
+		ids = append(ids, out.Instance.ID)
+	}
+	msg := abuseJSONError(t, "4th instance", put(tok, `{"url":"http://127.0.0.1:4"}`), http.StatusForbidden)
+	if !strings.Contains(msg, "--max-instances") {
+		t.Errorf("quota refusal %q does not name --max-instances", msg)
+	}
+	if rsp := put(tok, `{"url":"http://127.0.0.1:3","healthPath":"/ready"}`); rsp.StatusCode/100 != 2 {
+		t.Fatalf("updating an instance at the quota: HTTP %d", rsp.StatusCode)
+	} else {
+		rsp.Body.Close()
+	}
+	if got := len(abuseInstances(t, p.URL, tok)); got != 3 {
+		t.Fatalf("%d instances after the refusal, want 3", got)
+	}
+	_, admin := serverLogin(t, p.URL, "admin", adminPassword)
+	if rsp := put(admin, `{"url":"http://127.0.0.1:5","slug":"quota-svc"}`); rsp.StatusCode != http.StatusCreated {
+		t.Fatalf("admin registering beyond the quota for quota-svc: HTTP %d", rsp.StatusCode)
+	} else {
+		rsp.Body.Close()
+	}
+	for _, id := range ids[:2] {
+		rsp := abuseCall(t, http.MethodDelete, p.URL+"/registry-svc/instance/"+id, tok, "")
+		rsp.Body.Close()
+		if rsp.StatusCode != http.StatusNoContent {
+			t.Fatalf("remove %s: HTTP %d", id, rsp.StatusCode)
+		}
+	}
+	if rsp := put(tok, `{"url":"http://127.0.0.1:4"}`); rsp.StatusCode != http.StatusCreated {
+		t.Fatalf("registering after removing two: HTTP %d, want 201", rsp.StatusCode)
+	} else {
+		rsp.Body.Close()
+	}
+}
+
 // TestAbuseSpoofedIdentityHeaders complements TestProxyAddsVerifiedCallerAndDropsSpoofedOnes
 // with what Go's client would not send: header names as written on the wire (lower case,
 // underscores, repeated), and the caller headers as request trailers of a chunked body. The
