@@ -59,7 +59,7 @@ func fuzzAPI(f *testing.F) (http.Handler, *bool) {
 // FuzzRootDispatch sends any request line net/http accepts to the root handler and checks the
 // split between the API and the proxy: a request whose first path segment is reserved is never
 // proxied (so no registered service can be reached under, or stand in for, user-svc,
-// registry-svc, ...), the proxy routes on the same segment the dispatch decided on, and
+// registry-svc, ...), the proxy routes to no slug but the segment the dispatch decided on, and
 // whatever the API answers is JSON, never a redirect and never a 500.
 func FuzzRootDispatch(f *testing.F) {
 	h, proxied := fuzzAPI(f)
@@ -79,6 +79,12 @@ func FuzzRootDispatch(f *testing.F) {
 		if *proxied {
 			if reserved || p == "/" {
 				t.Fatalf("%s %q (path %q): reserved segment %q reached the proxy", method, target, p, seg)
+			}
+			// The proxy routes on the segment as sent: it may differ from the decoded one the
+			// dispatch judged only by holding an escape, which no slug can (so it routes
+			// nowhere); a slug it can route to is the decoded segment itself.
+			if slug := registry.SlugOf(r.URL); slug != seg && api.CheckSlug(slug) == nil {
+				t.Fatalf("%s %q: dispatched on %q but the proxy routes to the slug %q", method, target, seg, slug)
 			}
 			// A backend that decodes the forwarded (escaped) path must not see a reserved
 			// first segment either.
