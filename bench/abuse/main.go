@@ -4,8 +4,8 @@
 // concurrent login clients). It starts the given oo binary on 127.0.0.1 with a fresh data dir,
 // a backend in this process, and stops both when done; every phase is bounded in time.
 //
-//	go build -o /tmp/oo ./cmd/oo && go run ./bench/abuse -oo /tmp/oo
-//	go run ./bench/abuse -oo /tmp/oo-old -label before      # a binary built from an older commit
+//	go build -o oo-new ./cmd/oo && go run ./bench/abuse -oo ./oo-new
+//	go run ./bench/abuse -oo ./oo-old -label before   # a binary built from an older commit
 //
 // Flags given after -- go to `oo server start` as they are. A binary that knows
 // --proxy-body-idle-timeout is started with -stall-idle for it, so that the stall phase shows
