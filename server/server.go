@@ -72,6 +72,10 @@ type Config struct {
 
 	Logger *slog.Logger // default: text to Stderr at info
 	Stderr io.Writer    // where the generated admin password is printed; default os.Stderr
+
+	// Now is the clock tokens are issued and judged by; default time.Now. Tests of token
+	// expiry set a fake one instead of waiting for tokens to die.
+	Now func() time.Time
 }
 
 func (c *Config) defaults() {
@@ -164,6 +168,7 @@ func New(cfg Config) (*Server, error) {
 		HashConcurrency: cfg.HashConcurrency,
 		Notice:          cfg.Stderr,
 		Logger:          cfg.Logger,
+		Now:             cfg.Now,
 	})
 	if err != nil {
 		st.Close()

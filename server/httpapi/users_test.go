@@ -18,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/ooctl/oo/internal/fakeclock"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server"
 	"github.com/ooctl/oo/server/servertest"
@@ -343,19 +344,18 @@ func TestUserForgedTokensAreRefused(t *testing.T) {
 	}
 }
 
+// TestUserExpiredTokenIsRefused: a token works up to its expiry and is a 401 saying so from
+// then on, by the server's clock (a fake one: the test moves time instead of waiting).
 func TestUserExpiredTokenIsRefused(t *testing.T) {
-	s := userStart(t, func(c *server.Config) { c.TokenTTL = time.Second })
+	clk := fakeclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := userStart(t, func(c *server.Config) { c.TokenTTL, c.Now = time.Hour, clk.Now })
 	tok := s.Register(t, "alice", "alice-password")
-	// exp has one-second resolution, so the token dies within two seconds of issue.
-	deadline := time.Now().Add(5 * time.Second)
-	var r userRsp
-	for time.Now().Before(deadline) {
-		r = userRaw(t, s, http.MethodPost, api.PathUserByToken, tok, "")
-		if r.Status != http.StatusOK {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+	clk.Add(time.Hour - time.Second)
+	if r := userRaw(t, s, http.MethodPost, api.PathUserByToken, tok, ""); r.Status != http.StatusOK {
+		t.Fatalf("a second before expiry: HTTP %d %s", r.Status, r.Body)
 	}
+	clk.Add(time.Second) // exp is exclusive
+	r := userRaw(t, s, http.MethodPost, api.PathUserByToken, tok, "")
 	userWantError(t, "expired token", r, http.StatusUnauthorized)
 	if !strings.Contains(string(r.Body), "expired") {
 		t.Errorf("expired token message: %s", r.Body)

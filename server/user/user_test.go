@@ -16,30 +16,18 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/ooctl/oo/internal/fakeclock"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/apierr"
 	"github.com/ooctl/oo/server/store"
 	"github.com/ooctl/oo/server/user"
 )
 
-// clock is a settable time source shared with the service under test.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 const adminPW = "admin-password-unit"
 
 type fixture struct {
 	st    *store.Store
-	clk   *clock
+	clk   *fakeclock.Clock
 	svc   *user.Service
 	opts  user.Options
 	path  string
@@ -54,7 +42,7 @@ func newFixture(t *testing.T, mutate ...func(*user.Options)) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clk := &clock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := fakeclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	opts := user.Options{TokenTTL: time.Hour, AdminPassword: adminPW, Now: clk.Now, BcryptCost: bcrypt.MinCost}
 	for _, m := range mutate {
 		m(&opts)
