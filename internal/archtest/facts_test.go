@@ -17,13 +17,8 @@ import (
 // envName is a string literal that is, whole, the name of one of oo's environment variables.
 var envName = regexp.MustCompile(`^(OO_[A-Z0-9_]+|OB_URL|OPENORCH_URL|SELF_URL)$`)
 
-// envLiterals lists the string literals of the Go file src that are whole variable names.
-func envLiterals(t *testing.T, name string, src []byte) []string {
-	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), name, src, parser.SkipObjectResolution)
-	if err != nil {
-		t.Fatal(err)
-	}
+// envLiterals lists the string literals of f that are whole variable names.
+func envLiterals(f *ast.File) []string {
 	var out []string
 	ast.Inspect(f, func(n ast.Node) bool {
 		if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
@@ -47,26 +42,29 @@ func apiEnv() map[string]bool {
 
 // envLiteralAllowed: only pkg/api names the variables the CLI, the SDK and supervised programs
 // read. The server's own flags name their variable beside the flag (pkg/cmd/server), which may
-// not spell out a pkg/api name again. Test-only code (e2e, benchmarks, the keyring and
-// process-ownership test harnesses) and the doc generator, which matches prefixes, are not product code.
+// not spell out a pkg/api name again.
 func envLiteralAllowed(file, name string, defined map[string]bool) bool {
-	switch {
-	case file == "pkg/api/env.go":
+	switch file {
+	case "pkg/api/env.go":
 		return true
-	case file == "pkg/cmd/server/server.go":
+	case "pkg/cmd/server/server.go":
 		return !defined[name]
-	case strings.HasPrefix(file, "e2e/"), strings.HasPrefix(file, "bench/"),
-		strings.HasPrefix(file, "internal/keyringtest/"), strings.HasPrefix(file, "internal/proctest/"),
-		strings.HasPrefix(file, "cmd/gendocs/"):
-		return true
 	}
 	return false
 }
 
-// TestEnvNamesLiveInAPI: each environment variable name is written once, in pkg/api, so that
-// the CLI, the SDK, the supervisor and `oo help environment` cannot drift apart.
-func TestEnvNamesLiveInAPI(t *testing.T) {
-	defined := apiEnv()
+// notProduct: code that is not product code: e2e, benchmarks, test harnesses (packages named
+// *test) and the doc generator, which matches variable names by prefix.
+func notProduct(file string) bool {
+	dir := filepath.ToSlash(filepath.Dir(file))
+	return strings.HasPrefix(file, "e2e/") || strings.HasPrefix(file, "bench/") ||
+		strings.HasPrefix(file, "cmd/gendocs/") || strings.HasSuffix(dir, "test")
+}
+
+// productFiles calls fn with the path (relative to the module root) and parsed syntax of every
+// non-test Go file of the module.
+func productFiles(t *testing.T, fn func(rel string, f *ast.File)) {
+	t.Helper()
 	root := "../.."
 	checked := 0
 	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
@@ -76,24 +74,20 @@ func TestEnvNamesLiveInAPI(t *testing.T) {
 		rel, _ := filepath.Rel(root, path)
 		rel = filepath.ToSlash(rel)
 		if d.IsDir() {
-			if strings.HasPrefix(d.Name(), ".") && rel != "." || d.Name() == "testdata" && !strings.HasPrefix(rel, "e2e/") {
+			if rel != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
 				return filepath.SkipDir
 			}
 			return nil
 		}
-		if !strings.HasSuffix(rel, ".go") || strings.HasSuffix(rel, "_test.go") {
+		if !strings.HasSuffix(rel, ".go") || strings.HasSuffix(rel, "_test.go") || notProduct(rel) {
 			return nil
 		}
-		src, err := os.ReadFile(path)
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
 		if err != nil {
 			return err
 		}
 		checked++
-		for _, name := range envLiterals(t, rel, src) {
-			if !envLiteralAllowed(rel, name, defined) {
-				t.Errorf("%s: %q spelled out; use its pkg/api name", rel, name)
-			}
-		}
+		fn(rel, f)
 		return nil
 	})
 	if err != nil {
@@ -104,12 +98,24 @@ func TestEnvNamesLiveInAPI(t *testing.T) {
 	}
 }
 
+// TestEnvNamesLiveInAPI: each environment variable name is written once, in pkg/api, so that
+// the CLI, the SDK, the supervisor and `oo help environment` cannot drift apart.
+func TestEnvNamesLiveInAPI(t *testing.T) {
+	defined := apiEnv()
+	productFiles(t, func(rel string, f *ast.File) {
+		for _, name := range envLiterals(f) {
+			if !envLiteralAllowed(rel, name, defined) {
+				t.Errorf("%s: %q spelled out; use its pkg/api name", rel, name)
+			}
+		}
+	})
+}
+
 // The check must be able to fail: a bare name in a CLI file and a pkg/api name in the server's
 // flag file are caught; a server-only flag variable is not.
 func TestEnvNamesCheckCatchesViolations(t *testing.T) {
 	defined := apiEnv()
-	src := []byte("package x\nvar a = os.Getenv(\"OO_TOKEN\")\nvar b = \"OO_TOKEN is prose\"\n")
-	got := envLiterals(t, "x.go", src)
+	got := envLiterals(parse(t, "package x\nvar a = os.Getenv(\"OO_TOKEN\")\nvar b = \"OO_TOKEN is prose\"\n"))
 	if len(got) != 1 || got[0] != "OO_TOKEN" {
 		t.Fatalf("envLiterals = %q, want only the bare name", got)
 	}
@@ -121,5 +127,66 @@ func TestEnvNamesCheckCatchesViolations(t *testing.T) {
 	}
 	if !envLiteralAllowed("pkg/cmd/server/server.go", "OO_ADDR", defined) {
 		t.Error("a server flag's own variable was refused")
+	}
+}
+
+func parse(t *testing.T, src string) *ast.File {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), "x.go", src, parser.SkipObjectResolution)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// privateFileWrites lists the calls in f that put a file in place by hand (os.CreateTemp,
+// os.Rename, os.WriteFile) and the literals that spell the id alphabet.
+func privateFileWrites(f *ast.File) (calls, alphabets []string) {
+	ast.Inspect(f, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.SelectorExpr:
+			if x, ok := n.X.(*ast.Ident); ok && x.Name == "os" {
+				switch n.Sel.Name {
+				case "CreateTemp", "Rename", "WriteFile":
+					calls = append(calls, "os."+n.Sel.Name)
+				}
+			}
+		case *ast.BasicLit:
+			if n.Kind == token.STRING && strings.Contains(n.Value, "0123456789ABCDEF") {
+				alphabets = append(alphabets, n.Value)
+			}
+		}
+		return true
+	})
+	return calls, alphabets
+}
+
+// TestOneFileWriterAndIDGenerator: files are written only by internal/atomicfile (0600, synced,
+// renamed into place) and ids are drawn only by internal/randid, so neither can be done a
+// weaker way somewhere else.
+func TestOneFileWriterAndIDGenerator(t *testing.T) {
+	productFiles(t, func(rel string, f *ast.File) {
+		calls, alphabets := privateFileWrites(f)
+		if !strings.HasPrefix(rel, "internal/atomicfile/") {
+			for _, c := range calls {
+				t.Errorf("%s calls %s; write files with internal/atomicfile", rel, c)
+			}
+		}
+		if !strings.HasPrefix(rel, "internal/randid/") {
+			for range alphabets {
+				t.Errorf("%s spells an id alphabet; draw ids with internal/randid", rel)
+			}
+		}
+	})
+}
+
+func TestOneFileWriterCheckCatchesViolations(t *testing.T) {
+	calls, alphabets := privateFileWrites(parse(t, `package x
+func f() { os.Rename("a", "b"); _ = os.WriteFile; const b = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ" }`))
+	if len(calls) != 2 || len(alphabets) != 1 {
+		t.Errorf("caught calls %q and alphabets %q, want os.Rename, os.WriteFile and one alphabet", calls, alphabets)
+	}
+	if !notProduct("internal/proctest/proctest.go") || notProduct("internal/supervisor/supervisor.go") {
+		t.Error("notProduct misjudges which packages are test harnesses")
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ooctl/oo/internal/atomicfile"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/pkg/client"
 	"github.com/ooctl/oo/pkg/sdk"
@@ -183,22 +184,8 @@ func (sv *supervisor) shareToken() (func(), error) {
 		return nil, fmt.Errorf("creating the token file of %s: %w", sv.cfg.Slug, err)
 	}
 	path := filepath.Join(dir, "token")
-	write := func(tok string) error {
-		tmp, err := os.CreateTemp(dir, ".token-*")
-		if err != nil {
-			return err
-		}
-		defer os.Remove(tmp.Name())
-		if _, err := io.WriteString(tmp, tok+"\n"); err != nil {
-			tmp.Close()
-			return err
-		}
-		if err := tmp.Close(); err != nil {
-			return err
-		}
-		// Renamed into place: a program never reads half a token.
-		return os.Rename(tmp.Name(), path)
-	}
+	// Written atomically: a program never reads half a token.
+	write := func(tok string) error { return atomicfile.Write(path, []byte(tok+"\n")) }
 	if err := write(sv.cfg.Tokens.Current()); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("writing the token file of %s: %w", sv.cfg.Slug, err)

@@ -8,7 +8,7 @@ import (
 	"os"
 	"sync"
 
-	"github.com/ooctl/oo/pkg/config"
+	"github.com/ooctl/oo/internal/atomicfile"
 )
 
 // File keeps tokens in plain text in a 0600 JSON file. It exists for machines without a keyring
@@ -49,7 +49,7 @@ func (f *File) write(d *fileData) error {
 	if err != nil {
 		return err
 	}
-	return config.WriteFileAtomic(f.Path, append(raw, '\n'))
+	return atomicfile.Write(f.Path, append(raw, '\n'))
 }
 
 func (f *File) Get(env, slug string) (string, error) {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ooctl/oo/internal/atomicfile"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/pkg/client"
 )
@@ -65,27 +66,7 @@ func (s FileStore) SetPassword(slug, password string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(s.Dir, "."+slug+"-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(append(raw, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), s.path(slug))
+	return atomicfile.Write(s.path(slug), append(raw, '\n'))
 }
 
 // RandomPassword returns a password with 192 bits from the system's random source.

@@ -11,7 +11,6 @@ package registry
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"errors"
 	"log/slog"
 	"maps"
@@ -22,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ooctl/oo/internal/randid"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/apierr"
 	"github.com/ooctl/oo/server/auth"
@@ -818,25 +818,10 @@ func parseTTL(s string) (time.Duration, error) {
 	return d, nil
 }
 
-const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
 // newID returns an unused "inst_" + 10 base62 characters (about 59 bits) from crypto/rand.
 func (r *Registry) newID() string {
 	for {
-		var b [10]byte
-		var buf [16]byte
-		n := 0
-		for n < len(b) {
-			_, _ = rand.Read(buf[:])
-			for _, c := range buf {
-				// 248 = 4*62: rejecting above it keeps every character equally likely.
-				if c < 248 && n < len(b) {
-					b[n] = base62[c%62]
-					n++
-				}
-			}
-		}
-		id := "inst_" + string(b[:])
+		id := randid.New("inst_", 10)
 		if _, taken := r.byID[id]; !taken {
 			return id
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ooctl/oo/internal/randid"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/apierr"
 	"github.com/ooctl/oo/server/auth"
@@ -159,7 +160,7 @@ func TestRegisterFillsFieldsAndIsIdempotent(t *testing.T) {
 		t.Errorf("id %q, want inst_ + 10 characters", a.ID)
 	}
 	for _, c := range a.ID[5:] {
-		if !strings.ContainsRune(base62, c) {
+		if !strings.ContainsRune(randid.Alphabet, c) {
 			t.Errorf("id %q is not base62", a.ID)
 		}
 	}

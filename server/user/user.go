@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/ooctl/oo/internal/randid"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/apierr"
 	"github.com/ooctl/oo/server/auth"
@@ -135,7 +136,7 @@ func (s *Service) ensureAdmin() error {
 	}
 	pw, generated := s.opts.AdminPassword, false
 	if pw == "" {
-		pw, generated = randomBase62(24), true
+		pw, generated = randid.Base62(24), true
 	}
 	if err := validatePassword("admin password", pw); err != nil {
 		return fmt.Errorf("cannot create the admin account: %w", err)

@@ -1,10 +1,10 @@
 package user
 
 import (
-	"crypto/rand"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/ooctl/oo/internal/randid"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/apierr"
 )
@@ -51,29 +51,5 @@ func normalizeName(name, slug string) (string, error) {
 	return name, nil
 }
 
-const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
 // newID returns prefix plus 12 base62 characters from crypto/rand (about 71 bits).
-func newID(prefix string) string {
-	return prefix + randomBase62(12)
-}
-
-// randomBase62 rejects bytes >= 248 (the largest multiple of 62 that fits in a byte) so that
-// every character is equally likely.
-func randomBase62(n int) string {
-	out := make([]byte, 0, n)
-	var buf [32]byte
-	for len(out) < n {
-		_, _ = rand.Read(buf[:]) // crypto/rand.Read never fails on supported platforms
-		for _, b := range buf {
-			if b >= 248 {
-				continue
-			}
-			out = append(out, base62[b%62])
-			if len(out) == n {
-				break
-			}
-		}
-	}
-	return string(out)
-}
+func newID(prefix string) string { return randid.New(prefix, 12) }

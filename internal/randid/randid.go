@@ -1,0 +1,31 @@
+// Package randid makes the random identifiers of the whole repository (user, token and instance
+// ids, generated passwords): base62 characters from crypto/rand, each equally likely.
+package randid
+
+import "crypto/rand"
+
+// Alphabet is the characters an id is made of.
+const Alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// Base62 returns n base62 characters (about 5.95 bits each). Bytes >= 248 (the largest
+// multiple of 62 that fits in a byte) are rejected so that every character is equally likely.
+func Base62(n int) string {
+	out := make([]byte, 0, n)
+	var buf [32]byte
+	for len(out) < n {
+		_, _ = rand.Read(buf[:]) // crypto/rand.Read never fails on supported platforms
+		for _, b := range buf {
+			if b >= 248 {
+				continue
+			}
+			out = append(out, Alphabet[b%62])
+			if len(out) == n {
+				break
+			}
+		}
+	}
+	return string(out)
+}
+
+// New returns prefix followed by n base62 characters.
+func New(prefix string, n int) string { return prefix + Base62(n) }

@@ -1,0 +1,44 @@
+package randid
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestNewHasPrefixLengthAndAlphabet(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 1000; i++ {
+		id := New("inst_", 10)
+		if !strings.HasPrefix(id, "inst_") || len(id) != len("inst_")+10 {
+			t.Fatalf("New = %q, want inst_ and 10 characters", id)
+		}
+		for _, c := range id[len("inst_"):] {
+			if !strings.ContainsRune(Alphabet, c) {
+				t.Fatalf("%q holds %q, not base62", id, c)
+			}
+		}
+		if seen[id] {
+			t.Fatalf("%q drawn twice in 1000 draws of 59 bits", id)
+		}
+		seen[id] = true
+	}
+}
+
+// Every character is drawn: with rejection sampling each of the 62 turns up; a modulo bias or
+// a short alphabet would leave some out or skew the counts far from 1/62.
+func TestBase62IsUniform(t *testing.T) {
+	const n = 62 * 2000
+	counts := map[rune]int{}
+	for _, c := range Base62(n) {
+		counts[c]++
+	}
+	if len(counts) != 62 {
+		t.Fatalf("%d distinct characters, want 62", len(counts))
+	}
+	for c, k := range counts {
+		// Expected 2000 each; ±25% is over 10 standard deviations.
+		if k < 1500 || k > 2500 {
+			t.Errorf("%q drawn %d times in %d, want about 2000", c, k, n)
+		}
+	}
+}
