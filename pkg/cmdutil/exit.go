@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ooctl/oo/pkg/config"
+	"github.com/ooctl/oo/internal/config"
 )
 
 // Exit codes, documented in `oo --help` and README. This file is the one place errors become

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ooctl/oo/internal/config"
+	"github.com/ooctl/oo/internal/credstore"
 	"github.com/ooctl/oo/pkg/client"
-	"github.com/ooctl/oo/pkg/config"
-	"github.com/ooctl/oo/pkg/credstore"
 	"github.com/ooctl/oo/pkg/iostreams"
 )
 

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ooctl/oo/internal/config"
+	"github.com/ooctl/oo/internal/credstore"
 	"github.com/ooctl/oo/pkg/client"
 	"github.com/ooctl/oo/pkg/cmdutil"
-	"github.com/ooctl/oo/pkg/config"
-	"github.com/ooctl/oo/pkg/credstore"
 	"github.com/ooctl/oo/pkg/iostreams"
 )
 

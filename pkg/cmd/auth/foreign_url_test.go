@@ -9,8 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ooctl/oo/pkg/cmd/cmdtest"
 	"github.com/ooctl/oo/pkg/cmdutil"
-	"github.com/ooctl/oo/pkg/cmdutil/cmdtest"
 	"github.com/ooctl/oo/server"
 	"github.com/ooctl/oo/server/servertest"
 )

@@ -6,9 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ooctl/oo/internal/credstore"
 	"github.com/ooctl/oo/pkg/client"
 	"github.com/ooctl/oo/pkg/cmdutil"
-	"github.com/ooctl/oo/pkg/credstore"
 )
 
 // NewLogoutCmd returns `oo logout`.

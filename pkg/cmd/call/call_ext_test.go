@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/pkg/cmd/cmdtest"
 	"github.com/ooctl/oo/pkg/cmdutil"
-	"github.com/ooctl/oo/pkg/cmdutil/cmdtest"
 	"github.com/ooctl/oo/server"
 	"github.com/ooctl/oo/server/servertest"
 )

@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ooctl/oo/internal/credstore"
 	"github.com/ooctl/oo/pkg/cmdutil"
-	"github.com/ooctl/oo/pkg/credstore"
 )
 
 func isNotFound(err error) bool { return errors.Is(err, credstore.ErrNotFound) }

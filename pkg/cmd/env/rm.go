@@ -5,8 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ooctl/oo/internal/config"
 	"github.com/ooctl/oo/pkg/cmdutil"
-	"github.com/ooctl/oo/pkg/config"
 )
 
 func newRmCmd(f *cmdutil.Factory) *cobra.Command {

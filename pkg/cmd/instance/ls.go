@@ -11,10 +11,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ooctl/oo/internal/tableprinter"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/pkg/client"
 	"github.com/ooctl/oo/pkg/cmdutil"
-	"github.com/ooctl/oo/pkg/tableprinter"
 )
 
 type lsOptions struct {

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ooctl/oo/internal/credstore"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/pkg/cmdutil"
-	"github.com/ooctl/oo/pkg/credstore"
 	"github.com/ooctl/oo/pkg/iostreams"
 	"github.com/ooctl/oo/server/servertest"
 )

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/ooctl/oo/pkg/api"
-	"github.com/ooctl/oo/pkg/cmdutil/cmdtest"
+	"github.com/ooctl/oo/pkg/cmd/cmdtest"
 	"github.com/ooctl/oo/server/servertest"
 )
 

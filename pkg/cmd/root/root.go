@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ooctl/oo/internal/config"
 	"github.com/ooctl/oo/pkg/buildinfo"
 	"github.com/ooctl/oo/pkg/cmd/auth"
 	"github.com/ooctl/oo/pkg/cmd/call"
@@ -19,7 +20,6 @@ import (
 	"github.com/ooctl/oo/pkg/cmd/user"
 	"github.com/ooctl/oo/pkg/cmd/version"
 	"github.com/ooctl/oo/pkg/cmdutil"
-	"github.com/ooctl/oo/pkg/config"
 	"github.com/ooctl/oo/pkg/iostreams"
 )
 
@@ -135,7 +135,7 @@ func Execute(ctx context.Context, cmd *cobra.Command, ios *iostreams.IOStreams) 
 	return cmdutil.ExitCode(err)
 }
 
-// message is err's text, with pkg/config's unknown-environment error worded for people
+// message is err's text, with internal/config's unknown-environment error worded for people
 // ("known: local, rev" rather than a Go slice).
 func message(err error) string {
 	var ue *config.UnknownEnvError

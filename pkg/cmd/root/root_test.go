@@ -5,9 +5,9 @@ import (
 	"testing"
 
 	"github.com/ooctl/oo/pkg/buildinfo"
+	"github.com/ooctl/oo/pkg/cmd/cmdtest"
 	"github.com/ooctl/oo/pkg/cmd/version"
 	"github.com/ooctl/oo/pkg/cmdutil"
-	"github.com/ooctl/oo/pkg/cmdutil/cmdtest"
 )
 
 // Cobra's own usage errors become one line that names what is missing and points once to the

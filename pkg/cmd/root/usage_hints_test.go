@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ooctl/oo/pkg/cmd/cmdtest"
 	"github.com/ooctl/oo/pkg/cmdutil"
-	"github.com/ooctl/oo/pkg/cmdutil/cmdtest"
 )
 
 // Usage errors name what the user has to give, and suggest what they probably meant, in

@@ -8,8 +8,8 @@ import (
 
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/pkg/client"
+	"github.com/ooctl/oo/pkg/cmd/cmdtest"
 	"github.com/ooctl/oo/pkg/cmdutil"
-	"github.com/ooctl/oo/pkg/cmdutil/cmdtest"
 	"github.com/ooctl/oo/server"
 	"github.com/ooctl/oo/server/servertest"
 )

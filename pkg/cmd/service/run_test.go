@@ -13,7 +13,7 @@ import (
 
 	"github.com/ooctl/oo/internal/proctest"
 	"github.com/ooctl/oo/pkg/client"
-	"github.com/ooctl/oo/pkg/cmdutil/cmdtest"
+	"github.com/ooctl/oo/pkg/cmd/cmdtest"
 	"github.com/ooctl/oo/server"
 	"github.com/ooctl/oo/server/servertest"
 )

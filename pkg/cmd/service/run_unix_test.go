@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/ooctl/oo/pkg/client"
+	"github.com/ooctl/oo/pkg/cmd/cmdtest"
 	"github.com/ooctl/oo/pkg/cmd/root"
-	"github.com/ooctl/oo/pkg/cmdutil/cmdtest"
 	"github.com/ooctl/oo/pkg/iostreams"
 	"github.com/ooctl/oo/server"
 	"github.com/ooctl/oo/server/servertest"

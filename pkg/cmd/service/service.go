@@ -15,11 +15,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ooctl/oo/internal/config"
+	"github.com/ooctl/oo/internal/credstore"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/pkg/client"
 	"github.com/ooctl/oo/pkg/cmdutil"
-	"github.com/ooctl/oo/pkg/config"
-	"github.com/ooctl/oo/pkg/credstore"
 	"github.com/ooctl/oo/pkg/sdk"
 )
 

@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ooctl/oo/internal/tableprinter"
 	"github.com/ooctl/oo/pkg/cmdutil"
-	"github.com/ooctl/oo/pkg/tableprinter"
 )
 
 type lsOptions struct {

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ooctl/oo/internal/credstore"
 	"github.com/ooctl/oo/internal/keyringtest"
 	"github.com/ooctl/oo/pkg/api"
-	"github.com/ooctl/oo/pkg/cmdutil/cmdtest"
-	"github.com/ooctl/oo/pkg/credstore"
+	"github.com/ooctl/oo/pkg/cmd/cmdtest"
 	"github.com/ooctl/oo/server/servertest"
 )
 

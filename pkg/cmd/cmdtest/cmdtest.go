@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ooctl/oo/internal/config"
+	"github.com/ooctl/oo/internal/credstore"
 	"github.com/ooctl/oo/pkg/cmd/root"
 	"github.com/ooctl/oo/pkg/cmdutil"
-	"github.com/ooctl/oo/pkg/config"
-	"github.com/ooctl/oo/pkg/credstore"
 	"github.com/ooctl/oo/pkg/iostreams"
 )
 

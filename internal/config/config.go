@@ -1,6 +1,6 @@
 // Package config is the client's configuration: named environments (a server URL each), which
 // one is selected, and which accounts are logged in to each. It never holds a secret: tokens
-// live in the credential store (pkg/credstore), and the config only records where.
+// live in the credential store (internal/credstore), and the config only records where.
 //
 // The file is JSON, meant to be readable and editable by hand, at $XDG_CONFIG_HOME/oo/config.json
 // (or $OO_CONFIG_DIR/config.json). Writes are atomic (temp file + rename) with mode 0600.
