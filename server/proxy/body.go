@@ -41,6 +41,9 @@ func (p *Proxy) watchBody(w http.ResponseWriter, r *http.Request) *http.Request 
 	b := &clientBody{rc: r.Body, idle: p.bodyIdle}
 	if b.idle > 0 {
 		b.ctl = http.NewResponseController(w)
+		// Armed now, not only on the first read: should the answer come before the transport
+		// reads anything, net/http drains the body before sending it, and that must end too.
+		_ = b.ctl.SetReadDeadline(time.Now().Add(b.idle))
 	}
 	r = r.WithContext(context.WithValue(r.Context(), clientBodyKey{}, b))
 	r.Body = b
