@@ -17,6 +17,7 @@ import (
 // --proxy-body-idle-timeout, failed logins past OO_LOGIN_FAILURES are 429, and an account's
 // instances past OO_MAX_INSTANCES are 403.
 func TestServerAbuseLimitsFromFlagsAndEnv(t *testing.T) {
+	t.Parallel()
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Write([]byte(`{"hello":"world"}`))

@@ -49,6 +49,7 @@ func abuseJSONError(t *testing.T, what string, rsp *http.Response, status int) s
 // too, and the server's descriptors return to where they were; a body that keeps trickling for
 // longer than the timeout is not cut.
 func TestAbuseStalledProxiedBody(t *testing.T) {
+	t.Parallel()
 	const stalled = 40
 	var arrived, ended atomic.Int64
 	backend := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -212,6 +213,7 @@ func countingListener(t *testing.T) (string, *atomic.Int64) {
 // the proxy: the proxied request is a 502 naming the rule and the instance's listener sees no
 // connection.
 func TestAbuseMetadataURLRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	p := e.StartServer("--probe-interval", "100ms")
 	code, tok := serverRegister(t, p.URL, "meta-svc")
@@ -296,6 +298,7 @@ func wantThrottled(t *testing.T, what string, rsp *http.Response) string {
 // client is then refused too, and so is the right password for the flooded slug from another
 // address, while another client logging in to another account is not affected.
 func TestAbuseLoginFlood(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	p := e.StartServer("--probe-interval", "0", "--login-failures", "5", "--login-failure-window", "1m")
 	for _, slug := range []string{"flood-svc", "bystander-svc"} {
@@ -342,6 +345,7 @@ func TestAbuseLoginFlood(t *testing.T) {
 // 403 JSON naming the flag, updating one it has is still allowed, removing one makes room, and
 // an admin may register beyond the quota for that account.
 func TestAbuseInstanceQuota(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	p := e.StartServer("--probe-interval", "0", "--max-instances", "3")
 	code, tok := serverRegister(t, p.URL, "quota-svc")
@@ -403,6 +407,7 @@ func TestAbuseInstanceQuota(t *testing.T) {
 // underscores, repeated), and the caller headers as request trailers of a chunked body. The
 // service sees only the verified identity of the token; no forged value arrives in a trailer.
 func TestAbuseSpoofedIdentityHeaders(t *testing.T) {
+	t.Parallel()
 	type seen struct{ header, trailer http.Header }
 	got := make(chan seen, 1)
 	backend := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

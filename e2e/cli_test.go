@@ -75,6 +75,7 @@ func cliPointLocal(t *testing.T, e *env, url string) {
 // TestCLISession is the README session done by a script: no keyring on the box, so the token
 // goes to a 0600 file only when asked for.
 func TestCLISession(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t).With(cliNoKeyring)
 	srv := e.StartServer()
 	cliWant(t, e.Run("", "env", "add", "dev", srv.URL, "--use"), 0, "Added environment dev")
@@ -140,6 +141,7 @@ func TestCLISession(t *testing.T) {
 }
 
 func TestCLIWrongPassword(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t).With(cliNoKeyring)
 	srv := e.StartServer()
 	cliPointLocal(t, e, srv.URL)
@@ -151,6 +153,7 @@ func TestCLIWrongPassword(t *testing.T) {
 }
 
 func TestCLIServerDown(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t).With(cliNoKeyring, "OO_URL=http://"+freeAddr(t), "OO_TOKEN=whatever")
 	r := e.Run("", "instance", "ls")
 	cliWant(t, r, 7, "cannot reach the oo server at http://127.0.0.1:", "is `oo server start` running?")
@@ -158,6 +161,7 @@ func TestCLIServerDown(t *testing.T) {
 }
 
 func TestCLIExpiredToken(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t).With(cliNoKeyring)
 	srv := e.StartServer("--token-ttl", "2s")
 	cliPointLocal(t, e, srv.URL)
@@ -179,6 +183,7 @@ func TestCLIExpiredToken(t *testing.T) {
 }
 
 func TestCLIEnvToken(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t).With(cliNoKeyring)
 	srv := e.StartServer()
 	tok := cliLoginToken(t, srv.URL, "admin", adminPassword)
@@ -203,6 +208,7 @@ func TestCLIEnvToken(t *testing.T) {
 // TestCLIRealKeyring: the real binary stores the token in a real Secret Service, a later run
 // (another process) reads it, logout removes it.
 func TestCLIRealKeyring(t *testing.T) {
+	t.Parallel()
 	bus := keyringtest.Start(t)
 	e := newEnv(t).With("DBUS_SESSION_BUS_ADDRESS=" + bus)
 	srv := e.StartServer()
@@ -267,6 +273,7 @@ sys.stdout.write(out.decode(errors="replace"))
 // Ctrl-C at a hidden password prompt on a real terminal is "interrupted" (exit 3) and leaves
 // echo on; ^D is a one-line error, not a hang.
 func TestCLIPasswordPromptOnTTY(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t).With(cliNoKeyring)
 	echoOn := regexp.MustCompile(`(^|\s)echo(\s|$)`)
 	for _, c := range []struct {
@@ -294,6 +301,7 @@ func TestCLIPasswordPromptOnTTY(t *testing.T) {
 // `oo instance ls --watch` stops cleanly, exit 0, on SIGINT even when the script that started
 // it ignores SIGINT (as shells do for background jobs), and on SIGTERM.
 func TestCLIWatchStopsOnSignal(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t).With(cliNoKeyring)
 	srv := e.StartServer()
 	e = e.With("OO_URL="+srv.URL, "OO_TOKEN="+cliLoginToken(t, srv.URL, "admin", adminPassword))

@@ -54,6 +54,7 @@ func svcExampleCredsPrivate(t *testing.T, e *env, slug string) {
 }
 
 func TestExampleGo(t *testing.T) {
+	t.Parallel()
 	bin := filepath.Join(t.TempDir(), "go-svc")
 	if out, err := exec.Command("go", "build", "-o", bin, "../examples/go").CombinedOutput(); err != nil {
 		t.Fatalf("building examples/go: %v\n%s", err, out)
@@ -72,6 +73,7 @@ func TestExampleGo(t *testing.T) {
 }
 
 func TestExamplePython(t *testing.T) {
+	t.Parallel()
 	svcExampleNeed(t, "python3")
 	py, _ := exec.LookPath("python3")
 	script, _ := filepath.Abs("../examples/python/first_service.py")
@@ -89,6 +91,7 @@ func TestExamplePython(t *testing.T) {
 }
 
 func TestExampleShell(t *testing.T) {
+	t.Parallel()
 	svcExampleNeed(t, "sh", "curl", "python3")
 	script, _ := filepath.Abs("../examples/shell/first-service.sh")
 	e := newEnv(t)
@@ -119,10 +122,11 @@ func svcExampleNeed(t *testing.T, tools ...string) {
 	}
 }
 
-// TestExamplesOutliveTheirTokens: with tokens that live 6 s, each example keeps heartbeating
+// TestExamplesOutliveTheirTokens: with tokens that live 10 s, each example keeps heartbeating
 // past its first token's expiry (a new login with its stored password, or the token file of
 // `oo service run`) and deregisters with a valid token when stopped.
 func TestExamplesOutliveTheirTokens(t *testing.T) {
+	t.Parallel()
 	svcExampleNeed(t, "sh", "curl", "python3")
 	goBin := filepath.Join(t.TempDir(), "go-svc")
 	if out, err := exec.Command("go", "build", "-o", goBin, "../examples/go").CombinedOutput(); err != nil {
@@ -131,13 +135,14 @@ func TestExamplesOutliveTheirTokens(t *testing.T) {
 	py, _ := filepath.Abs("../examples/python/first_service.py")
 	sh, _ := filepath.Abs("../examples/shell/first-service.sh")
 	e := newEnv(t)
-	// Five services renewing 3-second tokens with a login every second want more bcrypt than
-	// the default bound on concurrent hashing (half the CPUs, kept for the proxy's sake) gives
-	// on a loaded 2-core machine; this test is about renewal, not that bound.
-	// 6 s rather than the 3 s of TestServiceRunOutlivesItsToken: under `oo service run` a program
-	// holds the token oo renewed last, and on a loaded machine a renewal (a login, hashed within
-	// the server's bound) may take longer than the second a 3 s token leaves it.
-	srv := e.StartServer("--token-ttl", "6s", "--hash-concurrency", "8")
+	// Tokens of 10 s, not the 3 s of TestServiceRunOutlivesItsToken: under `oo service run` a
+	// program holds the token oo renewed last, and on a loaded machine running the tests in
+	// parallel a renewal (a login, hashed within the server's bound), or the way from a login
+	// to the first use of its token, can take seconds.
+	// Five services renewing short-lived tokens want more bcrypt than the default bound on
+	// concurrent hashing (half the CPUs, kept for the proxy's sake) gives on a loaded 2-core
+	// machine; this test is about renewal, not that bound.
+	srv := e.StartServer("--token-ttl", "10s", "--hash-concurrency", "8")
 	e = e.With("OO_URL="+srv.URL, "OO_HEARTBEAT_SECONDS=1")
 	run := []string{ooBin, "service", "run", "--insecure-storage", "--heartbeat", "1s", "--slug"}
 	for _, c := range []struct {
@@ -158,9 +163,9 @@ func TestExamplesOutliveTheirTokens(t *testing.T) {
 				h, _, err := svcGetHello(srv.URL, c.slug)
 				return err == nil && h.Hello == "world"
 			}, p.Out, p.Err)
-			// The first token expires within 6 s of now; the Go SDK beats every 10 s, so for it
+			// The first token expires within 10 s of now; the Go SDK beats every 10 s, so for it
 			// only the deregistration below shows the renewal.
-			expired := time.Now().Add(6 * time.Second)
+			expired := time.Now().Add(10 * time.Second)
 			svcEventually(t, 30*time.Second, "a heartbeat after the first token expired", func() bool {
 				if c.name == "go" {
 					return time.Now().After(expired.Add(2 * time.Second))
@@ -191,6 +196,7 @@ func TestExamplesOutliveTheirTokens(t *testing.T) {
 // TestExampleShellStopsWhenServerGone: the shell example stops (exit 1) once its server has
 // not answered for OO_GIVE_UP_SECONDS, rather than heartbeat into the void forever.
 func TestExampleShellStopsWhenServerGone(t *testing.T) {
+	t.Parallel()
 	svcExampleNeed(t, "sh", "curl", "python3")
 	script, _ := filepath.Abs("../examples/shell/first-service.sh")
 	e := newEnv(t)

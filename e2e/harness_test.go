@@ -5,12 +5,16 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,6 +41,14 @@ func TestMain(m *testing.M) {
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building oo:", err)
 		os.Exit(1)
+	}
+	// The tests spend their time waiting on processes and timers, not on the CPU: unless told
+	// otherwise (-parallel), run more of them at once than go test's default of one per CPU.
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		_ = flag.Set("test.parallel", strconv.Itoa(max(4, 2*runtime.GOMAXPROCS(0))))
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -143,12 +155,13 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// StartServer runs `oo server start` on a free loopback port with e's data dir and waits until
-// it answers. It is stopped with SIGTERM when the test ends.
+// StartServer runs `oo server start` on a loopback port of the kernel's choosing (--addr
+// 127.0.0.1:0, read back from its log: a port picked in advance could be taken by a test
+// running in parallel before the server binds it) with e's data dir, and waits until it
+// answers. It is stopped with SIGTERM when the test ends.
 func (e *env) StartServer(extraArgs ...string) *serverProc {
 	e.t.Helper()
-	addr := freeAddr(e.t)
-	args := append([]string{"server", "start", "--addr", addr}, extraArgs...)
+	args := append([]string{"server", "start", "--addr", "127.0.0.1:0"}, extraArgs...)
 	cmd := exec.Command(ooBin, args...)
 	cmd.Env = e.Vars
 	log := &syncBuffer{}
@@ -157,22 +170,37 @@ func (e *env) StartServer(extraArgs ...string) *serverProc {
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
-	p := &serverProc{URL: "http://" + addr, Addr: addr, Cmd: cmd, Log: log}
+	p := &serverProc{Cmd: cmd, Log: log}
 	e.t.Cleanup(func() { p.Stop(); checkGroup(e.t, cmd) })
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		rsp, err := http.Get(p.URL + "/user-svc/public-key")
-		if err == nil {
-			rsp.Body.Close()
-			if rsp.StatusCode == 200 {
-				return p
+	ready := func() bool {
+		if p.Addr == "" {
+			m := listeningRE.FindStringSubmatch(log.String())
+			if m == nil {
+				return false
 			}
+			p.Addr, p.URL = m[1]+m[2], "http://"+m[1]+m[2]
 		}
-		time.Sleep(50 * time.Millisecond)
+		rsp, err := http.Get(p.URL + "/user-svc/public-key")
+		if err != nil {
+			return false
+		}
+		rsp.Body.Close()
+		return rsp.StatusCode == http.StatusOK
 	}
-	e.t.Fatalf("oo server start did not answer within 15s; log:\n%s", log.String())
-	return nil
+	const within = 30 * time.Second
+	for deadline := time.Now().Add(within); !ready(); time.Sleep(20 * time.Millisecond) {
+		if runtime.GOOS == "linux" && proctest.Zombie(cmd.Process.Pid) { // exited; p.Stop reaps it
+			e.t.Fatalf("oo server start exited before answering; log:\n%s", log.String())
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("oo server start did not answer within %s; log:\n%s", within, log.String())
+		}
+	}
+	return p
 }
+
+// listeningRE finds the address in the server's "listening" line, as text or JSON log.
+var listeningRE = regexp.MustCompile(`oo server listening.*?addr"?[=:]"?(127\.0\.0\.1:)(\d+)`)
 
 // Stop sends SIGTERM and waits (bounded) for exit.
 func (p *serverProc) Stop() {

@@ -19,6 +19,7 @@ import (
 // client forges never reach the service, in any spelling; a valid token makes the server add
 // the verified identity; an invalid or revoked one adds nothing.
 func TestProxyAddsVerifiedCallerAndDropsSpoofedOnes(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var seen http.Header
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -106,6 +107,7 @@ func TestProxyAddsVerifiedCallerAndDropsSpoofedOnes(t *testing.T) {
 // The Python example knows its caller from the headers alone: the admin's token makes it
 // answer "admin", forged headers without a token make it answer null.
 func TestExamplePythonWhoami(t *testing.T) {
+	t.Parallel()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		svcExampleNeed(t, "python3")
@@ -154,6 +156,7 @@ func TestExamplePythonWhoami(t *testing.T) {
 // be registered, and a refusal is a JSON 403 naming the rule. Probing is off and nothing is
 // proxied, so the allowed non-loopback address is never dialed.
 func TestServerTargetPolicyFromEnv(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t).With("OO_ALLOW_TARGETS=10.0.0.0/8", "OO_DENY_TARGETS=10.9.0.0/16")
 	srv := e.StartServer("--probe-interval", "0")
 	code, tok := serverRegister(t, srv.URL, "pol-svc")

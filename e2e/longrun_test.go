@@ -12,6 +12,7 @@ import (
 // program routable for a 15 s run (it logs in again with the password it keeps, and hands the
 // program a token file it keeps current), and deregisters with a valid token when stopped.
 func TestServiceRunOutlivesItsToken(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	srv := e.StartServer("--token-ttl", "3s")
 	e = e.With("OO_URL=" + srv.URL)

@@ -90,6 +90,7 @@ func describeGroup(pgid int) string {
 // TestHarnessFindsLeftovers: the leftover check finds a process that its parent left running
 // in another process group, and the group check one left in the group.
 func TestHarnessFindsLeftovers(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc")
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -14,22 +15,30 @@ import (
 
 // TestServerSIGTERMDrainsInFlightProxyRequest: SIGTERM while a proxied request is in flight
 // stops new connections at once, lets the request finish with the backend's answer, and then
-// the server exits 0 within --shutdown-timeout.
+// the server exits 0 within --shutdown-timeout. The backend answers only once the test has seen
+// new connections refused, so a slow machine cannot end the request too early.
 func TestServerSIGTERMDrainsInFlightProxyRequest(t *testing.T) {
-	const backendDelay = 1500 * time.Millisecond
+	t.Parallel()
 	const shutdownTimeout = 8 * time.Second
 	reached := make(chan struct{}, 1)
+	release := make(chan struct{})
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/slow") { // the proxy forwards the path as sent: /drain-svc/slow
 			select {
 			case reached <- struct{}{}:
 			default:
 			}
-			time.Sleep(backendDelay)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
 		}
 		_, _ = io.WriteString(w, "done")
 	}))
 	defer backend.Close()
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	defer free() // before backend.Close, which waits for the held request
 
 	e := newEnv(t)
 	p := e.StartServer("--probe-interval", "0", "--shutdown-timeout", shutdownTimeout.String())
@@ -61,7 +70,6 @@ func TestServerSIGTERMDrainsInFlightProxyRequest(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("the slow request did not reach the backend; log:\n%s", p.Log)
 	}
-	time.Sleep(300 * time.Millisecond)
 
 	exited := make(chan error, 1)
 	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -74,8 +82,8 @@ func TestServerSIGTERMDrainsInFlightProxyRequest(t *testing.T) {
 	// request is still being served.
 	var got *result
 	for !strings.Contains(p.Log.String(), "shutting down") {
-		if time.Since(signalled) > 5*time.Second {
-			t.Fatalf("no shutdown line within 5s of SIGTERM; log:\n%s", p.Log)
+		if time.Since(signalled) > 15*time.Second {
+			t.Fatalf("no shutdown line within 15s of SIGTERM; log:\n%s", p.Log)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -102,6 +110,7 @@ func TestServerSIGTERMDrainsInFlightProxyRequest(t *testing.T) {
 	if got != nil {
 		t.Errorf("the in-flight request finished before new connections were refused: %+v", *got)
 	}
+	free()
 
 	// The in-flight request completes with the backend's answer.
 	if got == nil {

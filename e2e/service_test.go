@@ -103,6 +103,14 @@ func svcStartProc(t *testing.T, e *env, name string, args ...string) *svcProc {
 	return p
 }
 
+// svcTouch creates the file a program waits for (svctestserver -exit-when).
+func svcTouch(t *testing.T, path string) {
+	t.Helper()
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func svcRun(t *testing.T, e *env, args ...string) *svcProc {
 	t.Helper()
 	return svcStartProc(t, e, ooBin, append([]string{"service", "run", "--insecure-storage"}, args...)...)
@@ -204,6 +212,7 @@ func svcWaitHello(t *testing.T, srv *serverProc, slug string, p *svcProc) svcHel
 // does) is reached through the proxy; SIGINT reaches it, removes its instance, and oo exits with
 // the child's code.
 func TestServiceRunProxiesAndStopsOnSIGINT(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	srv := e.StartServer()
 	e = e.With("OO_URL=" + srv.URL)
@@ -245,6 +254,7 @@ func TestServiceRunProxiesAndStopsOnSIGINT(t *testing.T) {
 // TestServiceRunRestartFollowsNewPort: a killed child comes back on a new port and the proxy
 // follows it; the dead instance is gone from the registry.
 func TestServiceRunRestartFollowsNewPort(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	srv := e.StartServer()
 	e = e.With("OO_URL=" + srv.URL)
@@ -277,6 +287,7 @@ func TestServiceRunRestartFollowsNewPort(t *testing.T) {
 
 // TestServiceRunReplicasBalance: two replicas, both reached through the proxy, output prefixed.
 func TestServiceRunReplicasBalance(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	srv := e.StartServer()
 	e = e.With("OO_URL=" + srv.URL)
@@ -319,14 +330,17 @@ func TestServiceRunReplicasBalance(t *testing.T) {
 // TestServiceRunExitCodes: oo exits with the child's code and deregisters it; a child that never
 // listens is an error that shows its output.
 func TestServiceRunExitCodes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	srv := e.StartServer()
 	e = e.With("OO_URL=" + srv.URL)
 	admin := svcAdmin(t, srv)
 	bin := svcTestServer(t)
 
-	p := svcRun(t, e, "--slug", "svc-exit", "--", bin, "-exit-after", "2s", "-code", "7")
+	exitNow := filepath.Join(t.TempDir(), "exit-now")
+	p := svcRun(t, e, "--slug", "svc-exit", "--", bin, "-exit-when", exitNow, "-code", "7")
 	svcWaitHello(t, srv, "svc-exit", p)
+	svcTouch(t, exitNow)
 	if code := p.Wait(t, 30*time.Second); code != 7 {
 		t.Fatalf("exit code %d, want 7\nstderr:\n%s", code, p.Err)
 	}
@@ -351,6 +365,7 @@ func TestServiceRunExitCodes(t *testing.T) {
 // TestServiceRegisterIdempotentAndOwned: registering twice changes nothing, a given flag
 // changes only its field, and another user can neither take the URL nor the slug.
 func TestServiceRegisterIdempotentAndOwned(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	srv := e.StartServer()
 	e = e.With("OO_URL=" + srv.URL)
@@ -443,6 +458,7 @@ func TestServiceRegisterIdempotentAndOwned(t *testing.T) {
 // password for it) runs under `oo service run --self-register`: oo supervises, the program
 // registers.
 func TestServiceRunProgramOwnsItsAccount(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	srv := e.StartServer()
 	tok, err := client.New(srv.URL).Register(context.Background(), api.RegisterRequest{Slug: "svc-seed", Name: "Seed", Password: "seed-password-123"})
@@ -472,6 +488,7 @@ func TestServiceRunProgramOwnsItsAccount(t *testing.T) {
 // `oo service run` (password in the keyring, not in its file), says why it cannot register and
 // what to do, and leaves no wrong password behind.
 func TestServiceExamplePythonTakenSlug(t *testing.T) {
+	t.Parallel()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("python3 not installed")
@@ -496,6 +513,7 @@ func TestServiceExamplePythonTakenSlug(t *testing.T) {
 // TestServiceRunChildDiesWithOO: when oo itself is killed (SIGKILL: no chance to stop its
 // program), the kernel sends the program SIGTERM, so it does not keep serving unsupervised.
 func TestServiceRunChildDiesWithOO(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" {
 		t.Skip("only Linux ties a child's life to its parent's (PR_SET_PDEATHSIG)")
 	}
@@ -522,17 +540,21 @@ func TestServiceRunChildDiesWithOO(t *testing.T) {
 // in its process group still listens (here a shell whose background svctestserver holds $PORT)
 // takes that with it: oo exits with the program's code and the port stops listening.
 func TestServiceRunStopsLeftoverGroup(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	srv := e.StartServer()
 	e = e.With("OO_URL=" + srv.URL)
 
-	p := svcRun(t, e, "--slug", "ex", "--", "sh", "-c", svcTestServer(t)+" & sleep 2; exit 7")
+	// The shell exits once the test has reached its background server, not after a guessed time.
+	exitNow := filepath.Join(t.TempDir(), "exit-now")
+	p := svcRun(t, e.With("EXIT_NOW="+exitNow), "--slug", "ex", "--", "sh", "-c", svcTestServer(t)+` & while [ ! -e "$EXIT_NOW" ]; do sleep 0.05; done; exit 7`)
 	h := svcWaitHello(t, srv, "ex", p)
 	t.Cleanup(func() {
 		if t.Failed() && h.PID > 0 {
 			_ = syscall.Kill(h.PID, syscall.SIGKILL) // not left running after this test
 		}
 	})
+	svcTouch(t, exitNow)
 	if code := p.Wait(t, 30*time.Second); code != 7 {
 		t.Fatalf("exit code %d, want the shell's 7\nstderr:\n%s", code, p.Err)
 	}

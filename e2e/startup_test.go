@@ -56,6 +56,7 @@ func startupBackend(t *testing.T, base, token, slug string, wait time.Duration) 
 // Unreachable one probe after registering and answered 503 for about one probe interval.
 // Also: LAST HEARTBEAT shows what the service sent (nothing here), not probe successes.
 func TestStartupFirstRequestAfterListenSucceeds(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	srv := e.StartServer() // default probe interval: the seed flow as a user runs it
 	code, token := serverRegister(t, srv.URL, "skeleton-svc")

@@ -19,7 +19,8 @@ import (
 
 func main() {
 	exitAfter := flag.Duration("exit-after", 0, "exit on its own after this long")
-	code := flag.Int("code", 0, "exit code for -exit-after")
+	exitWhen := flag.String("exit-when", "", "exit on its own once this file exists (a test creates it when it has seen what it needed)")
+	code := flag.Int("code", 0, "exit code for -exit-after and -exit-when")
 	signalCode := flag.Int("signal-code", 0, "exit code after SIGINT/SIGTERM")
 	neverListen := flag.Bool("never-listen", false, "never open the port")
 	registerSelf := flag.Bool("register-self", false, "also register SELF_URL, as programs written for 1Backend do")
@@ -38,6 +39,17 @@ func main() {
 			time.Sleep(*exitAfter)
 			fmt.Printf("svctestserver: exiting with %d\n", *code)
 			os.Exit(*code)
+		}()
+	}
+	if *exitWhen != "" {
+		go func() {
+			for {
+				if _, err := os.Stat(*exitWhen); err == nil {
+					fmt.Printf("svctestserver: %s exists, exiting with %d\n", *exitWhen, *code)
+					os.Exit(*code)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
 		}()
 	}
 	if *neverListen {
