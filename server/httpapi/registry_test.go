@@ -194,7 +194,7 @@ func TestRegSeedFlow(t *testing.T) {
 		t.Fatalf("registered %+v", inst)
 	}
 	// A live service is probed at once, not after a full interval.
-	regEventually(t, 2*time.Second, "Healthy", func() bool { return regStatus(t, s, tok, inst.ID) == api.StatusHealthy })
+	regEventually(t, 10*time.Second, "Healthy", func() bool { return regStatus(t, s, tok, inst.ID) == api.StatusHealthy })
 
 	got := regGet(t, s.URL+"/py-svc/echo?a=1&b=two", "Authorization", "Bearer abc", "X-Request-Id", "seed-1")
 	if got.status != http.StatusOK {
@@ -360,7 +360,7 @@ func TestRegHealthFollowsTheProcess(t *testing.T) {
 	tok := s.Register(t, "hc-svc", "hc-svc-password-1234")
 	backend := regServe(t, "127.0.0.1:0")
 	inst, _ := regPut(t, s, tok, api.RegisterInstanceRequest{URL: backend.URL})
-	regEventually(t, 2*time.Second, "Healthy", func() bool { return regStatus(t, s, tok, inst.ID) == api.StatusHealthy })
+	regEventually(t, 10*time.Second, "Healthy", func() bool { return regStatus(t, s, tok, inst.ID) == api.StatusHealthy })
 
 	backend.stop()
 	stopped := time.Now()
@@ -376,7 +376,7 @@ func TestRegHealthFollowsTheProcess(t *testing.T) {
 	res.errMsg(t)
 
 	regServe(t, backend.Addr)
-	regEventually(t, 3*time.Second, "Healthy again on the same URL", func() bool {
+	regEventually(t, 10*time.Second, "Healthy again on the same URL", func() bool {
 		return regStatus(t, s, tok, inst.ID) == api.StatusHealthy
 	})
 	if res := regGet(t, s.URL+"/hc-svc/echo"); res.status != http.StatusOK {
@@ -406,7 +406,7 @@ func TestRegHeartbeatTTL(t *testing.T) {
 	if got.Status != api.StatusHealthy || got.LastHeartbeat == nil || got.HeartbeatTTL != "300ms" {
 		t.Fatalf("after a heartbeat: %+v", got)
 	}
-	regEventually(t, 3*time.Second, "Unreachable once heartbeats stop", func() bool {
+	regEventually(t, 10*time.Second, "Unreachable once heartbeats stop", func() bool {
 		return regStatus(t, s, tok, inst.ID) == api.StatusUnreachable
 	})
 	if res := regGet(t, s.URL+"/hb-svc/echo"); res.status != http.StatusServiceUnavailable {

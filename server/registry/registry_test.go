@@ -451,7 +451,7 @@ func TestHealthPathErrorStatus(t *testing.T) {
 	r, _ := newReg(t, Options{ProbeInterval: 30 * time.Millisecond})
 	run(t, r)
 	inst := register(t, r, alice, api.RegisterInstanceRequest{URL: "http://" + ln.Addr().String(), HealthPath: "/health"})
-	eventually(t, 2*time.Second, "503 health path gives Error", func() bool { return statusOf(t, r, inst.ID) == api.StatusError })
+	eventually(t, 10*time.Second, "503 health path gives Error", func() bool { return statusOf(t, r, inst.ID) == api.StatusError })
 	if r.Table().Lookup("alice-svc").Routable() {
 		t.Fatal("an Error instance is routable")
 	}
@@ -473,7 +473,7 @@ func TestSlowProbeIsDegraded(t *testing.T) {
 	r, _ := newReg(t, Options{ProbeInterval: 30 * time.Millisecond, SlowProbe: 20 * time.Millisecond, ProbeTimeout: 2 * time.Second})
 	run(t, r)
 	inst := register(t, r, alice, api.RegisterInstanceRequest{URL: "http://" + ln.Addr().String(), HealthPath: "/"})
-	eventually(t, 2*time.Second, "slow instance Degraded", func() bool { return statusOf(t, r, inst.ID) == api.StatusDegraded })
+	eventually(t, 10*time.Second, "slow instance Degraded", func() bool { return statusOf(t, r, inst.ID) == api.StatusDegraded })
 	if !r.Table().Lookup("alice-svc").Routable() {
 		t.Fatal("a Degraded instance is the only one and must stay routable")
 	}
@@ -493,7 +493,7 @@ func TestHeartbeatTTL(t *testing.T) {
 	if hb.Status != api.StatusHealthy || hb.HeartbeatTTL != "200ms" || hb.LastHeartbeat == nil {
 		t.Fatalf("after a heartbeat: %+v", hb)
 	}
-	eventually(t, 2*time.Second, "missed heartbeats make it Unreachable", func() bool {
+	eventually(t, 10*time.Second, "missed heartbeats make it Unreachable", func() bool {
 		return statusOf(t, r, inst.ID) == api.StatusUnreachable
 	})
 	if r.Table().Lookup("alice-svc").Routable() {
@@ -614,7 +614,7 @@ func TestUnreachableInstancesExpire(t *testing.T) {
 	keep := register(t, r, alice, api.RegisterInstanceRequest{URL: "http://127.0.0.1:9312"})
 	seenUp(t, r, inst.ID)
 	r.ReportDialFailure(inst.ID, nil)
-	eventually(t, 2*time.Second, "expired instance removed", func() bool {
+	eventually(t, 10*time.Second, "expired instance removed", func() bool {
 		_, err := r.Get(inst.ID)
 		return err != nil
 	})
