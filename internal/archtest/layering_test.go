@@ -60,8 +60,10 @@ func isStd(path string) bool { return !strings.Contains(strings.Split(path, "/")
 
 // Groups of packages the rules speak of.
 var (
-	// The command tree and its plumbing.
-	isCLI = func(p string) bool { return in(p, "pkg/cmd", "pkg/cmdutil", "pkg/iostreams") }
+	// The command tree, its plumbing and the app-private state only the CLI uses.
+	isCLI = func(p string) bool {
+		return in(p, "pkg/cmd", "pkg/cmdutil", "pkg/iostreams", "internal/config", "internal/credstore", "internal/tableprinter")
+	}
 	// What assembles the whole tree, server command included, or drives it in tests.
 	assemblesCLI = func(p string) bool {
 		return in(p, "pkg/cmd/server", "pkg/cmd/root", "pkg/cmd/cmdtest")
