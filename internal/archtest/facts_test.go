@@ -176,8 +176,29 @@ func TestOneFileWriterAndIDGenerator(t *testing.T) {
 			for range alphabets {
 				t.Errorf("%s spells an id alphabet; draw ids with internal/randid", rel)
 			}
+			if importsCryptoRand(f) && !randomSourceAllowed[rel] {
+				t.Errorf("%s reads crypto/rand; draw ids with internal/randid", rel)
+			}
 		}
 	})
+}
+
+// randomSourceAllowed are the files that read crypto/rand for something that is not an id: the
+// signing key, the decoy password hash, and the SDK's generated passwords (base64url, a public
+// function whose format programs may rely on).
+var randomSourceAllowed = map[string]bool{
+	"server/user/tokens.go":  true,
+	"server/user/hashing.go": true,
+	"pkg/sdk/account.go":     true,
+}
+
+func importsCryptoRand(f *ast.File) bool {
+	for _, imp := range f.Imports {
+		if imp.Path.Value == `"crypto/rand"` {
+			return true
+		}
+	}
+	return false
 }
 
 func TestOneFileWriterCheckCatchesViolations(t *testing.T) {
@@ -185,6 +206,9 @@ func TestOneFileWriterCheckCatchesViolations(t *testing.T) {
 func f() { os.Rename("a", "b"); _ = os.WriteFile; const b = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ" }`))
 	if len(calls) != 2 || len(alphabets) != 1 {
 		t.Errorf("caught calls %q and alphabets %q, want os.Rename, os.WriteFile and one alphabet", calls, alphabets)
+	}
+	if !importsCryptoRand(parse(t, "package x\nimport \"crypto/rand\"\n")) {
+		t.Error("an import of crypto/rand was not seen")
 	}
 	if !notProduct("internal/proctest/proctest.go") || notProduct("internal/supervisor/supervisor.go") {
 		t.Error("notProduct misjudges which packages are test harnesses")

@@ -6,14 +6,14 @@ package proctest
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ooctl/oo/internal/randid"
 )
 
 // Var is the environment variable that carries the mark.
@@ -21,9 +21,7 @@ const Var = "OO_TEST_OWNER"
 
 // NewMark returns a fresh Var=... entry for a process's environment.
 func NewMark() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return Var + "=" + hex.EncodeToString(b)
+	return Var + "=" + randid.Hex(8)
 }
 
 // Supported reports whether marked processes can be found here (Linux's /proc).

@@ -2,7 +2,10 @@
 // ids, generated passwords): base62 characters from crypto/rand, each equally likely.
 package randid
 
-import "crypto/rand"
+import (
+	"crypto/rand"
+	"encoding/hex"
+)
 
 // Alphabet is the characters an id is made of.
 const Alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -29,3 +32,12 @@ func Base62(n int) string {
 
 // New returns prefix followed by n base62 characters.
 func New(prefix string, n int) string { return prefix + Base62(n) }
+
+// Hex returns n random bytes from crypto/rand in lowercase hex (2n characters): for ids that
+// only need to differ between processes, such as the request-id prefix and the proxy's Via
+// name.
+func Hex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b)
+}

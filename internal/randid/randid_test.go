@@ -42,3 +42,13 @@ func TestBase62IsUniform(t *testing.T) {
 		}
 	}
 }
+
+func TestHex(t *testing.T) {
+	a, b := Hex(6), Hex(6)
+	if len(a) != 12 || strings.Trim(a, "0123456789abcdef") != "" {
+		t.Fatalf("Hex(6) = %q, want 12 lowercase hex digits", a)
+	}
+	if a == b {
+		t.Fatalf("two draws of 48 bits are equal: %q", a)
+	}
+}

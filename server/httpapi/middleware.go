@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ooctl/oo/internal/randid"
 	"github.com/ooctl/oo/pkg/api"
 )
 
@@ -26,9 +25,7 @@ type requestIDs struct {
 }
 
 func newRequestIDs() *requestIDs {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return &requestIDs{prefix: hex.EncodeToString(b[:]) + "-"}
+	return &requestIDs{prefix: randid.Hex(6) + "-"}
 }
 
 // next builds the id in a stack buffer so that the string is the only allocation.

@@ -8,8 +8,6 @@ package proxy
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -24,6 +22,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/ooctl/oo/internal/randid"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/auth"
 	"github.com/ooctl/oo/server/egress"
@@ -101,9 +100,7 @@ type Proxy struct {
 func New(reg *registry.Registry, opts Options) *Proxy {
 	opts.defaults()
 	p := &Proxy{reg: reg, log: opts.Logger, identity: opts.Identity, retryAfter: strconv.Itoa(opts.RetryAfter), bodyIdle: opts.BodyIdleTimeout}
-	var id [6]byte
-	_, _ = rand.Read(id[:])
-	p.via = "1.1 oo-" + hex.EncodeToString(id[:])
+	p.via = "1.1 oo-" + randid.Hex(6)
 	p.viaHdr = []string{p.via}[0:1:1]
 	dial := opts.Targets.Dialer(net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second})
 	p.transport = &http.Transport{
