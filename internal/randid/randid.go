@@ -1,5 +1,6 @@
-// Package randid makes the random identifiers of the whole repository (user, token and instance
-// ids, generated passwords): base62 characters from crypto/rand, each equally likely.
+// Package randid makes the random identifiers of the whole repository from crypto/rand: user,
+// token and instance ids and the first-boot password in base62 (each character equally
+// likely), per-process names (request-id prefix, the proxy's Via name) in hex.
 package randid
 
 import (
