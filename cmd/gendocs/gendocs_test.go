@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ooctl/oo/pkg/cmd/root"
+	"github.com/ooctl/oo/pkg/cmdutil"
 	"github.com/ooctl/oo/pkg/iostreams"
 )
 
@@ -175,9 +176,10 @@ func TestCompletionCommand(t *testing.T) {
 	files := map[string]string{"bash": "oo.bash", "zsh": "oo.zsh", "fish": "oo.fish", "powershell": "oo.ps1"}
 	for shell, file := range files {
 		ios, _, out, errOut := iostreams.Test()
-		cmd := root.NewCmd(ios)
+		f := cmdutil.NewFactory(ios)
+		cmd := root.NewCmdFactory(f)
 		cmd.SetArgs([]string{"completion", shell})
-		if code := root.Execute(context.Background(), cmd, ios); code != 0 {
+		if code := root.Execute(context.Background(), f, cmd); code != 0 {
 			t.Fatalf("oo completion %s: exit %d: %s", shell, code, errOut)
 		}
 		want, err := os.ReadFile(filepath.Join(dir, file))

@@ -36,8 +36,7 @@ type Factory struct {
 	// EnvFlag is the value of the global -e/--env flag.
 	EnvFlag string
 
-	cfg     *config.Config
-	session *Session
+	cfg *config.Config
 }
 
 // NewFactory wires the real dependencies.
@@ -127,6 +126,7 @@ func (f *Factory) EnvName() (string, error) {
 }
 
 // Target resolves the environment, server URL and selected account, without reading a token.
+// The session is the caller's value: the factory keeps nothing of it.
 func (f *Factory) Target() (*Session, error) {
 	name, err := f.EnvName()
 	if err != nil {
@@ -161,7 +161,6 @@ func (f *Factory) Target() (*Session, error) {
 			s.Storage = a.Storage
 		}
 	}
-	f.session = s
 	return s, nil
 }
 
@@ -305,7 +304,8 @@ func (f *Factory) Clock() time.Time {
 	return f.Now()
 }
 
-// hinted is an error with a better message and the same cause (so the exit code survives).
+// hinted is the CLI's one message wrapper: a better message for an error, with the same cause
+// (so errors.As and the exit code still see it). Explain leaves a hinted error alone.
 type hinted struct {
 	msg string
 	err error
@@ -319,18 +319,24 @@ func (h *hinted) Unwrap() error { return h.err }
 // from err. For answers whose meaning the command knows better than the generic rules.
 func AsIs(err error, msg string) error { return &hinted{err: err, msg: msg} }
 
-// Explain turns an API error into a one-line message that says what to do next, keeping its
-// exit code: server down, token expired or revoked, forbidden. Other errors pass unchanged.
-func (f *Factory) Explain(err error) error {
+// NeedsExplaining reports whether Explain would look at err: an API error nobody has worded yet.
+func NeedsExplaining(err error) bool {
 	var ce *client.Error
-	if err == nil || !errors.As(err, &ce) {
-		return err
-	}
 	var already *hinted
-	if errors.As(err, &already) {
+	return err != nil && errors.As(err, &ce) && !errors.As(err, &already)
+}
+
+// Explain turns an API error into a one-line message that says what to do next, keeping its
+// exit code: server down, token expired or revoked, forbidden. s is the session the error
+// happened in (nil when none could be resolved). Other errors pass unchanged. The root applies
+// it once to whatever a command returns; a command calls it itself only for a message it
+// prints and goes on (a watch, one of several ids) or wraps further.
+func (f *Factory) Explain(s *Session, err error) error {
+	if !NeedsExplaining(err) {
 		return err
 	}
-	s := f.session
+	var ce *client.Error
+	errors.As(err, &ce)
 	switch {
 	case ce.Status == 0:
 		u := ce.URL

@@ -77,7 +77,8 @@ func TestExplainKeepsExitCodes(t *testing.T) {
 	cfg.Environments["local"].URL = "http://127.0.0.1:1"
 	cfg.AddAccount("local", "alice", config.StorageKeyring)
 	f.Keyring.Set("local", "alice", "tok")
-	if _, err := f.Session(true); err != nil {
+	s, err := f.Session(true)
+	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
@@ -93,13 +94,37 @@ func TestExplainKeepsExitCodes(t *testing.T) {
 		{&client.Error{Status: 400, Message: "bad slug"}, ExitUsage, "bad slug"},
 		{&config.UnknownEnvError{Name: "x"}, ExitUsage, `no environment named "x"`},
 	} {
-		got := f.Explain(c.err)
+		got := f.Explain(s, c.err)
 		if ExitCode(got) != c.code || !strings.Contains(got.Error(), c.want) {
 			t.Errorf("Explain(%v) = %q (exit %d), want %q (exit %d)", c.err, got, ExitCode(got), c.want, c.code)
 		}
 	}
-	if f.Explain(nil) != nil {
+	if f.Explain(s, nil) != nil {
 		t.Fatal("nil")
+	}
+}
+
+// The session is a value the caller holds and passes: resolving one leaves nothing behind in
+// the factory that a later Explain would read instead of the session it is given.
+func TestExplainUsesTheSessionItIsGiven(t *testing.T) {
+	f := testFactory(t, nil)
+	cfg, _ := f.Config()
+	cfg.AddAccount("local", "alice", config.StorageKeyring)
+	f.Keyring.Set("local", "alice", "tok")
+	if _, err := f.Session(true); err != nil {
+		t.Fatal(err)
+	}
+	other := &Session{Env: "staging", URL: "http://127.0.0.1:2", Slug: "bob", Token: "tok2"}
+	got := f.Explain(other, &client.Error{Status: 403, Message: "this needs the admin role"})
+	if !strings.Contains(got.Error(), "you are bob on env staging") {
+		t.Fatalf("explained for a session it was not given: %q", got)
+	}
+	got = f.Explain(nil, &client.Error{Status: 0, Message: "connection refused", URL: "http://127.0.0.1:3/x"})
+	if !strings.Contains(got.Error(), "cannot reach the oo server at http://127.0.0.1:3/x") {
+		t.Fatalf("no session: the error's own URL: %q", got)
+	}
+	if got := f.Explain(nil, &client.Error{Status: 401, Message: "no token"}); got.Error() != "no token" {
+		t.Fatalf("no session, nothing to add: %q", got)
 	}
 }
 

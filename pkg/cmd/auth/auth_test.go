@@ -125,6 +125,10 @@ func TestServerDown(t *testing.T) {
 	h2 := cmdtest.New(t, "")
 	h2.Vars["OO_URL"], h2.Vars["OO_TOKEN"] = u, "x"
 	cmdtest.MustFail(t, h2.Run(cmdtest.Piped, "", "whoami"), cmdutil.ExitUnreached, u)
+	// The root words every command's API errors, also those of a command that never asked
+	// (token refresh did not, and said only "cannot reach ... dial tcp ...").
+	h.Vars["OO_TOKEN"] = "x"
+	cmdtest.MustFail(t, h.Run(cmdtest.Piped, "", "token", "refresh"), cmdutil.ExitUnreached, "cannot reach the oo server at "+u+":", "is `oo server start` running?")
 }
 
 func TestNoKeyringNeedsExplicitInsecureStorage(t *testing.T) {
@@ -274,7 +278,7 @@ func runWithTransport(h *cmdtest.Harness, rt http.RoundTripper, args ...string) 
 	f.HTTPClient = &http.Client{Transport: rt, Timeout: time.Minute}
 	cmd := root.NewCmdFactory(f)
 	cmd.SetArgs(args)
-	code := root.Execute(context.Background(), cmd, ios)
+	code := root.Execute(context.Background(), f, cmd)
 	return cmdtest.Result{Out: out.String(), Err: errOut.String(), Code: code}
 }
 

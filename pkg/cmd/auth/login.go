@@ -39,7 +39,7 @@ token in a plain-text file (mode 0600) under $XDG_CONFIG_HOME/oo/ instead.`,
 			if len(args) == 1 {
 				o.slug = args[0]
 			}
-			return f.Explain(runLogin(cmd, o))
+			return runLogin(cmd, o)
 		},
 	}
 	cmd.Flags().BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from the first line of stdin")

@@ -28,7 +28,7 @@ names another server than the environment's: that server did not issue the token
 			if len(args) == 1 {
 				slug = args[0]
 			}
-			return f.Explain(runLogout(cmd, f, slug))
+			return runLogout(cmd, f, slug)
 		},
 	}
 	return cmd

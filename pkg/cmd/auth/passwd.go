@@ -27,7 +27,7 @@ With --password-stdin, stdin holds two lines: the current password, then the new
 		Example: `  oo passwd
   printf '%s\n%s\n' "$OLD" "$NEW" | oo passwd --password-stdin`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return f.Explain(runPasswd(cmd, o)) },
+		RunE: func(cmd *cobra.Command, args []string) error { return runPasswd(cmd, o) },
 	}
 	cmd.Flags().BoolVar(&o.passwordStdin, "password-stdin", false, "read the current and the new password from two lines of stdin")
 	return cmd

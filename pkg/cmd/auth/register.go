@@ -34,7 +34,7 @@ like "oo login" does. On a terminal the password is asked twice, hidden.`,
 			if len(args) == 1 {
 				o.slug = args[0]
 			}
-			return f.Explain(runRegister(cmd, o))
+			return runRegister(cmd, o)
 		},
 	}
 	cmd.Flags().StringVar(&o.name, "name", "", "display name (default: the slug)")

@@ -44,7 +44,7 @@ signature and expiry), and by the server itself (which also knows about revocati
 		Example: `  oo whoami
   oo whoami -e staging -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return f.Explain(runWhoami(cmd, o)) },
+		RunE: func(cmd *cobra.Command, args []string) error { return runWhoami(cmd, o) },
 	}
 	cmdutil.AddOutputFlag(cmd, &o.output)
 	return cmd

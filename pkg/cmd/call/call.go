@@ -84,7 +84,7 @@ complete, oo says so and exits 8; what had arrived is already on stdout.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.method = methods[strings.ToLower(args[0])]
 			o.path = args[1]
-			return f.Explain(runF(cmd, o))
+			return runF(cmd, o)
 		},
 	}
 	fl := cmd.Flags()

@@ -73,7 +73,7 @@ func TestCallStreamsPastTheClientTimeLimit(t *testing.T) {
 	f.HTTPClient = &http.Client{Timeout: time.Second}
 	cmd := root.NewCmdFactory(f)
 	cmd.SetArgs([]string{"call", "get", "/events-svc/stream"})
-	code := root.Execute(context.Background(), cmd, ios)
+	code := root.Execute(context.Background(), f, cmd)
 	if code != 0 || out.String() != "first\nsecond\n" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
 	}

@@ -82,7 +82,7 @@ func (h *Harness) Run(tty TTY, stdin string, args ...string) Result {
 	cmd.SetArgs(args)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	code := root.Execute(ctx, cmd, ios)
+	code := root.Execute(ctx, f, cmd)
 	return Result{Out: out.String(), Err: errOut.String(), Code: code}
 }
 

@@ -49,7 +49,7 @@ keeps going through transient errors (server restarting) and stops on auth error
   oo instance ls -o json | jq -r '.instances[].url'
   oo instance ls --watch --interval 2s`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return f.Explain(runF(cmd.Context(), o)) },
+		RunE: func(cmd *cobra.Command, args []string) error { return runF(cmd.Context(), o) },
 	}
 	cmdutil.AddOutputFlag(cmd, &o.output)
 	fl := cmd.Flags()
@@ -84,7 +84,7 @@ func runLs(ctx context.Context, o *lsOptions) error {
 	// it end cleanly with exit 0, and works in a script that started it with SIGINT ignored.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return o.watchLoop(ctx, c)
+	return o.watchLoop(ctx, s, c)
 }
 
 func (o *lsOptions) print(list []api.Instance) error {
@@ -124,7 +124,7 @@ func (o *lsOptions) print(list []api.Instance) error {
 
 // watchLoop refreshes until ctx ends. On a terminal it redraws in place; when piped it prints
 // only snapshots that differ from the previous one, so a log of it shows changes.
-func (o *lsOptions) watchLoop(ctx context.Context, c *client.Client) error {
+func (o *lsOptions) watchLoop(ctx context.Context, s *cmdutil.Session, c *client.Client) error {
 	ios := o.f.IOStreams
 	tty := ios.IsStdoutTTY()
 	var last string
@@ -146,7 +146,7 @@ func (o *lsOptions) watchLoop(ctx context.Context, c *client.Client) error {
 			if code := cmdutil.ExitCode(err); code == cmdutil.ExitAuth || code == cmdutil.ExitUsage {
 				return err
 			}
-			msg := o.f.Explain(err).Error()
+			msg := o.f.Explain(s, err).Error()
 			if tty {
 				fmt.Fprintf(ios.Out, "\x1b[H\x1b[2J%s  (retrying every %s)\n", msg, o.interval)
 			} else {

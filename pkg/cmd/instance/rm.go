@@ -31,7 +31,7 @@ or re-registers will come back: stop it first.`,
 			for _, id := range args {
 				err := c.DeleteInstance(cmd.Context(), id)
 				if err != nil {
-					err = f.Explain(err)
+					err = f.Explain(s, err)
 					if len(args) == 1 {
 						return fmt.Errorf("%s: %w", id, err) // one id: one line, no "1 of 1" summary
 					}

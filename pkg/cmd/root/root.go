@@ -117,22 +117,37 @@ func setUsageTemplates(root *cobra.Command) {
 
 // Main runs oo with the process's arguments and streams and returns the exit code.
 func Main() int {
-	ios := iostreams.System()
-	cmd := NewCmd(ios)
-	return Execute(context.Background(), cmd, ios)
+	f := cmdutil.NewFactory(iostreams.System())
+	return Execute(context.Background(), f, NewCmdFactory(f))
 }
 
-// Execute runs cmd and prints a failure as one line on stderr.
-func Execute(ctx context.Context, cmd *cobra.Command, ios *iostreams.IOStreams) int {
+// Execute runs cmd, the tree NewCmdFactory built on f, and prints a failure as one line on
+// stderr. API errors are worded here, once for every command (explain).
+func Execute(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command) int {
+	ios := f.IOStreams
 	c, err := cmd.ExecuteContextC(ctx)
 	if err == nil {
 		err = strayArgsError(cmd)
 	}
-	err = usageError(c, err)
+	err = usageError(c, explain(f, err))
 	if err != nil && !cmdutil.IsSilent(err) {
 		fmt.Fprintln(ios.ErrOut, "oo: "+message(err))
 	}
 	return cmdutil.ExitCode(err)
+}
+
+// explain words an API error a command returned for the session it ran in. The session is
+// resolved again here, from the same config, environment and credential store the command read
+// (commands keep theirs to themselves), and only when there is an API error to word.
+func explain(f *cmdutil.Factory, err error) error {
+	if !cmdutil.NeedsExplaining(err) {
+		return err
+	}
+	s, serr := f.Session(false)
+	if serr != nil {
+		s = nil
+	}
+	return f.Explain(s, err)
 }
 
 // message is err's text, with internal/config's unknown-environment error worded for people

@@ -47,7 +47,7 @@ Running it again is safe: with nothing registered it says so and exits 0.`,
 			}
 			list, err := findInstances(ctx, id.c, slug, o.url)
 			if err != nil {
-				return f.Explain(err)
+				return err
 			}
 			if len(list) == 0 {
 				what := "no instances of " + slug + " are registered"
@@ -60,7 +60,7 @@ Running it again is safe: with nothing registered it says so and exits 0.`,
 			}
 			for _, in := range list {
 				if err := id.c.DeleteInstance(ctx, in.ID); err != nil {
-					return f.Explain(err)
+					return err
 				}
 				fmt.Fprintf(f.IOStreams.ErrOut, "Deregistered %s (%s) from %s\n", in.URL, in.ID, slug)
 			}

@@ -78,7 +78,7 @@ func runRegister(cmd *cobra.Command, f *cmdutil.Factory, slug string, o *registe
 		// Without a token the registry cannot be listed, and the server's answer decides.
 		owner, err := urlOwner(ctx, f.Client(&cmdutil.Session{URL: s.URL}).WithToken(s.Token), slug, o.url)
 		if client.IsUnreachable(err) {
-			return f.Explain(err)
+			return err
 		}
 		if owner != nil {
 			return cmdutil.WithCode(cmdutil.ExitConflict, fmt.Errorf(
@@ -96,7 +96,7 @@ func runRegister(cmd *cobra.Command, f *cmdutil.Factory, slug string, o *registe
 
 	existing, err := findInstances(ctx, id.c, slug, o.url)
 	if err != nil {
-		return f.Explain(err)
+		return err
 	}
 	req := api.RegisterInstanceRequest{URL: o.url, Slug: id.forSlug()}
 	var prev *api.Instance
@@ -111,7 +111,7 @@ func runRegister(cmd *cobra.Command, f *cmdutil.Factory, slug string, o *registe
 	}
 	inst, err := id.c.RegisterInstance(ctx, req)
 	if err != nil {
-		err = f.Explain(err)
+		err = f.Explain(s, err)
 		if id.created {
 			// Not logged in, the URL's owner could not be checked first.
 			err = cmdutil.WithCode(cmdutil.ExitCode(err), fmt.Errorf(

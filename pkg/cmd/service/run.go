@@ -195,7 +195,7 @@ func runRun(ctx context.Context, f *cmdutil.Factory, o *runOptions, argv []strin
 	cfg := supervisor.Config{
 		Slug: slug, Argv: argv, Port: o.port, Replicas: o.replicas, Restart: o.restart, HealthPath: o.healthPath,
 		Grace: o.grace, StartTimeout: o.startTimeout, Heartbeat: o.heartbeat, MaxBackoff: o.maxBackoff,
-		ServerURL: s.URL, Out: f.IOStreams.Out, ErrOut: f.IOStreams.ErrOut, Explain: f.Explain,
+		ServerURL: s.URL, Out: f.IOStreams.Out, ErrOut: f.IOStreams.ErrOut, Explain: func(err error) error { return f.Explain(s, err) },
 	}
 	if !id.unmanaged {
 		cfg.Client, cfg.Tokens, cfg.ShareToken, cfg.ForSlug = id.c, id.tokens, id.token != "", id.forSlug()

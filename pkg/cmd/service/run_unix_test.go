@@ -55,12 +55,13 @@ func TestRunRestartAlways(t *testing.T) {
 	// cmdtest.Run returns only at the end; this runs the same tree with streams readable meanwhile.
 	out, errOut := &lockedBuffer{}, &lockedBuffer{}
 	ios := &iostreams.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut}
-	cmd := root.NewCmdFactory(h.Factory(ios))
+	f := h.Factory(ios)
+	cmd := root.NewCmdFactory(f)
 	cmd.SetArgs([]string{"service", "run", "--slug", "always-svc", "--restart", "always", "--", exe})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	done := make(chan int, 1)
-	go func() { done <- root.Execute(ctx, cmd, ios) }()
+	go func() { done <- root.Execute(ctx, f, cmd) }()
 
 	// The second wait is 1s: time enough to interrupt it.
 	deadline := time.After(30 * time.Second)

@@ -155,7 +155,7 @@ func resolveIdentity(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session
 				return own(tok.Token, false), nil
 			}
 			if client.IsUnreachable(err) {
-				return nil, f.Explain(err)
+				return nil, err
 			}
 		}
 		if s.Token != "" {
@@ -172,9 +172,9 @@ func resolveIdentity(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session
 	case errors.As(err, &taken) && admin:
 		return onBehalf(), nil
 	case errors.As(err, &taken):
-		return nil, cmdutil.WithCode(cmdutil.ExitConflict, &explained{err: taken, msg: fmt.Sprintf(
+		return nil, cmdutil.WithCode(cmdutil.ExitConflict, cmdutil.AsIs(taken, fmt.Sprintf(
 			"the slug %s is already taken by an account whose password oo does not have for env %s: log in as %s (oo login %s) or as an admin and run this again",
-			slug, s.Env, slug, slug)})
+			slug, s.Env, slug, slug)))
 	case client.IsStatus(err, http.StatusForbidden) && admin:
 		// Registration is closed: the admin creates the account with the stored password.
 		pw, perr := ps.Password(slug)
@@ -182,15 +182,15 @@ func resolveIdentity(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session
 			return nil, keyringError(f, errors.Join(err, perr))
 		}
 		if _, cerr := anon.WithToken(s.Token).CreateUser(ctx, api.CreateUserRequest{Slug: slug, Name: sdk.NameFromSlug(slug), Password: pw}); cerr != nil {
-			return nil, f.Explain(cerr)
+			return nil, cerr
 		}
 		tok, lerr := anon.Login(ctx, slug, pw)
 		if lerr != nil {
-			return nil, f.Explain(lerr)
+			return nil, lerr
 		}
 		return own(tok.Token, true), nil
 	}
-	return nil, keyringError(f, f.Explain(err))
+	return nil, keyringError(f, f.Explain(s, err))
 }
 
 // keyringError adds what to do when the password cannot be kept in the keyring.
@@ -289,12 +289,3 @@ func validSlug(s string) error {
 	}
 	return nil
 }
-
-// explained replaces an error's message and keeps it as the cause, for errors.As.
-type explained struct {
-	msg string
-	err error
-}
-
-func (e *explained) Error() string { return e.msg }
-func (e *explained) Unwrap() error { return e.err }

@@ -32,7 +32,7 @@ func newCreateCmd(f *cmdutil.Factory) *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.slug = args[0]
-			return f.Explain(runCreate(cmd, o))
+			return runCreate(cmd, o)
 		},
 	}
 	cmd.Flags().StringVar(&o.name, "name", "", "display name (default: the slug)")

@@ -25,7 +25,7 @@ func newLsCmd(f *cmdutil.Factory) *cobra.Command {
 		Example: `  oo user ls
   oo user ls --limit 10 -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return f.Explain(runLs(cmd, o)) },
+		RunE: func(cmd *cobra.Command, args []string) error { return runLs(cmd, o) },
 	}
 	cmdutil.AddOutputFlag(cmd, &o.output)
 	cmd.Flags().IntVar(&o.limit, "limit", 0, "at most this many accounts (default: the server's)")
