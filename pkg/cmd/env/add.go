@@ -11,16 +11,18 @@ import (
 	"github.com/ooctl/oo/pkg/cmdutil"
 )
 
-type addOptions struct {
-	f           *cmdutil.Factory
-	name, url   string
-	description string
-	force       bool
-	use         bool
+// AddOptions is what `oo env add` needs.
+type AddOptions struct {
+	cmdutil.Deps
+	Name, URL   string
+	Description string
+	Force       bool
+	Use         bool
 }
 
-func newAddCmd(f *cmdutil.Factory) *cobra.Command {
-	o := &addOptions{f: f}
+// NewCmdAdd returns `oo env add`; runF, when set, runs instead of addRun (tests).
+func NewCmdAdd(f *cmdutil.Factory, runF func(*AddOptions) error) *cobra.Command {
+	o := &AddOptions{Deps: f.Deps()}
 	cmd := &cobra.Command{
 		Use:   "add NAME URL",
 		Short: "Add an environment (a name for a server URL)",
@@ -30,13 +32,16 @@ func newAddCmd(f *cmdutil.Factory) *cobra.Command {
   oo env add local http://127.0.0.1:9000 --force`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.name, o.url = args[0], args[1]
-			return runAdd(o)
+			o.Name, o.URL, o.Ctx = args[0], args[1], cmd.Context()
+			if runF != nil {
+				return runF(o)
+			}
+			return addRun(o)
 		},
 	}
-	cmd.Flags().StringVar(&o.description, "description", "", "what this environment is")
-	cmd.Flags().BoolVar(&o.force, "force", false, "change the URL of an existing environment (keeps its accounts)")
-	cmd.Flags().BoolVar(&o.use, "use", false, "also make it the current environment")
+	cmd.Flags().StringVar(&o.Description, "description", "", "what this environment is")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "change the URL of an existing environment (keeps its accounts)")
+	cmd.Flags().BoolVar(&o.Use, "use", false, "also make it the current environment")
 	return cmd
 }
 
@@ -49,32 +54,32 @@ func CheckURL(raw string) (string, error) {
 	return strings.TrimRight(raw, "/"), nil
 }
 
-func runAdd(o *addOptions) error {
-	if err := config.ValidName(o.name); err != nil {
+func addRun(o *AddOptions) error {
+	if err := config.ValidName(o.Name); err != nil {
 		return &cmdutil.UsageError{Err: err}
 	}
-	u, err := CheckURL(o.url)
+	u, err := CheckURL(o.URL)
 	if err != nil {
 		return err
 	}
-	cfg, err := o.f.Config()
+	cfg, err := o.Config()
 	if err != nil {
 		return err
 	}
-	e, exists := cfg.Environments[o.name]
+	e, exists := cfg.Environments[o.Name]
 	switch {
-	case exists && !o.force:
-		return cmdutil.WithCode(cmdutil.ExitConflict, fmt.Errorf("environment %s already exists (%s); use --force to change its URL", o.name, e.URL))
+	case exists && !o.Force:
+		return cmdutil.WithCode(cmdutil.ExitConflict, fmt.Errorf("environment %s already exists (%s); use --force to change its URL", o.Name, e.URL))
 	case exists:
 		e.URL = u
-		if o.description != "" {
-			e.Description = o.description
+		if o.Description != "" {
+			e.Description = o.Description
 		}
 	default:
-		cfg.Environments[o.name] = &config.Environment{URL: u, Description: o.description, Accounts: map[string]*config.Account{}}
+		cfg.Environments[o.Name] = &config.Environment{URL: u, Description: o.Description, Accounts: map[string]*config.Account{}}
 	}
-	if o.use {
-		cfg.Current = o.name
+	if o.Use {
+		cfg.Current = o.Name
 	}
 	if err := cfg.Save(); err != nil {
 		return err
@@ -83,9 +88,9 @@ func runAdd(o *addOptions) error {
 	if exists {
 		verb = "Updated"
 	}
-	fmt.Fprintf(o.f.IOStreams.ErrOut, "%s environment %s → %s\n", verb, o.name, u)
-	if o.use {
-		fmt.Fprintf(o.f.IOStreams.ErrOut, "Now using environment %s\n", o.name)
+	fmt.Fprintf(o.IO.ErrOut, "%s environment %s → %s\n", verb, o.Name, u)
+	if o.Use {
+		fmt.Fprintf(o.IO.ErrOut, "Now using environment %s\n", o.Name)
 	}
 	return nil
 }

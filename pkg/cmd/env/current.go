@@ -12,13 +12,15 @@ import (
 
 func isNotFound(err error) bool { return errors.Is(err, credstore.ErrNotFound) }
 
-type currentOptions struct {
-	f      *cmdutil.Factory
-	output string
+// CurrentOptions is what `oo env current` needs.
+type CurrentOptions struct {
+	cmdutil.Deps
+	Output string
 }
 
-func newCurrentCmd(f *cmdutil.Factory) *cobra.Command {
-	o := &currentOptions{f: f}
+// NewCmdCurrent returns `oo env current`; runF, when set, runs instead of currentRun (tests).
+func NewCmdCurrent(f *cmdutil.Factory, runF func(*CurrentOptions) error) *cobra.Command {
+	o := &CurrentOptions{Deps: f.Deps()}
 	cmd := &cobra.Command{
 		Use:   "current",
 		Short: "Print the environment in use (after -e, OO_ENV and OO_URL)",
@@ -26,29 +28,37 @@ func newCurrentCmd(f *cmdutil.Factory) *cobra.Command {
   OO_URL=http://127.0.0.1:9000 oo env current -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := cmdutil.CheckOutput(o.output); err != nil {
-				return err
+			o.Ctx = cmd.Context()
+			if runF != nil {
+				return runF(o)
 			}
-			s, err := f.Target()
-			if err != nil {
-				return err
-			}
-			if cmdutil.WantJSON(o.output) {
-				return cmdutil.PrintJSON(f.IOStreams.Out, map[string]string{"name": s.Env, "url": s.URL, "urlFrom": s.URLFrom, "user": s.Slug})
-			}
-			if !f.IOStreams.IsStdoutTTY() {
-				// Scripts get the bare name, like `kubectl config current-context`.
-				_, err := fmt.Fprintln(f.IOStreams.Out, s.Env)
-				return err
-			}
-			who := "not logged in"
-			if s.Slug != "" {
-				who = "as " + s.Slug
-			}
-			_, err = fmt.Fprintf(f.IOStreams.Out, "%s  %s (from %s)  %s\n", s.Env, s.URL, s.URLFrom, who)
-			return err
+			return currentRun(o)
 		},
 	}
-	cmdutil.AddOutputFlag(cmd, &o.output)
+	cmdutil.AddOutputFlag(cmd, &o.Output)
 	return cmd
+}
+
+func currentRun(o *CurrentOptions) error {
+	if err := cmdutil.CheckOutput(o.Output); err != nil {
+		return err
+	}
+	s, err := o.Target()
+	if err != nil {
+		return err
+	}
+	if cmdutil.WantJSON(o.Output) {
+		return cmdutil.PrintJSON(o.IO.Out, map[string]string{"name": s.Env, "url": s.URL, "urlFrom": s.URLFrom, "user": s.Slug})
+	}
+	if !o.IO.IsStdoutTTY() {
+		// Scripts get the bare name, like `kubectl config current-context`.
+		_, err := fmt.Fprintln(o.IO.Out, s.Env)
+		return err
+	}
+	who := "not logged in"
+	if s.Slug != "" {
+		who = "as " + s.Slug
+	}
+	_, err = fmt.Fprintf(o.IO.Out, "%s  %s (from %s)  %s\n", s.Env, s.URL, s.URLFrom, who)
+	return err
 }

@@ -23,6 +23,6 @@ keyring, or in a separate 0600 file if you chose --insecure-storage at login).`,
   oo env ls
   oo instance ls -e local`,
 	}
-	cmd.AddCommand(newAddCmd(f), newLsCmd(f), newUseCmd(f), newRmCmd(f), newCurrentCmd(f))
+	cmd.AddCommand(NewCmdAdd(f, nil), NewCmdLs(f, nil), NewCmdUse(f, nil), NewCmdRm(f, nil), NewCmdCurrent(f, nil))
 	return cmd
 }

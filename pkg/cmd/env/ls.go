@@ -19,13 +19,15 @@ type Entry struct {
 	Accounts    []string `json:"accounts"`
 }
 
-type lsOptions struct {
-	f      *cmdutil.Factory
-	output string
+// LsOptions is what `oo env ls` needs.
+type LsOptions struct {
+	cmdutil.Deps
+	Output string
 }
 
-func newLsCmd(f *cmdutil.Factory) *cobra.Command {
-	o := &lsOptions{f: f}
+// NewCmdLs returns `oo env ls`; runF, when set, runs instead of lsRun (tests).
+func NewCmdLs(f *cmdutil.Factory, runF func(*LsOptions) error) *cobra.Command {
+	o := &LsOptions{Deps: f.Deps()}
 	cmd := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list"},
@@ -33,21 +35,27 @@ func newLsCmd(f *cmdutil.Factory) *cobra.Command {
 		Example: `  oo env ls
   oo env ls -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return runLs(o) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Ctx = cmd.Context()
+			if runF != nil {
+				return runF(o)
+			}
+			return lsRun(o)
+		},
 	}
-	cmdutil.AddOutputFlag(cmd, &o.output)
+	cmdutil.AddOutputFlag(cmd, &o.Output)
 	return cmd
 }
 
-func runLs(o *lsOptions) error {
-	if err := cmdutil.CheckOutput(o.output); err != nil {
+func lsRun(o *LsOptions) error {
+	if err := cmdutil.CheckOutput(o.Output); err != nil {
 		return err
 	}
-	cfg, err := o.f.Config()
+	cfg, err := o.Config()
 	if err != nil {
 		return err
 	}
-	current, err := o.f.EnvName()
+	current, err := o.EnvName()
 	if err != nil {
 		return err
 	}
@@ -56,10 +64,10 @@ func runLs(o *lsOptions) error {
 		e := cfg.Environments[n]
 		entries = append(entries, Entry{Name: n, URL: e.URL, Description: e.Description, Current: n == current, User: e.User, Accounts: e.Slugs()})
 	}
-	if cmdutil.WantJSON(o.output) {
-		return cmdutil.PrintJSON(o.f.IOStreams.Out, map[string]any{"environments": entries})
+	if cmdutil.WantJSON(o.Output) {
+		return cmdutil.PrintJSON(o.IO.Out, map[string]any{"environments": entries})
 	}
-	tp := tableprinter.New(o.f.IOStreams, "CURRENT", "NAME", "URL", "USER", "ACCOUNTS", "DESCRIPTION")
+	tp := tableprinter.New(o.IO, "CURRENT", "NAME", "URL", "USER", "ACCOUNTS", "DESCRIPTION")
 	for _, e := range entries {
 		mark := ""
 		if e.Current {

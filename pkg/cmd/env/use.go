@@ -8,7 +8,15 @@ import (
 	"github.com/ooctl/oo/pkg/cmdutil"
 )
 
-func newUseCmd(f *cmdutil.Factory) *cobra.Command {
+// UseOptions is what `oo env use` needs.
+type UseOptions struct {
+	cmdutil.Deps
+	Name string
+}
+
+// NewCmdUse returns `oo env use`; runF, when set, runs instead of useRun (tests).
+func NewCmdUse(f *cmdutil.Factory, runF func(*UseOptions) error) *cobra.Command {
+	o := &UseOptions{Deps: f.Deps()}
 	return &cobra.Command{
 		Use:     "use NAME",
 		Aliases: []string{"switch"},
@@ -17,24 +25,32 @@ func newUseCmd(f *cmdutil.Factory) *cobra.Command {
   oo env use local`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := f.Config()
-			if err != nil {
-				return err
+			o.Name, o.Ctx = args[0], cmd.Context()
+			if runF != nil {
+				return runF(o)
 			}
-			e, err := cfg.Env(args[0])
-			if err != nil {
-				return &cmdutil.UsageError{Err: err}
-			}
-			cfg.Current = args[0]
-			if err := cfg.Save(); err != nil {
-				return err
-			}
-			who := "not logged in"
-			if e.User != "" {
-				who = "as " + e.User
-			}
-			fmt.Fprintf(f.IOStreams.ErrOut, "Now using environment %s (%s, %s)\n", args[0], e.URL, who)
-			return nil
+			return useRun(o)
 		},
 	}
+}
+
+func useRun(o *UseOptions) error {
+	cfg, err := o.Config()
+	if err != nil {
+		return err
+	}
+	e, err := cfg.Env(o.Name)
+	if err != nil {
+		return &cmdutil.UsageError{Err: err}
+	}
+	cfg.Current = o.Name
+	if err := cfg.Save(); err != nil {
+		return err
+	}
+	who := "not logged in"
+	if e.User != "" {
+		who = "as " + e.User
+	}
+	fmt.Fprintf(o.IO.ErrOut, "Now using environment %s (%s, %s)\n", o.Name, e.URL, who)
+	return nil
 }

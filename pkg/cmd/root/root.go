@@ -64,7 +64,7 @@ server over its HTTP API.`,
 	cmd.PersistentFlags().StringVarP(&f.EnvFlag, "env", "e", "", "use the environment `NAME` for this command (also OO_ENV; default: the current one)")
 
 	cmd.AddCommand(server.NewCmd(ios))
-	cmd.AddCommand(version.NewCmd(ios))
+	cmd.AddCommand(version.NewCmd(f, nil))
 	cmd.AddCommand(envcmd.NewCmd(f))
 	cmd.AddCommand(auth.NewLoginCmd(f), auth.NewRegisterCmd(f), auth.NewLogoutCmd(f),
 		auth.NewWhoamiCmd(f), auth.NewTokenCmd(f), auth.NewPasswdCmd(f))

@@ -11,16 +11,18 @@ import (
 	"github.com/ooctl/oo/pkg/iostreams"
 )
 
-type createOptions struct {
-	f             *cmdutil.Factory
+// CreateOptions is what `oo user create` needs.
+type CreateOptions struct {
+	cmdutil.Deps
 	slug, name    string
 	admin         bool
 	passwordStdin bool
 	output        string
 }
 
-func newCreateCmd(f *cmdutil.Factory) *cobra.Command {
-	o := &createOptions{f: f}
+// NewCmdCreate returns `oo user create`; runF, when set, runs instead of createRun (tests).
+func NewCmdCreate(f *cmdutil.Factory, runF func(*CreateOptions) error) *cobra.Command {
+	o := &CreateOptions{Deps: f.Deps()}
 	cmd := &cobra.Command{
 		Use:   "create SLUG",
 		Short: "Create an account (admin only; works when registration is closed)",
@@ -31,8 +33,11 @@ func newCreateCmd(f *cmdutil.Factory) *cobra.Command {
   oo user create carol --admin`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.slug = args[0]
-			return runCreate(cmd, o)
+			o.slug, o.Ctx = args[0], cmd.Context()
+			if runF != nil {
+				return runF(o)
+			}
+			return createRun(o)
 		},
 	}
 	cmd.Flags().StringVar(&o.name, "name", "", "display name (default: the slug)")
@@ -42,16 +47,15 @@ func newCreateCmd(f *cmdutil.Factory) *cobra.Command {
 	return cmd
 }
 
-func runCreate(cmd *cobra.Command, o *createOptions) error {
-	f := o.f
+func createRun(o *CreateOptions) error {
 	if err := cmdutil.CheckOutput(o.output); err != nil {
 		return err
 	}
-	s, err := f.Session(true)
+	s, err := o.Session(true)
 	if err != nil {
 		return err
 	}
-	ios := f.IOStreams
+	ios := o.IO
 	var pw string
 	switch {
 	case o.passwordStdin:
@@ -80,7 +84,7 @@ func runCreate(cmd *cobra.Command, o *createOptions) error {
 	if o.admin {
 		req.Roles = append(req.Roles, api.RoleAdmin)
 	}
-	u, err := f.Client(s).CreateUser(cmd.Context(), req)
+	u, err := o.Client(s).CreateUser(o.Ctx, req)
 	if err != nil {
 		return err
 	}

@@ -10,14 +10,16 @@ import (
 	"github.com/ooctl/oo/pkg/cmdutil"
 )
 
-type lsOptions struct {
-	f      *cmdutil.Factory
+// LsOptions is what `oo user ls` needs.
+type LsOptions struct {
+	cmdutil.Deps
 	output string
 	limit  int
 }
 
-func newLsCmd(f *cmdutil.Factory) *cobra.Command {
-	o := &lsOptions{f: f}
+// NewCmdLs returns `oo user ls`; runF, when set, runs instead of lsRun (tests).
+func NewCmdLs(f *cmdutil.Factory, runF func(*LsOptions) error) *cobra.Command {
+	o := &LsOptions{Deps: f.Deps()}
 	cmd := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list"},
@@ -25,38 +27,44 @@ func newLsCmd(f *cmdutil.Factory) *cobra.Command {
 		Example: `  oo user ls
   oo user ls --limit 10 -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return runLs(cmd, o) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Ctx = cmd.Context()
+			if runF != nil {
+				return runF(o)
+			}
+			return lsRun(o)
+		},
 	}
 	cmdutil.AddOutputFlag(cmd, &o.output)
 	cmd.Flags().IntVar(&o.limit, "limit", 0, "at most this many accounts (default: the server's)")
 	return cmd
 }
 
-func runLs(cmd *cobra.Command, o *lsOptions) error {
+func lsRun(o *LsOptions) error {
 	if err := cmdutil.CheckOutput(o.output); err != nil {
 		return err
 	}
 	if o.limit < 0 {
 		return cmdutil.Usagef("--limit must not be negative")
 	}
-	s, err := o.f.Session(true)
+	s, err := o.Session(true)
 	if err != nil {
 		return err
 	}
-	rsp, err := o.f.Client(s).ListUsers(cmd.Context(), o.limit)
+	rsp, err := o.Client(s).ListUsers(o.Ctx, o.limit)
 	if err != nil {
 		return err
 	}
 	if cmdutil.WantJSON(o.output) {
-		return cmdutil.PrintJSON(o.f.IOStreams.Out, rsp)
+		return cmdutil.PrintJSON(o.IO.Out, rsp)
 	}
-	tp := tableprinter.New(o.f.IOStreams, "ID", "SLUG", "NAME", "ROLES", "CREATED")
-	now := o.f.Clock()
+	tp := tableprinter.New(o.IO, "ID", "SLUG", "NAME", "ROLES", "CREATED")
+	now := o.Now()
 	for _, u := range rsp.Users {
 		created := "-"
 		if !u.CreatedAt.IsZero() {
 			created = cmdutil.Age(now, u.CreatedAt)
-			if !o.f.IOStreams.IsStdoutTTY() {
+			if !o.IO.IsStdoutTTY() {
 				created = u.CreatedAt.UTC().Format(time.RFC3339)
 			}
 		}

@@ -8,14 +8,16 @@ import (
 	"github.com/ooctl/oo/pkg/cmdutil"
 )
 
-type rmOptions struct {
-	f               *cmdutil.Factory
+// RmOptions is what `oo user rm` needs.
+type RmOptions struct {
+	cmdutil.Deps
 	slug            string
 	removeInstances bool
 }
 
-func newRmCmd(f *cmdutil.Factory) *cobra.Command {
-	o := &rmOptions{f: f}
+// NewCmdRm returns `oo user rm`; runF, when set, runs instead of rmRun (tests).
+func NewCmdRm(f *cmdutil.Factory, runF func(*RmOptions) error) *cobra.Command {
+	o := &RmOptions{Deps: f.Deps()}
 	cmd := &cobra.Command{
 		Use:     "rm SLUG",
 		Aliases: []string{"remove", "delete"},
@@ -30,38 +32,40 @@ account allowed to change them. Stop the service and remove them first, or pass
   oo user rm old-svc --remove-instances`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.slug = args[0]
-			return rmRun(cmd, o)
+			o.slug, o.Ctx = args[0], cmd.Context()
+			if runF != nil {
+				return runF(o)
+			}
+			return rmRun(o)
 		},
 	}
 	cmd.Flags().BoolVar(&o.removeInstances, "remove-instances", false, "also deregister the instances the account owns")
 	return cmd
 }
 
-func rmRun(cmd *cobra.Command, o *rmOptions) error {
-	f := o.f
-	s, err := f.Session(true)
+func rmRun(o *RmOptions) error {
+	s, err := o.Session(true)
 	if err != nil {
 		return err
 	}
-	if err := f.Client(s).RemoveUser(cmd.Context(), o.slug, o.removeInstances); err != nil {
+	if err := o.Client(s).RemoveUser(o.Ctx, o.slug, o.removeInstances); err != nil {
 		return err
 	}
-	fmt.Fprintf(f.IOStreams.ErrOut, "Removed account %s from %s\n", o.slug, s.URL)
-	forgetLocal(f, s.Env, o.slug)
+	fmt.Fprintf(o.IO.ErrOut, "Removed account %s from %s\n", o.slug, s.URL)
+	forgetLocal(o, s.Env, o.slug)
 	return nil
 }
 
 // forgetLocal drops a local login of the removed account on env: its token can never work again.
-func forgetLocal(f *cmdutil.Factory, env, slug string) {
-	cfg, err := f.Config()
+func forgetLocal(o *RmOptions, env, slug string) {
+	cfg, err := o.Config()
 	if err != nil || !cfg.HasAccount(env, slug) {
 		return
 	}
 	acct := cfg.Environments[env].Accounts[slug]
-	_ = f.Store(acct.Storage).Delete(env, slug)
+	_ = o.Store(acct.Storage).Delete(env, slug)
 	cfg.RemoveAccount(env, slug)
 	if err := cfg.Save(); err == nil {
-		fmt.Fprintf(f.IOStreams.ErrOut, "Forgot the local login of %s on env %s\n", slug, env)
+		fmt.Fprintf(o.IO.ErrOut, "Forgot the local login of %s on env %s\n", slug, env)
 	}
 }

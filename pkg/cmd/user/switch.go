@@ -9,7 +9,15 @@ import (
 	"github.com/ooctl/oo/pkg/cmdutil"
 )
 
-func newSwitchCmd(f *cmdutil.Factory) *cobra.Command {
+// SwitchOptions is what `oo user switch` needs.
+type SwitchOptions struct {
+	cmdutil.Deps
+	Slug string // empty: list the logged-in accounts
+}
+
+// NewCmdSwitch returns `oo user switch`; runF, when set, runs instead of switchRun (tests).
+func NewCmdSwitch(f *cmdutil.Factory, runF func(*SwitchOptions) error) *cobra.Command {
+	o := &SwitchOptions{Deps: f.Deps()}
 	return &cobra.Command{
 		Use:   "switch [SLUG]",
 		Short: "Select another account already logged in to this environment",
@@ -21,39 +29,50 @@ SLUG it lists them; * marks the selected one.`,
   oo user switch                   # list`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := f.Target()
-			if err != nil {
-				return err
+			o.Ctx = cmd.Context()
+			if len(args) == 1 {
+				o.Slug = args[0]
 			}
-			cfg, err := f.Config()
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(o)
 			}
-			e := cfg.Environments[s.Env]
-			if len(args) == 0 {
-				for _, slug := range e.Slugs() {
-					mark := " "
-					if slug == e.User {
-						mark = "*"
-					}
-					fmt.Fprintf(f.IOStreams.Out, "%s %s\n", mark, slug)
-				}
-				return nil
-			}
-			slug := args[0]
-			if !cfg.HasAccount(s.Env, slug) {
-				known := strings.Join(e.Slugs(), ", ")
-				if known == "" {
-					known = "none"
-				}
-				return cmdutil.WithCode(cmdutil.ExitAuth, fmt.Errorf("%s is not logged in to env %s (logged in: %s): run `oo login %s`", slug, s.Env, known, slug))
-			}
-			e.User = slug
-			if err := cfg.Save(); err != nil {
-				return err
-			}
-			fmt.Fprintf(f.IOStreams.ErrOut, "Now using %s on %s\n", slug, s.Env)
-			return nil
+			return switchRun(o)
 		},
 	}
+}
+
+func switchRun(o *SwitchOptions) error {
+	s, err := o.Target()
+	if err != nil {
+		return err
+	}
+	cfg, err := o.Config()
+	if err != nil {
+		return err
+	}
+	e := cfg.Environments[s.Env]
+	if o.Slug == "" {
+		for _, slug := range e.Slugs() {
+			mark := " "
+			if slug == e.User {
+				mark = "*"
+			}
+			fmt.Fprintf(o.IO.Out, "%s %s\n", mark, slug)
+		}
+		return nil
+	}
+	slug := o.Slug
+	if !cfg.HasAccount(s.Env, slug) {
+		known := strings.Join(e.Slugs(), ", ")
+		if known == "" {
+			known = "none"
+		}
+		return cmdutil.WithCode(cmdutil.ExitAuth, fmt.Errorf("%s is not logged in to env %s (logged in: %s): run `oo login %s`", slug, s.Env, known, slug))
+	}
+	e.User = slug
+	if err := cfg.Save(); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.IO.ErrOut, "Now using %s on %s\n", slug, s.Env)
+	return nil
 }

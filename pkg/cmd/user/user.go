@@ -18,6 +18,6 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
   oo user rm bob
   oo user switch bob`,
 	}
-	cmd.AddCommand(newLsCmd(f), newCreateCmd(f), newRmCmd(f), newSwitchCmd(f))
+	cmd.AddCommand(NewCmdLs(f, nil), NewCmdCreate(f, nil), NewCmdRm(f, nil), NewCmdSwitch(f, nil))
 	return cmd
 }
