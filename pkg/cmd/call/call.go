@@ -23,8 +23,9 @@ import (
 	"github.com/ooctl/oo/pkg/cmdutil"
 )
 
-type options struct {
-	f       *cmdutil.Factory
+// Options is what `oo call` needs.
+type Options struct {
+	cmdutil.Deps
 	method  string
 	path    string
 	data    string
@@ -39,15 +40,12 @@ var methods = map[string]string{
 	"patch": http.MethodPatch, "delete": http.MethodDelete, "head": http.MethodHead,
 }
 
-// NewCmd returns `oo call`.
-func NewCmd(f *cmdutil.Factory) *cobra.Command { return newCmd(f, nil) }
-
-// newCmd builds the command; runF replaces the run function in tests of flag parsing.
-func newCmd(f *cmdutil.Factory, runF func(*cobra.Command, *options) error) *cobra.Command {
+// NewCmd returns `oo call`; runF, when set, runs instead of callRun (tests).
+func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	if runF == nil {
-		runF = run
+		runF = callRun
 	}
-	o := &options{f: f}
+	o := &Options{Deps: f.Deps()}
 	cmd := &cobra.Command{
 		Use:   "call get|post|put|patch|delete PATH",
 		Short: "Send an authenticated request to the server or, through it, to a service",
@@ -83,8 +81,8 @@ complete, oo says so and exits 8; what had arrived is already on stdout.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.method = methods[strings.ToLower(args[0])]
-			o.path = args[1]
-			return runF(cmd, o)
+			o.path, o.Ctx = args[1], cmd.Context()
+			return runF(o)
 		},
 	}
 	fl := cmd.Flags()
@@ -96,12 +94,12 @@ complete, oo says so and exits 8; what had arrived is already on stdout.`,
 	return cmd
 }
 
-func (o *options) body() ([]byte, error) {
+func (o *Options) body() ([]byte, error) {
 	switch {
 	case o.data == "":
 		return nil, nil
 	case o.data == "@-":
-		return io.ReadAll(o.f.IOStreams.In)
+		return io.ReadAll(o.IO.In)
 	case strings.HasPrefix(o.data, "@"):
 		b, err := os.ReadFile(o.data[1:])
 		if err != nil {
@@ -112,7 +110,7 @@ func (o *options) body() ([]byte, error) {
 	return []byte(o.data), nil
 }
 
-func run(cmd *cobra.Command, o *options) error {
+func callRun(o *Options) error {
 	if !strings.HasPrefix(o.path, "/") {
 		if u, err := url.Parse(o.path); err == nil && u.Scheme != "" && u.Host != "" {
 			// A whole URL: the server part comes from the environment (or OO_URL).
@@ -142,11 +140,11 @@ func run(cmd *cobra.Command, o *options) error {
 	if o.timeout < 0 {
 		return cmdutil.Usagef("--timeout %s is negative", o.timeout)
 	}
-	s, err := o.f.Session(false)
+	s, err := o.Session(false)
 	if err != nil {
 		return err
 	}
-	ctx := cmd.Context()
+	ctx := o.Ctx
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -157,12 +155,12 @@ func run(cmd *cobra.Command, o *options) error {
 	}
 	// The API client's own time limit suits API calls, not a stream or a long poll: --timeout
 	// alone bounds this request.
-	rsp, err := o.f.Client(s).WithoutTimeLimit().Do(ctx, o.method, o.path, rd, h)
+	rsp, err := o.Client(s).WithoutTimeLimit().Do(ctx, o.method, o.path, rd, h)
 	if err != nil {
 		return o.timedOut(ctx, err, false)
 	}
 	defer rsp.Body.Close()
-	ios := o.f.IOStreams
+	ios := o.IO
 	if o.include {
 		fmt.Fprintf(ios.Out, "%s %s\n", rsp.Proto, rsp.Status)
 		keys := make([]string, 0, len(rsp.Header))
@@ -202,11 +200,11 @@ func run(cmd *cobra.Command, o *options) error {
 // is most likely the called endpoint's own verdict (a login with a wrong password, a service
 // refusing the caller), not a dead token, so it is shown as the answer it is rather than with
 // the "log in again" hint.
-func (o *options) answerError(s *cmdutil.Session, ce *client.Error) error {
+func (o *Options) answerError(s *cmdutil.Session, ce *client.Error) error {
 	if ce.Status == http.StatusUnauthorized && s.Token != "" && !s.FromEnvVar {
-		if c, err := cmdutil.ParseClaims(s.Token); err == nil && c.ExpiresAt.After(o.f.Clock()) {
+		if c, err := cmdutil.ParseClaims(s.Token); err == nil && c.ExpiresAt.After(o.Now()) {
 			return cmdutil.AsIs(ce, fmt.Sprintf("HTTP 401 from %s %s: %s (if your token was revoked: `%s`)",
-				o.method, o.path, ce.Message, o.f.LoginHint(s, s.Slug)))
+				o.method, o.path, ce.Message, o.LoginHint(s, s.Slug)))
 		}
 	}
 	return ce
@@ -214,7 +212,7 @@ func (o *options) answerError(s *cmdutil.Session, ce *client.Error) error {
 
 // timedOut words err as a timeout when --timeout is what ended the request; started says
 // whether the answer had begun to arrive.
-func (o *options) timedOut(ctx context.Context, err error, started bool) error {
+func (o *Options) timedOut(ctx context.Context, err error, started bool) error {
 	if err == nil || o.timeout <= 0 || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return err
 	}
@@ -226,15 +224,15 @@ func (o *options) timedOut(ctx context.Context, err error, started bool) error {
 }
 
 // reformat says whether the body is indented for a person (and so read whole first).
-func (o *options) reformat(rsp *http.Response) bool {
+func (o *Options) reformat(rsp *http.Response) bool {
 	mt, _, _ := mime.ParseMediaType(rsp.Header.Get("Content-Type"))
 	isJSON := mt == "application/json" || strings.HasSuffix(mt, "+json")
-	return o.f.IOStreams.IsStdoutTTY() && !o.raw && isJSON
+	return o.IO.IsStdoutTTY() && !o.raw && isJSON
 }
 
 // stream copies the body to stdout as it arrives, for streams and long polls.
-func (o *options) stream(body io.Reader) error {
-	out := o.f.IOStreams.Out
+func (o *Options) stream(body io.Reader) error {
+	out := o.IO.Out
 	buf := make([]byte, 32<<10)
 	var last byte
 	for {
@@ -253,7 +251,7 @@ func (o *options) stream(body io.Reader) error {
 		}
 	}
 	// Keep the shell prompt on its own line after a body that lacks a final newline.
-	if o.f.IOStreams.IsStdoutTTY() && last != 0 && last != '\n' {
+	if o.IO.IsStdoutTTY() && last != 0 && last != '\n' {
 		_, err := io.WriteString(out, "\n")
 		return err
 	}
@@ -261,8 +259,8 @@ func (o *options) stream(body io.Reader) error {
 }
 
 // write prints a whole body: indented JSON for a person, the exact bytes for a program.
-func (o *options) write(rsp *http.Response, raw []byte) error {
-	out := o.f.IOStreams.Out
+func (o *Options) write(rsp *http.Response, raw []byte) error {
+	out := o.IO.Out
 	if o.reformat(rsp) && len(raw) > 0 {
 		var buf bytes.Buffer
 		if json.Indent(&buf, bytes.TrimSpace(raw), "", "  ") == nil {
@@ -275,7 +273,7 @@ func (o *options) write(rsp *http.Response, raw []byte) error {
 		return err
 	}
 	// Keep the shell prompt on its own line after a body that lacks a final newline.
-	if o.f.IOStreams.IsStdoutTTY() && len(raw) > 0 && raw[len(raw)-1] != '\n' {
+	if o.IO.IsStdoutTTY() && len(raw) > 0 && raw[len(raw)-1] != '\n' {
 		_, err := io.WriteString(out, "\n")
 		return err
 	}

@@ -1,7 +1,6 @@
 package instance
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -11,8 +10,8 @@ import (
 
 func TestLsFlagsToOptions(t *testing.T) {
 	ios, _, _, _ := iostreams.Test()
-	var got *lsOptions
-	cmd := newLsCmd(&cmdutil.Factory{IOStreams: ios}, func(_ context.Context, o *lsOptions) error { got = o; return nil })
+	var got *LsOptions
+	cmd := NewCmdLs(&cmdutil.Factory{IOStreams: ios}, func(o *LsOptions) error { got = o; return nil })
 	cmd.SetArgs([]string{"--slug", "svc-a", "-o", "json", "-w", "--interval", "5s", "--host", "h1"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
@@ -20,7 +19,7 @@ func TestLsFlagsToOptions(t *testing.T) {
 	if got.filter.Slug != "svc-a" || got.filter.Host != "h1" || got.output != "json" || !got.watch || got.interval != 5*time.Second {
 		t.Fatalf("options: %+v", got)
 	}
-	cmd = newLsCmd(&cmdutil.Factory{IOStreams: ios}, func(_ context.Context, o *lsOptions) error { got = o; return nil })
+	cmd = NewCmdLs(&cmdutil.Factory{IOStreams: ios}, func(o *LsOptions) error { got = o; return nil })
 	cmd.SetArgs(nil)
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,6 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
   oo instance ls --slug skeleton-svc -o json
   oo instance rm inst_eHFTNvAlk9`,
 	}
-	cmd.AddCommand(newLsCmd(f, nil), newRmCmd(f))
+	cmd.AddCommand(NewCmdLs(f, nil), NewCmdRm(f, nil))
 	return cmd
 }

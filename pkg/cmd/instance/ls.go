@@ -17,8 +17,9 @@ import (
 	"github.com/ooctl/oo/pkg/cmdutil"
 )
 
-type lsOptions struct {
-	f        *cmdutil.Factory
+// LsOptions is what `oo instance ls` needs.
+type LsOptions struct {
+	cmdutil.Deps
 	output   string
 	filter   client.InstanceFilter
 	watch    bool
@@ -27,12 +28,12 @@ type lsOptions struct {
 	snapshots int
 }
 
-// newLsCmd builds the command; runF replaces the run function in tests of flag parsing.
-func newLsCmd(f *cmdutil.Factory, runF func(context.Context, *lsOptions) error) *cobra.Command {
+// NewCmdLs returns `oo instance ls`; runF, when set, runs instead of lsRun (tests).
+func NewCmdLs(f *cmdutil.Factory, runF func(*LsOptions) error) *cobra.Command {
 	if runF == nil {
-		runF = runLs
+		runF = lsRun
 	}
-	o := &lsOptions{f: f}
+	o := &LsOptions{Deps: f.Deps()}
 	cmd := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list"},
@@ -49,7 +50,10 @@ keeps going through transient errors (server restarting) and stops on auth error
   oo instance ls -o json | jq -r '.instances[].url'
   oo instance ls --watch --interval 2s`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return runF(cmd.Context(), o) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Ctx = cmd.Context()
+			return runF(o)
+		},
 	}
 	cmdutil.AddOutputFlag(cmd, &o.output)
 	fl := cmd.Flags()
@@ -61,18 +65,19 @@ keeps going through transient errors (server restarting) and stops on auth error
 	return cmd
 }
 
-func runLs(ctx context.Context, o *lsOptions) error {
+func lsRun(o *LsOptions) error {
+	ctx := o.Ctx
 	if err := cmdutil.CheckOutput(o.output); err != nil {
 		return err
 	}
 	if o.watch && o.interval < 100*time.Millisecond {
 		return cmdutil.Usagef("--interval must be at least 100ms")
 	}
-	s, err := o.f.Session(true)
+	s, err := o.Session(true)
 	if err != nil {
 		return err
 	}
-	c := o.f.Client(s)
+	c := o.Client(s)
 	if !o.watch {
 		list, err := c.ListInstances(ctx, o.filter)
 		if err != nil {
@@ -87,8 +92,8 @@ func runLs(ctx context.Context, o *lsOptions) error {
 	return o.watchLoop(ctx, s, c)
 }
 
-func (o *lsOptions) print(list []api.Instance) error {
-	ios := o.f.IOStreams
+func (o *LsOptions) print(list []api.Instance) error {
+	ios := o.IO
 	if cmdutil.WantJSON(o.output) {
 		if o.watch && !ios.IsStdoutTTY() {
 			// One document per line, so a reader can act on each snapshot as it comes.
@@ -98,7 +103,7 @@ func (o *lsOptions) print(list []api.Instance) error {
 	}
 	tp := tableprinter.New(ios, "ID", "URL", "STATUS", "OWNER SLUG", "LAST HEARTBEAT")
 	st := tp.Styles()
-	now := o.f.Clock()
+	now := o.Now()
 	for _, in := range list {
 		hb := "-"
 		if in.LastHeartbeat != nil && !in.LastHeartbeat.IsZero() {
@@ -124,8 +129,8 @@ func (o *lsOptions) print(list []api.Instance) error {
 
 // watchLoop refreshes until ctx ends. On a terminal it redraws in place; when piped it prints
 // only snapshots that differ from the previous one, so a log of it shows changes.
-func (o *lsOptions) watchLoop(ctx context.Context, s *cmdutil.Session, c *client.Client) error {
-	ios := o.f.IOStreams
+func (o *LsOptions) watchLoop(ctx context.Context, s *cmdutil.Session, c *client.Client) error {
+	ios := o.IO
 	tty := ios.IsStdoutTTY()
 	var last string
 	for n := 0; o.snapshots == 0 || n < o.snapshots; n++ {
@@ -146,7 +151,7 @@ func (o *lsOptions) watchLoop(ctx context.Context, s *cmdutil.Session, c *client
 			if code := cmdutil.ExitCode(err); code == cmdutil.ExitAuth || code == cmdutil.ExitUsage {
 				return err
 			}
-			msg := o.f.Explain(s, err).Error()
+			msg := o.Explain(s, err).Error()
 			if tty {
 				fmt.Fprintf(ios.Out, "\x1b[H\x1b[2J%s  (retrying every %s)\n", msg, o.interval)
 			} else {
@@ -157,7 +162,7 @@ func (o *lsOptions) watchLoop(ctx context.Context, s *cmdutil.Session, c *client
 		}
 		if tty {
 			// Home the cursor and clear, then draw: the table stays in one place.
-			fmt.Fprintf(ios.Out, "\x1b[H\x1b[2JEvery %s: oo instance ls    %s\n\n", o.interval, o.f.Clock().Format("15:04:05"))
+			fmt.Fprintf(ios.Out, "\x1b[H\x1b[2JEvery %s: oo instance ls    %s\n\n", o.interval, o.Now().Format("15:04:05"))
 			if err := o.print(list); err != nil {
 				return err
 			}

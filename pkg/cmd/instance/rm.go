@@ -8,7 +8,15 @@ import (
 	"github.com/ooctl/oo/pkg/cmdutil"
 )
 
-func newRmCmd(f *cmdutil.Factory) *cobra.Command {
+// RmOptions is what `oo instance rm` needs.
+type RmOptions struct {
+	cmdutil.Deps
+	IDs []string
+}
+
+// NewCmdRm returns `oo instance rm`; runF, when set, runs instead of rmRun (tests).
+func NewCmdRm(f *cmdutil.Factory, runF func(*RmOptions) error) *cobra.Command {
+	o := &RmOptions{Deps: f.Deps()}
 	cmd := &cobra.Command{
 		Use:     "rm ID...",
 		Aliases: []string{"remove", "delete"},
@@ -20,38 +28,47 @@ or re-registers will come back: stop it first.`,
   oo instance ls --slug old-svc -o json | jq -r '.instances[].id' | xargs oo instance rm`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := f.Session(true)
-			if err != nil {
-				return err
+			o.IDs, o.Ctx = args, cmd.Context()
+			if runF != nil {
+				return runF(o)
 			}
-			c := f.Client(s)
-			ios := f.IOStreams
-			var first error
-			failed := 0
-			for _, id := range args {
-				err := c.DeleteInstance(cmd.Context(), id)
-				if err != nil {
-					err = f.Explain(s, err)
-					if len(args) == 1 {
-						return fmt.Errorf("%s: %w", id, err) // one id: one line, no "1 of 1" summary
-					}
-					fmt.Fprintf(ios.ErrOut, "oo: %s: %v\n", id, err)
-					failed++
-					if first == nil {
-						first = err
-					}
-					if cmdutil.ExitCode(err) == cmdutil.ExitUnreached {
-						break // the rest would fail the same way
-					}
-					continue
-				}
-				fmt.Fprintf(ios.ErrOut, "Removed %s\n", id)
-			}
-			if first != nil {
-				return &cmdutil.ExitCodeError{Code: cmdutil.ExitCode(first), Err: fmt.Errorf("%d of %d not removed", failed, len(args))}
-			}
-			return nil
+			return rmRun(o)
 		},
 	}
 	return cmd
+}
+
+func rmRun(o *RmOptions) error {
+	args := o.IDs
+	s, err := o.Session(true)
+	if err != nil {
+		return err
+	}
+	c := o.Client(s)
+	ios := o.IO
+	var first error
+	failed := 0
+	for _, id := range args {
+		err := c.DeleteInstance(o.Ctx, id)
+		if err != nil {
+			err = o.Explain(s, err)
+			if len(args) == 1 {
+				return fmt.Errorf("%s: %w", id, err) // one id: one line, no "1 of 1" summary
+			}
+			fmt.Fprintf(ios.ErrOut, "oo: %s: %v\n", id, err)
+			failed++
+			if first == nil {
+				first = err
+			}
+			if cmdutil.ExitCode(err) == cmdutil.ExitUnreached {
+				break // the rest would fail the same way
+			}
+			continue
+		}
+		fmt.Fprintf(ios.ErrOut, "Removed %s\n", id)
+	}
+	if first != nil {
+		return &cmdutil.ExitCodeError{Code: cmdutil.ExitCode(first), Err: fmt.Errorf("%d of %d not removed", failed, len(args))}
+	}
+	return nil
 }

@@ -44,9 +44,9 @@ func TestWatchPipedIgnoresHeartbeatTimes(t *testing.T) {
 		ios, _, _, _ := iostreams.Test()
 		out := &syncBuffer{}
 		ios.Out = out
-		o := &lsOptions{f: watchFactory(t, srv, ios), watch: true, interval: 100 * time.Millisecond, output: output, snapshots: 12}
+		o := &LsOptions{Deps: watchFactory(t, srv, ios).Deps(), watch: true, interval: 100 * time.Millisecond, output: output, snapshots: 12}
 		before := beats.Load()
-		if err := runLs(ctx, o); err != nil {
+		if err := lsRun(withCtx(o, ctx)); err != nil {
 			t.Fatal(err)
 		}
 		if n := beats.Load() - before; n < 3 {

@@ -58,11 +58,11 @@ func TestWatchPipedPrintsChangedSnapshots(t *testing.T) {
 	out := &syncBuffer{}
 	ios.Out = out
 	f := watchFactory(t, srv, ios)
-	o := &lsOptions{f: f, watch: true, interval: 100 * time.Millisecond, output: "json", snapshots: 40}
+	o := &LsOptions{Deps: f.Deps(), watch: true, interval: 100 * time.Millisecond, output: "json", snapshots: 40}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- runLs(ctx, o) }()
+	go func() { done <- lsRun(withCtx(o, ctx)) }()
 	// The instance appears while watching: the stream has the empty snapshot, then one with it.
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(out.String(), "\n") {
@@ -97,11 +97,17 @@ func TestWatchOnTTYRedrawsInPlace(t *testing.T) {
 	srv := servertest.Start(t)
 	ios, _, out, _ := iostreams.Test()
 	ios.SetStdoutTTY(true)
-	o := &lsOptions{f: watchFactory(t, srv, ios), watch: true, interval: 100 * time.Millisecond, snapshots: 2}
-	if err := runLs(context.Background(), o); err != nil {
+	o := &LsOptions{Deps: watchFactory(t, srv, ios).Deps(), watch: true, interval: 100 * time.Millisecond, snapshots: 2}
+	if err := lsRun(withCtx(o, context.Background())); err != nil {
 		t.Fatal(err)
 	}
 	if n := strings.Count(out.String(), "\x1b[H\x1b[2J"); n != 2 {
 		t.Fatalf("want 2 redraws, got %d: %q", n, out.String())
 	}
+}
+
+// withCtx gives o the context a command would have had from cobra.
+func withCtx(o *LsOptions, ctx context.Context) *LsOptions {
+	o.Ctx = ctx
+	return o
 }

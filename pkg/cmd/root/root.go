@@ -63,14 +63,14 @@ server over its HTTP API.`,
 
 	cmd.PersistentFlags().StringVarP(&f.EnvFlag, "env", "e", "", "use the environment `NAME` for this command (also OO_ENV; default: the current one)")
 
-	cmd.AddCommand(server.NewCmd(ios))
+	cmd.AddCommand(server.NewCmd(f))
 	cmd.AddCommand(version.NewCmd(f, nil))
 	cmd.AddCommand(envcmd.NewCmd(f))
 	cmd.AddCommand(auth.NewLoginCmd(f), auth.NewRegisterCmd(f), auth.NewLogoutCmd(f),
 		auth.NewWhoamiCmd(f), auth.NewTokenCmd(f), auth.NewPasswdCmd(f))
 	cmd.AddCommand(user.NewCmd(f))
 	cmd.AddCommand(instance.NewCmd(f))
-	cmd.AddCommand(call.NewCmd(f))
+	cmd.AddCommand(call.NewCmd(f, nil))
 	cmd.AddCommand(service.NewCmd(f))
 	cmd.InitDefaultCompletionCmd() // now, so that the walks below reach it
 	addCompletionExamples(cmd)

@@ -25,7 +25,7 @@ import (
 )
 
 // NewCmd returns `oo server`.
-func NewCmd(ios *iostreams.IOStreams) *cobra.Command {
+func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the oo platform server",
@@ -34,11 +34,15 @@ reverse proxy that routes SERVER/<slug>/... to the instances owned by <slug>.`,
 		Example: `  oo server start
   OO_ADMIN_PASSWORD=change-me oo server start --addr 127.0.0.1:9000 --data-dir ./oo-data`,
 	}
-	cmd.AddCommand(newStartCmd(ios))
+	cmd.AddCommand(NewCmdStart(f, nil))
 	return cmd
 }
 
-type startOptions struct {
+// StartOptions is what `oo server start` needs.
+type StartOptions struct {
+	IO  *iostreams.IOStreams
+	Ctx context.Context // the command's context, set when it runs
+
 	addr               string
 	dataDir            string
 	registration       string
@@ -63,8 +67,9 @@ type startOptions struct {
 // DefaultDataDir is $XDG_DATA_HOME/oo.
 func DefaultDataDir() string { return filepath.Join(xdg.DataHome, "oo") }
 
-func newStartCmd(ios *iostreams.IOStreams) *cobra.Command {
-	o := &startOptions{}
+// NewCmdStart returns `oo server start`; runF, when set, runs instead of startRun (tests).
+func NewCmdStart(f *cmdutil.Factory, runF func(*StartOptions) error) *cobra.Command {
+	o := &StartOptions{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "start",
 		Short: "Start the server in the foreground",
@@ -94,13 +99,17 @@ requests finish (up to --shutdown-timeout) and closes the store.`,
   oo server start --addr 0.0.0.0:58231 --allow-targets 127.0.0.0/8,::1,10.0.0.0/8`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runStart(cmd.Context(), ios, o)
+			o.Ctx = cmd.Context()
+			if runF != nil {
+				return runF(o)
+			}
+			return startRun(o)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.addr, "addr", envOr("OO_ADDR", api.DefaultAddr), "listen address (OO_ADDR)")
-	f.StringVar(&o.dataDir, "data-dir", envOr("OO_DATA_DIR", DefaultDataDir()), "directory of the database (OO_DATA_DIR)")
-	f.StringVar(&o.registration, "registration", envOr("OO_REGISTRATION", "open"), "open: anyone may register; closed: only admins create accounts (OO_REGISTRATION)")
+	fl := cmd.Flags()
+	fl.StringVar(&o.addr, "addr", envOr("OO_ADDR", api.DefaultAddr), "listen address (OO_ADDR)")
+	fl.StringVar(&o.dataDir, "data-dir", envOr("OO_DATA_DIR", DefaultDataDir()), "directory of the database (OO_DATA_DIR)")
+	fl.StringVar(&o.registration, "registration", envOr("OO_REGISTRATION", "open"), "open: anyone may register; closed: only admins create accounts (OO_REGISTRATION)")
 	durations := []struct {
 		p     *time.Duration
 		name  string
@@ -123,10 +132,10 @@ requests finish (up to --shutdown-timeout) and closes the store.`,
 		if err != nil {
 			o.envErrs = append(o.envErrs, err)
 		}
-		f.DurationVar(d.p, d.name, def, d.usage+" ("+d.env+")")
+		fl.DurationVar(d.p, d.name, def, d.usage+" ("+d.env+")")
 	}
-	f.StringVar(&o.allowTargets, "allow-targets", os.Getenv("OO_ALLOW_TARGETS"), "comma-separated CIDRs or addresses instance URLs may point at; when set, nothing else is allowed (OO_ALLOW_TARGETS)")
-	f.StringVar(&o.denyTargets, "deny-targets", os.Getenv("OO_DENY_TARGETS"), "comma-separated CIDRs or addresses instance URLs may never point at; wins over --allow-targets (OO_DENY_TARGETS)")
+	fl.StringVar(&o.allowTargets, "allow-targets", os.Getenv("OO_ALLOW_TARGETS"), "comma-separated CIDRs or addresses instance URLs may point at; when set, nothing else is allowed (OO_ALLOW_TARGETS)")
+	fl.StringVar(&o.denyTargets, "deny-targets", os.Getenv("OO_DENY_TARGETS"), "comma-separated CIDRs or addresses instance URLs may never point at; wins over --allow-targets (OO_DENY_TARGETS)")
 	ints := []struct {
 		p     *int
 		name  string
@@ -143,14 +152,15 @@ requests finish (up to --shutdown-timeout) and closes the store.`,
 		if err != nil {
 			o.envErrs = append(o.envErrs, err)
 		}
-		f.IntVar(n.p, n.name, def, n.usage+" ("+n.env+")")
+		fl.IntVar(n.p, n.name, def, n.usage+" ("+n.env+")")
 	}
-	f.StringVar(&o.logFormat, "log-format", envOr("OO_LOG_FORMAT", "text"), "text or json (OO_LOG_FORMAT)")
-	f.StringVar(&o.logLevel, "log-level", envOr("OO_LOG_LEVEL", "info"), "debug, info, warn or error (OO_LOG_LEVEL)")
+	fl.StringVar(&o.logFormat, "log-format", envOr("OO_LOG_FORMAT", "text"), "text or json (OO_LOG_FORMAT)")
+	fl.StringVar(&o.logLevel, "log-level", envOr("OO_LOG_LEVEL", "info"), "debug, info, warn or error (OO_LOG_LEVEL)")
 	return cmd
 }
 
-func runStart(ctx context.Context, ios *iostreams.IOStreams, o *startOptions) error {
+func startRun(o *StartOptions) error {
+	ctx, ios := o.Ctx, o.IO
 	if len(o.envErrs) > 0 {
 		return &cmdutil.UsageError{Err: o.envErrs[0]}
 	}

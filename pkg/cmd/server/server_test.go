@@ -20,7 +20,7 @@ import (
 // startCmd runs `oo server start args...` in process and returns its error and stderr.
 func startCmd(ctx context.Context, args ...string) (*bytes.Buffer, error) {
 	ios, _, _, errOut := iostreams.Test()
-	cmd := server.NewCmd(ios)
+	cmd := server.NewCmd(&cmdutil.Factory{IOStreams: ios})
 	cmd.SetArgs(append([]string{"start"}, args...))
 	cmd.SetOut(errOut)
 	cmd.SetErr(errOut)
