@@ -33,8 +33,8 @@ var errNoStdinPassword = errors.New("--password-stdin: no password on stdin")
 
 // readPassword reads a password: the first line of stdin with --password-stdin, else a hidden
 // prompt on a terminal. A password is never taken from argv, where ps and shell history see it.
-func readPassword(f *cmdutil.Factory, fromStdin bool, prompt string) (string, error) {
-	ios := f.IOStreams
+func readPassword(d *cmdutil.Deps, fromStdin bool, prompt string) (string, error) {
+	ios := d.IO
 	var pw string
 	var err error
 	switch {
@@ -67,15 +67,15 @@ func promptError(err error, what string) error {
 }
 
 // askSlug returns slug, or asks for it on a terminal.
-func askSlug(f *cmdutil.Factory, slug string, canPrompt bool) (string, error) {
+func askSlug(d *cmdutil.Deps, slug string, canPrompt bool) (string, error) {
 	slug = strings.TrimSpace(slug)
 	if slug != "" {
 		return slug, nil
 	}
-	if !canPrompt || !f.IOStreams.CanPrompt() {
+	if !canPrompt || !d.IO.CanPrompt() {
 		return "", cmdutil.Usagef("give the account's slug as an argument (no terminal to ask for it)")
 	}
-	s, err := f.IOStreams.Prompt("Slug: ")
+	s, err := d.IO.Prompt("Slug: ")
 	if err != nil {
 		return "", promptError(err, "slug")
 	}
@@ -88,28 +88,28 @@ func askSlug(f *cmdutil.Factory, slug string, canPrompt bool) (string, error) {
 // saveToken stores token for slug on the session's environment and makes slug the selected
 // account. When the keyring is unusable it revokes the fresh token (so none is left dangling on
 // the server), explains the options and fails: there is no silent plain-text fallback.
-func saveToken(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session, slug, token string, insecure bool) (string, error) {
+func saveToken(ctx context.Context, d *cmdutil.Deps, s *cmdutil.Session, slug, token string, insecure bool) (string, error) {
 	storage := config.StorageKeyring
-	if f.InsecureStorage(insecure) {
+	if d.InsecureStorage(insecure) {
 		storage = config.StorageFile
 	}
-	store := f.Store(storage)
+	store := d.Store(storage)
 	if err := store.Set(s.Env, slug, token); err != nil {
-		_ = f.Client(s).WithToken(token).RevokeToken(ctx)
+		_ = d.Client(s).WithToken(token).RevokeToken(ctx)
 		if errors.Is(err, credstore.ErrUnavailable) {
 			// Exit 1, not 4: the credentials were right, this machine cannot keep them.
-			fmt.Fprint(f.IOStreams.ErrOut, keyringHelp)
+			fmt.Fprint(d.IO.ErrOut, keyringHelp)
 			return "", fmt.Errorf("%w; nothing was stored (see above, or use --insecure-storage)", err)
 		}
 		return "", fmt.Errorf("storing the token: %w", err)
 	}
-	cfg, err := f.Config()
+	cfg, err := d.Config()
 	if err != nil {
 		return "", err
 	}
 	// A token left in the other store by an earlier login would be stale; drop it.
 	if prev := cfg.Environments[s.Env].Accounts[slug]; prev != nil && prev.Storage != storage {
-		_ = f.Store(prev.Storage).Delete(s.Env, slug)
+		_ = d.Store(prev.Storage).Delete(s.Env, slug)
 	}
 	if err := cfg.AddAccount(s.Env, slug, storage); err != nil {
 		return "", err

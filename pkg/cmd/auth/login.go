@@ -8,16 +8,17 @@ import (
 	"github.com/ooctl/oo/pkg/cmdutil"
 )
 
-type loginOptions struct {
-	f             *cmdutil.Factory
+// LoginOptions is what `oo login` needs.
+type LoginOptions struct {
+	cmdutil.Deps
 	slug          string
 	passwordStdin bool
 	insecure      bool
 }
 
-// NewLoginCmd returns `oo login`.
-func NewLoginCmd(f *cmdutil.Factory) *cobra.Command {
-	o := &loginOptions{f: f}
+// NewCmdLogin returns `oo login`; runF, when set, runs instead of loginRun (tests).
+func NewCmdLogin(f *cmdutil.Factory, runF func(*LoginOptions) error) *cobra.Command {
+	o := &LoginOptions{Deps: f.Deps()}
 	cmd := &cobra.Command{
 		Use:   "login [SLUG]",
 		Short: "Log in to the current environment and keep the token in the OS keyring",
@@ -39,7 +40,11 @@ token in a plain-text file (mode 0600) under $XDG_CONFIG_HOME/oo/ instead.`,
 			if len(args) == 1 {
 				o.slug = args[0]
 			}
-			return runLogin(cmd, o)
+			o.Ctx = cmd.Context()
+			if runF != nil {
+				return runF(o)
+			}
+			return loginRun(o)
 		},
 	}
 	cmd.Flags().BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
@@ -47,31 +52,30 @@ token in a plain-text file (mode 0600) under $XDG_CONFIG_HOME/oo/ instead.`,
 	return cmd
 }
 
-func runLogin(cmd *cobra.Command, o *loginOptions) error {
-	f := o.f
-	s, err := f.Target()
+func loginRun(o *LoginOptions) error {
+	s, err := o.Target()
 	if err != nil {
 		return err
 	}
 	if err := checkStoreTarget(s); err != nil {
 		return err
 	}
-	slug, err := askSlug(f, o.slug, !o.passwordStdin)
+	slug, err := askSlug(&o.Deps, o.slug, !o.passwordStdin)
 	if err != nil {
 		return err
 	}
-	pw, err := readPassword(f, o.passwordStdin, fmt.Sprintf("Password for %s on %s: ", slug, s.URL))
+	pw, err := readPassword(&o.Deps, o.passwordStdin, fmt.Sprintf("Password for %s on %s: ", slug, s.URL))
 	if err != nil {
 		return err
 	}
-	tok, err := f.Client(s).Login(cmd.Context(), slug, pw)
+	tok, err := o.Client(s).Login(o.Ctx, slug, pw)
 	if err != nil {
 		return loginError(s, slug, err)
 	}
-	where, err := saveToken(cmd.Context(), f, s, slug, tok.Token, o.insecure)
+	where, err := saveToken(o.Ctx, &o.Deps, s, slug, tok.Token, o.insecure)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(f.IOStreams.ErrOut, "Logged in to %s (%s) as %s; token stored in the %s\n", s.Env, s.URL, slug, where)
+	fmt.Fprintf(o.IO.ErrOut, "Logged in to %s (%s) as %s; token stored in the %s\n", s.Env, s.URL, slug, where)
 	return nil
 }

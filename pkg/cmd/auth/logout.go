@@ -11,8 +11,15 @@ import (
 	"github.com/ooctl/oo/pkg/cmdutil"
 )
 
-// NewLogoutCmd returns `oo logout`.
-func NewLogoutCmd(f *cmdutil.Factory) *cobra.Command {
+// LogoutOptions is what `oo logout` needs.
+type LogoutOptions struct {
+	cmdutil.Deps
+	slug string // empty: the selected account
+}
+
+// NewCmdLogout returns `oo logout`; runF, when set, runs instead of logoutRun (tests).
+func NewCmdLogout(f *cmdutil.Factory, runF func(*LogoutOptions) error) *cobra.Command {
+	o := &LogoutOptions{Deps: f.Deps()}
 	cmd := &cobra.Command{
 		Use:   "logout [SLUG]",
 		Short: "Revoke the token on the server and delete it locally",
@@ -24,18 +31,22 @@ names another server than the environment's: that server did not issue the token
   oo logout ci-bot -e staging`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			slug := ""
 			if len(args) == 1 {
-				slug = args[0]
+				o.slug = args[0]
 			}
-			return runLogout(cmd, f, slug)
+			o.Ctx = cmd.Context()
+			if runF != nil {
+				return runF(o)
+			}
+			return logoutRun(o)
 		},
 	}
 	return cmd
 }
 
-func runLogout(cmd *cobra.Command, f *cmdutil.Factory, slug string) error {
-	s, err := f.Target()
+func logoutRun(o *LogoutOptions) error {
+	slug := o.slug
+	s, err := o.Target()
 	if err != nil {
 		return err
 	}
@@ -44,7 +55,7 @@ func runLogout(cmd *cobra.Command, f *cmdutil.Factory, slug string) error {
 	if err := checkStoreTarget(s); err != nil {
 		return err
 	}
-	cfg, err := f.Config()
+	cfg, err := o.Config()
 	if err != nil {
 		return err
 	}
@@ -58,12 +69,12 @@ func runLogout(cmd *cobra.Command, f *cmdutil.Factory, slug string) error {
 		}
 		return cmdutil.WithCode(cmdutil.ExitAuth, fmt.Errorf("not logged in to env %s as %s", s.Env, who))
 	}
-	store := f.Store(cfg.Environments[s.Env].Accounts[slug].Storage)
-	ios := f.IOStreams
+	store := o.Store(cfg.Environments[s.Env].Accounts[slug].Storage)
+	ios := o.IO
 	tok, err := store.Get(s.Env, slug)
 	switch {
 	case err == nil:
-		err := f.Client(s).WithToken(tok).RevokeToken(cmd.Context())
+		err := o.Client(s).WithToken(tok).RevokeToken(o.Ctx)
 		var ce *client.Error
 		switch {
 		case err == nil:

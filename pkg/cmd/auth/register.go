@@ -11,17 +11,18 @@ import (
 	"github.com/ooctl/oo/pkg/cmdutil"
 )
 
-type registerOptions struct {
-	f             *cmdutil.Factory
+// RegisterOptions is what `oo register` needs.
+type RegisterOptions struct {
+	cmdutil.Deps
 	slug, name    string
 	contact       string
 	passwordStdin bool
 	insecure      bool
 }
 
-// NewRegisterCmd returns `oo register`.
-func NewRegisterCmd(f *cmdutil.Factory) *cobra.Command {
-	o := &registerOptions{f: f}
+// NewCmdRegister returns `oo register`; runF, when set, runs instead of registerRun (tests).
+func NewCmdRegister(f *cmdutil.Factory, runF func(*RegisterOptions) error) *cobra.Command {
+	o := &RegisterOptions{Deps: f.Deps()}
 	cmd := &cobra.Command{
 		Use:   "register [SLUG]",
 		Short: "Create an account on the current environment and log in as it",
@@ -34,7 +35,11 @@ like "oo login" does. On a terminal the password is asked twice, hidden.`,
 			if len(args) == 1 {
 				o.slug = args[0]
 			}
-			return runRegister(cmd, o)
+			o.Ctx = cmd.Context()
+			if runF != nil {
+				return runF(o)
+			}
+			return registerRun(o)
 		},
 	}
 	cmd.Flags().StringVar(&o.name, "name", "", "display name (default: the slug)")
@@ -44,20 +49,19 @@ like "oo login" does. On a terminal the password is asked twice, hidden.`,
 	return cmd
 }
 
-func runRegister(cmd *cobra.Command, o *registerOptions) error {
-	f := o.f
-	s, err := f.Target()
+func registerRun(o *RegisterOptions) error {
+	s, err := o.Target()
 	if err != nil {
 		return err
 	}
 	if err := checkStoreTarget(s); err != nil {
 		return err
 	}
-	slug, err := askSlug(f, o.slug, !o.passwordStdin)
+	slug, err := askSlug(&o.Deps, o.slug, !o.passwordStdin)
 	if err != nil {
 		return err
 	}
-	pw, err := newPassword(f, o.passwordStdin, "Password for "+slug+": ")
+	pw, err := newPassword(&o.Deps, o.passwordStdin, "Password for "+slug+": ")
 	if err != nil {
 		return err
 	}
@@ -68,7 +72,7 @@ func runRegister(cmd *cobra.Command, o *registerOptions) error {
 	if o.contact != "" {
 		req.Contact = &api.Contact{Platform: "email", Handle: o.contact}
 	}
-	tok, err := f.Client(s).Register(cmd.Context(), req)
+	tok, err := o.Client(s).Register(o.Ctx, req)
 	if err != nil {
 		var ce *client.Error
 		if errors.As(err, &ce) && ce.Status == 403 {
@@ -81,22 +85,22 @@ func runRegister(cmd *cobra.Command, o *registerOptions) error {
 		}
 		return err
 	}
-	where, err := saveToken(cmd.Context(), f, s, slug, tok.Token, o.insecure)
+	where, err := saveToken(o.Ctx, &o.Deps, s, slug, tok.Token, o.insecure)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(f.IOStreams.ErrOut, "Registered %s on %s (%s) and logged in; token stored in the %s\n", slug, s.Env, s.URL, where)
+	fmt.Fprintf(o.IO.ErrOut, "Registered %s on %s (%s) and logged in; token stored in the %s\n", slug, s.Env, s.URL, where)
 	return nil
 }
 
 // newPassword reads a new password; on a terminal it is asked twice so a typo does not lock
 // the user out.
-func newPassword(f *cmdutil.Factory, fromStdin bool, prompt string) (string, error) {
-	pw, err := readPassword(f, fromStdin, prompt)
+func newPassword(d *cmdutil.Deps, fromStdin bool, prompt string) (string, error) {
+	pw, err := readPassword(d, fromStdin, prompt)
 	if err != nil || fromStdin {
 		return pw, err
 	}
-	again, err := f.IOStreams.PromptSecret("Again: ")
+	again, err := d.IO.PromptSecret("Again: ")
 	if err != nil {
 		return "", promptError(err, "password")
 	}

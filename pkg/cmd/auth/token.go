@@ -8,8 +8,15 @@ import (
 	"github.com/ooctl/oo/pkg/cmdutil"
 )
 
-// NewTokenCmd returns `oo token`.
-func NewTokenCmd(f *cmdutil.Factory) *cobra.Command {
+// TokenOptions is what `oo token` needs.
+type TokenOptions struct {
+	cmdutil.Deps
+}
+
+// NewCmdToken returns `oo token` (and `oo token refresh`); runF, when set, runs instead of
+// tokenRun (tests).
+func NewCmdToken(f *cmdutil.Factory, runF func(*TokenOptions) error) *cobra.Command {
+	o := &TokenOptions{Deps: f.Deps()}
 	cmd := &cobra.Command{
 		Use:   "token",
 		Short: "Print the bearer token of the selected account, for scripts",
@@ -17,20 +24,35 @@ func NewTokenCmd(f *cmdutil.Factory) *cobra.Command {
   OO_TOKEN=$(oo token -e staging) ./deploy.sh`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := f.Session(true)
-			if err != nil {
-				return err
+			o.Ctx = cmd.Context()
+			if runF != nil {
+				return runF(o)
 			}
-			_, err = fmt.Fprintln(f.IOStreams.Out, s.Token)
-			return err
+			return tokenRun(o)
 		},
 	}
-	cmd.AddCommand(newTokenRefreshCmd(f))
+	cmd.AddCommand(NewCmdTokenRefresh(f, nil))
 	return cmd
 }
 
-// newTokenRefreshCmd returns `oo token refresh`.
-func newTokenRefreshCmd(f *cmdutil.Factory) *cobra.Command {
+func tokenRun(o *TokenOptions) error {
+	s, err := o.Session(true)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(o.IO.Out, s.Token)
+	return err
+}
+
+// TokenRefreshOptions is what `oo token refresh` needs.
+type TokenRefreshOptions struct {
+	cmdutil.Deps
+}
+
+// NewCmdTokenRefresh returns `oo token refresh`; runF, when set, runs instead of
+// tokenRefreshRun (tests).
+func NewCmdTokenRefresh(f *cmdutil.Factory, runF func(*TokenRefreshOptions) error) *cobra.Command {
+	o := &TokenRefreshOptions{Deps: f.Deps()}
 	return &cobra.Command{
 		Use:   "refresh",
 		Short: "Trade the current token for a fresh one (the old one stops working)",
@@ -43,31 +65,35 @@ stored: the new token is printed on stdout, for scripts to capture.`,
   OO_TOKEN=$(OO_TOKEN=$OLD oo token refresh)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runTokenRefresh(cmd, f)
+			o.Ctx = cmd.Context()
+			if runF != nil {
+				return runF(o)
+			}
+			return tokenRefreshRun(o)
 		},
 	}
 }
 
-func runTokenRefresh(cmd *cobra.Command, f *cmdutil.Factory) error {
-	s, err := f.Session(true)
+func tokenRefreshRun(o *TokenRefreshOptions) error {
+	s, err := o.Session(true)
 	if err != nil {
 		return err
 	}
-	tok, err := f.Client(s).RefreshToken(cmd.Context())
+	tok, err := o.Client(s).RefreshToken(o.Ctx)
 	if err != nil {
 		return err
 	}
 	if s.FromEnvVar {
-		_, err = fmt.Fprintln(f.IOStreams.Out, tok.Token)
+		_, err = fmt.Fprintln(o.IO.Out, tok.Token)
 		return err
 	}
-	if err := f.Store(s.Storage).Set(s.Env, s.Slug, tok.Token); err != nil {
+	if err := o.Store(s.Storage).Set(s.Env, s.Slug, tok.Token); err != nil {
 		return fmt.Errorf("the server issued a new token but storing it failed (the old one is revoked; log in again): %w", err)
 	}
 	until := ""
 	if !tok.ExpiresAt.IsZero() {
-		until = ", valid " + cmdutil.Until(f.Clock(), tok.ExpiresAt)
+		until = ", valid " + cmdutil.Until(o.Now(), tok.ExpiresAt)
 	}
-	fmt.Fprintf(f.IOStreams.ErrOut, "Refreshed the token of %s on %s%s\n", s.Slug, s.Env, until)
+	fmt.Fprintf(o.IO.ErrOut, "Refreshed the token of %s on %s%s\n", s.Slug, s.Env, until)
 	return nil
 }

@@ -27,14 +27,15 @@ type WhoamiOutput struct {
 	OtherAccounts     []string `json:"otherAccounts,omitempty"`
 }
 
-type whoamiOptions struct {
-	f      *cmdutil.Factory
+// WhoamiOptions is what `oo whoami` needs.
+type WhoamiOptions struct {
+	cmdutil.Deps
 	output string
 }
 
-// NewWhoamiCmd returns `oo whoami`.
-func NewWhoamiCmd(f *cmdutil.Factory) *cobra.Command {
-	o := &whoamiOptions{f: f}
+// NewCmdWhoami returns `oo whoami`; runF, when set, runs instead of whoamiRun (tests).
+func NewCmdWhoami(f *cmdutil.Factory, runF func(*WhoamiOptions) error) *cobra.Command {
+	o := &WhoamiOptions{Deps: f.Deps()}
 	cmd := &cobra.Command{
 		Use:   "whoami",
 		Short: "Show who you are logged in as, where, and until when",
@@ -44,29 +45,34 @@ signature and expiry), and by the server itself (which also knows about revocati
 		Example: `  oo whoami
   oo whoami -e staging -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return runWhoami(cmd, o) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Ctx = cmd.Context()
+			if runF != nil {
+				return runF(o)
+			}
+			return whoamiRun(o)
+		},
 	}
 	cmdutil.AddOutputFlag(cmd, &o.output)
 	return cmd
 }
 
-func runWhoami(cmd *cobra.Command, o *whoamiOptions) error {
-	f := o.f
+func whoamiRun(o *WhoamiOptions) error {
 	if err := cmdutil.CheckOutput(o.output); err != nil {
 		return err
 	}
-	s, err := f.Session(true)
+	s, err := o.Session(true)
 	if err != nil {
 		return err
 	}
-	// f.Session has already failed offline on an expired token.
-	now := f.Clock()
+	// o.Session has already failed offline on an expired token.
+	now := o.Now()
 	who := "the token in OO_TOKEN"
 	if !s.FromEnvVar {
 		who = fmt.Sprintf("the token of %s on env %s", s.Slug, s.Env)
 	}
-	cl := f.Client(s)
-	key, err := cl.PublicKey(cmd.Context())
+	cl := o.Client(s)
+	key, err := cl.PublicKey(o.Ctx)
 	if err != nil {
 		return err
 	}
@@ -74,7 +80,7 @@ func runWhoami(cmd *cobra.Command, o *whoamiOptions) error {
 	if verr != nil && !errors.Is(verr, cmdutil.ErrTokenExpired) {
 		return cmdutil.WithCode(cmdutil.ExitAuth, fmt.Errorf("%s does not verify with the server's public key (%v): was it issued by another server? run `oo login` again", who, verr))
 	}
-	me, err := cl.Whoami(cmd.Context())
+	me, err := cl.Whoami(o.Ctx)
 	if err != nil {
 		return err
 	}
@@ -95,7 +101,7 @@ func runWhoami(cmd *cobra.Command, o *whoamiOptions) error {
 	if len(out.Roles) == 0 {
 		out.Roles = me.User.Roles
 	}
-	if cfg, err := f.Config(); err == nil && !s.FromEnvVar {
+	if cfg, err := o.Config(); err == nil && !s.FromEnvVar {
 		for _, slug := range cfg.Environments[s.Env].Slugs() {
 			if slug != me.User.Slug {
 				out.OtherAccounts = append(out.OtherAccounts, slug)
@@ -103,9 +109,9 @@ func runWhoami(cmd *cobra.Command, o *whoamiOptions) error {
 		}
 	}
 	if cmdutil.WantJSON(o.output) {
-		return cmdutil.PrintJSON(f.IOStreams.Out, out)
+		return cmdutil.PrintJSON(o.IO.Out, out)
 	}
-	w := f.IOStreams.Out
+	w := o.IO.Out
 	row := func(k, v string) { fmt.Fprintf(w, "%-11s %s\n", k+":", v) }
 	row("slug", me.User.Slug)
 	row("id", me.User.ID)

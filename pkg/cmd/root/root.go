@@ -66,8 +66,8 @@ server over its HTTP API.`,
 	cmd.AddCommand(server.NewCmd(f))
 	cmd.AddCommand(version.NewCmd(f, nil))
 	cmd.AddCommand(envcmd.NewCmd(f))
-	cmd.AddCommand(auth.NewLoginCmd(f), auth.NewRegisterCmd(f), auth.NewLogoutCmd(f),
-		auth.NewWhoamiCmd(f), auth.NewTokenCmd(f), auth.NewPasswdCmd(f))
+	cmd.AddCommand(auth.NewCmdLogin(f, nil), auth.NewCmdRegister(f, nil), auth.NewCmdLogout(f, nil),
+		auth.NewCmdWhoami(f, nil), auth.NewCmdToken(f, nil), auth.NewCmdPasswd(f, nil))
 	cmd.AddCommand(user.NewCmd(f))
 	cmd.AddCommand(instance.NewCmd(f))
 	cmd.AddCommand(call.NewCmd(f, nil))
