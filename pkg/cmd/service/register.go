@@ -10,15 +10,22 @@ import (
 	"github.com/ooctl/oo/pkg/cmdutil"
 )
 
-type registerOptions struct {
+// RegisterOptions is what `oo service register` needs.
+type RegisterOptions struct {
+	cmdutil.Deps
+	slug       string
 	url        string
 	healthPath string
 	insecure   bool
 	output     string
+	// healthPathSet: --health-path was given (an empty one clears the path).
+	healthPathSet bool
 }
 
-func newRegisterCmd(f *cmdutil.Factory) *cobra.Command {
-	o := &registerOptions{}
+// NewCmdRegister returns `oo service register`; runF, when set, runs instead of registerRun
+// (tests).
+func NewCmdRegister(f *cmdutil.Factory, runF func(*RegisterOptions) error) *cobra.Command {
+	o := &RegisterOptions{Deps: f.Deps()}
 	cmd := &cobra.Command{
 		Use:   "register SLUG --url URL",
 		Short: "Put an already running server behind the proxy under SLUG",
@@ -40,7 +47,12 @@ fields you give change. The server health-checks the instance (TCP connect, or G
   oo service register legacy-svc --url http://127.0.0.1:8080 --health-path /healthz`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRegister(cmd, f, args[0], o)
+			o.slug, o.Ctx = args[0], cmd.Context()
+			o.healthPathSet = cmd.Flags().Changed("health-path")
+			if runF != nil {
+				return runF(o)
+			}
+			return registerRun(o)
 		},
 	}
 	cmd.Flags().StringVar(&o.url, "url", "", "the instance's URL, as the server reaches it (required)")
@@ -51,9 +63,8 @@ fields you give change. The server health-checks the instance (TCP connect, or G
 	return cmd
 }
 
-func runRegister(cmd *cobra.Command, f *cmdutil.Factory, slug string, o *registerOptions) error {
-	ctx := cmd.Context()
-	ios := f.IOStreams
+func registerRun(o *RegisterOptions) error {
+	ctx, ios, slug := o.Ctx, o.IO, o.slug
 	if err := validSlug(slug); err != nil {
 		return err
 	}
@@ -66,7 +77,7 @@ func runRegister(cmd *cobra.Command, f *cmdutil.Factory, slug string, o *registe
 	if err := cmdutil.CheckOutput(o.output); err != nil {
 		return err
 	}
-	s, err := sessionFor(f)
+	s, err := sessionFor(&o.Deps)
 	if err != nil {
 		return err
 	}
@@ -76,7 +87,7 @@ func runRegister(cmd *cobra.Command, f *cmdutil.Factory, slug string, o *registe
 	if s.Token != "" {
 		// The URL may belong to another slug: say so before an account is created for nothing.
 		// Without a token the registry cannot be listed, and the server's answer decides.
-		owner, err := urlOwner(ctx, f.Client(&cmdutil.Session{URL: s.URL}).WithToken(s.Token), slug, o.url)
+		owner, err := urlOwner(ctx, o.Client(&cmdutil.Session{URL: s.URL}).WithToken(s.Token), slug, o.url)
 		if client.IsUnreachable(err) {
 			return err
 		}
@@ -86,7 +97,7 @@ func runRegister(cmd *cobra.Command, f *cmdutil.Factory, slug string, o *registe
 				o.url, owner.Slug, owner.ID, owner.Slug, o.url, owner.Slug))
 		}
 	}
-	id, err := resolveIdentity(ctx, f, s, slug, o.insecure, true)
+	id, err := resolveIdentity(ctx, &o.Deps, s, slug, o.insecure, true)
 	if err != nil {
 		return err
 	}
@@ -106,12 +117,12 @@ func runRegister(cmd *cobra.Command, f *cmdutil.Factory, slug string, o *registe
 		req.HealthPath, req.HeartbeatTTL = prev.HealthPath, prev.HeartbeatTTL
 		req.DeploymentID, req.Path, req.Tags = prev.DeploymentID, prev.Path, prev.Tags
 	}
-	if cmd.Flags().Changed("health-path") {
+	if o.healthPathSet {
 		req.HealthPath = o.healthPath
 	}
 	inst, err := id.c.RegisterInstance(ctx, req)
 	if err != nil {
-		err = f.Explain(s, err)
+		err = o.Explain(s, err)
 		if id.created {
 			// Not logged in, the URL's owner could not be checked first.
 			err = cmdutil.WithCode(cmdutil.ExitCode(err), fmt.Errorf(

@@ -19,7 +19,10 @@ import (
 	"github.com/ooctl/oo/pkg/sdk"
 )
 
-type runOptions struct {
+// RunOptions is what `oo service run` needs.
+type RunOptions struct {
+	cmdutil.Deps
+	argv         []string // the program and its arguments
 	slug         string
 	port         int
 	replicas     int
@@ -39,8 +42,9 @@ const (
 	restartAlways    = supervisor.RestartAlways
 )
 
-func newRunCmd(f *cmdutil.Factory) *cobra.Command {
-	o := &runOptions{}
+// NewCmdRun returns `oo service run`; runF, when set, runs instead of runRun (tests).
+func NewCmdRun(f *cmdutil.Factory, runF func(*RunOptions) error) *cobra.Command {
+	o := &RunOptions{Deps: f.Deps()}
 	cmd := &cobra.Command{
 		Use:   "run [flags] -- COMMAND [ARGS...]",
 		Short: "Launch a service, put it behind the proxy and supervise it",
@@ -86,7 +90,11 @@ unsupervised.`,
   oo service run --port 9311 --slug skeleton-svc -- ./skeleton    # a program with a fixed port`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRun(cmd.Context(), f, o, args)
+			o.argv, o.Ctx = args, cmd.Context()
+			if runF != nil {
+				return runF(o)
+			}
+			return runRun(o)
 		},
 	}
 	// Everything after COMMAND belongs to it, even without "--".
@@ -106,7 +114,7 @@ unsupervised.`,
 	return cmd
 }
 
-func (o *runOptions) check() error {
+func (o *RunOptions) check() error {
 	switch o.restart {
 	case restartNo, restartOnFailure, restartAlways:
 	default:
@@ -127,7 +135,8 @@ func (o *runOptions) check() error {
 	return checkHealthPath(o.healthPath)
 }
 
-func runRun(ctx context.Context, f *cmdutil.Factory, o *runOptions, argv []string) error {
+func runRun(o *RunOptions) error {
+	ctx, argv := o.Ctx, o.argv
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -156,11 +165,11 @@ func runRun(ctx context.Context, f *cmdutil.Factory, o *runOptions, argv []strin
 	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigc)
 
-	s, err := sessionFor(f)
+	s, err := sessionFor(&o.Deps)
 	if err != nil {
 		return err
 	}
-	id, err := resolveIdentity(ctx, f, s, slug, o.insecure, true)
+	id, err := resolveIdentity(ctx, &o.Deps, s, slug, o.insecure, true)
 	var taken *sdk.AccountTakenError
 	if err != nil && errors.As(err, &taken) {
 		if !o.selfRegister {
@@ -181,7 +190,7 @@ func runRun(ctx context.Context, f *cmdutil.Factory, o *runOptions, argv []strin
 	if err != nil {
 		return err
 	}
-	logf := func(format string, args ...any) { fmt.Fprintf(f.IOStreams.ErrOut, "oo: "+format+"\n", args...) }
+	logf := func(format string, args ...any) { fmt.Fprintf(o.IO.ErrOut, "oo: "+format+"\n", args...) }
 	if id.created {
 		logf("created service account %s (password in %s); to remove it later: oo user rm %s --remove-instances (as an admin)", slug, id.where, slug)
 	}
@@ -195,7 +204,7 @@ func runRun(ctx context.Context, f *cmdutil.Factory, o *runOptions, argv []strin
 	cfg := supervisor.Config{
 		Slug: slug, Argv: argv, Port: o.port, Replicas: o.replicas, Restart: o.restart, HealthPath: o.healthPath,
 		Grace: o.grace, StartTimeout: o.startTimeout, Heartbeat: o.heartbeat, MaxBackoff: o.maxBackoff,
-		ServerURL: s.URL, Out: f.IOStreams.Out, ErrOut: f.IOStreams.ErrOut, Explain: func(err error) error { return f.Explain(s, err) },
+		ServerURL: s.URL, Out: o.IO.Out, ErrOut: o.IO.ErrOut, Explain: func(err error) error { return o.Explain(s, err) },
 	}
 	if !id.unmanaged {
 		cfg.Client, cfg.Tokens, cfg.ShareToken, cfg.ForSlug = id.c, id.tokens, id.token != "", id.forSlug()

@@ -41,7 +41,7 @@ environment and slug), so later runs log in as the same account.`,
   oo service register legacy-svc --url http://127.0.0.1:8080 --health-path /healthz
   oo service deregister legacy-svc`,
 	}
-	cmd.AddCommand(newRegisterCmd(f), newDeregisterCmd(f), newRunCmd(f))
+	cmd.AddCommand(NewCmdRegister(f, nil), NewCmdDeregister(f, nil), NewCmdRun(f, nil))
 	return cmd
 }
 
@@ -98,8 +98,8 @@ func (id *identity) forSlug() string {
 }
 
 // sessionFor resolves the server and the CLI user's token (which may be none).
-func sessionFor(f *cmdutil.Factory) (*cmdutil.Session, error) {
-	return f.Session(false)
+func sessionFor(d *cmdutil.Deps) (*cmdutil.Session, error) {
+	return d.Session(false)
 }
 
 func isAdmin(tok string) bool {
@@ -110,16 +110,16 @@ func isAdmin(tok string) bool {
 // resolveIdentity gets a token for the service account slug: the CLI's own when it is logged in
 // as slug, else by logging in with (or creating the account and storing) the password kept in
 // the credential store. With create false a missing account is not created.
-func resolveIdentity(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session, slug string, insecure, create bool) (*identity, error) {
-	anon := f.Client(&cmdutil.Session{URL: s.URL})
+func resolveIdentity(ctx context.Context, d *cmdutil.Deps, s *cmdutil.Session, slug string, insecure, create bool) (*identity, error) {
+	anon := d.Client(&cmdutil.Session{URL: s.URL})
 	if s.Token != "" && s.Slug == slug {
 		return &identity{slug: slug, c: anon.WithToken(s.Token), token: s.Token, tokens: sdk.FixedToken(s.Token), where: s.Credential}, nil
 	}
 	storage := config.StorageKeyring
-	if f.InsecureStorage(insecure) {
+	if d.InsecureStorage(insecure) {
 		storage = config.StorageFile
 	}
-	ps := passwords{store: f.Store(storage), env: s.SecretScope()}
+	ps := passwords{store: d.Store(storage), env: s.SecretScope()}
 	admin := s.Token != "" && isAdmin(s.Token)
 	onBehalf := func() *identity {
 		return &identity{slug: slug, c: anon.WithToken(s.Token), tokens: sdk.FixedToken(s.Token), onBehalf: true, where: s.Credential}
@@ -147,7 +147,7 @@ func resolveIdentity(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session
 	if !create {
 		pw, err := ps.Password(slug)
 		if err != nil && !admin {
-			return nil, keyringError(f, err)
+			return nil, keyringError(err)
 		}
 		if pw != "" {
 			tok, err := anon.Login(ctx, slug, pw)
@@ -179,7 +179,7 @@ func resolveIdentity(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session
 		// Registration is closed: the admin creates the account with the stored password.
 		pw, perr := ps.Password(slug)
 		if perr != nil || pw == "" {
-			return nil, keyringError(f, errors.Join(err, perr))
+			return nil, keyringError(errors.Join(err, perr))
 		}
 		if _, cerr := anon.WithToken(s.Token).CreateUser(ctx, api.CreateUserRequest{Slug: slug, Name: sdk.NameFromSlug(slug), Password: pw}); cerr != nil {
 			return nil, cerr
@@ -190,11 +190,11 @@ func resolveIdentity(ctx context.Context, f *cmdutil.Factory, s *cmdutil.Session
 		}
 		return own(tok.Token, true), nil
 	}
-	return nil, keyringError(f, f.Explain(s, err))
+	return nil, keyringError(d.Explain(s, err))
 }
 
 // keyringError adds what to do when the password cannot be kept in the keyring.
-func keyringError(f *cmdutil.Factory, err error) error {
+func keyringError(err error) error {
 	if errors.Is(err, credstore.ErrUnavailable) {
 		// Exit 1, not 4: nothing is wrong with the account; this machine cannot keep its password.
 		return fmt.Errorf("%w; oo keeps service account passwords in the OS keyring: start one, or use --insecure-storage (or OO_INSECURE_STORAGE=1) for a 0600 file", err)
