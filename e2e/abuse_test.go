@@ -62,7 +62,7 @@ func TestAbuseStalledProxiedBody(t *testing.T) {
 		fmt.Fprintf(w, "%d", n)
 	}))
 	e := newEnv(t)
-	p := e.StartServer("--probe-interval", "0", "--proxy-body-idle-timeout", "1s")
+	p := e.StartServer("--probe-interval", "0", "--proxy-body-idle-timeout", "2s")
 	serverAddInstance(t, p.URL, "stall-svc", backend)
 	http.DefaultClient.CloseIdleConnections()
 	before := abuseFDs(t, p)
@@ -107,16 +107,18 @@ func TestAbuseStalledProxiedBody(t *testing.T) {
 	})
 	t.Logf("server fds: %d before, %d with %d stalled bodies, %d after the idle timeout", before, during, stalled, after)
 
-	// A body that keeps flowing, one byte every 300 ms for 3 s (three idle timeouts), is not cut.
+	// A body that keeps flowing, one byte every 400 ms for 4.8 s (more than two idle timeouts),
+	// is not cut. The gap is a fifth of the timeout so a slow scheduler on a loaded CI machine
+	// cannot turn a flowing body into a stalled one.
 	c, err := net.Dial("tcp", p.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	const trickle = 10
+	const trickle = 12
 	fmt.Fprintf(c, "POST /stall-svc/upload HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n", p.Addr, trickle)
 	for range trickle {
-		time.Sleep(300 * time.Millisecond) // the pace of the trickle is the point, not a wait
+		time.Sleep(400 * time.Millisecond) // the pace of the trickle is the point, not a wait
 		if _, err := c.Write([]byte("y")); err != nil {
 			t.Fatalf("trickling body cut: %v", err)
 		}
