@@ -27,6 +27,8 @@ const (
 	HeartbeatSuffix = "/heartbeat"
 
 	PathHealthz = "/proxy-svc/healthz"
+	// PathOpenAPI serves the OpenAPI 3.1 description of this API (docs/openapi.yaml).
+	PathOpenAPI = "/proxy-svc/openapi.yaml"
 )
 
 // ReservedSlugs are first path segments the server uses itself; no account may take them.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ooctl/oo/docs"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/apierr"
 	"github.com/ooctl/oo/server/auth"
@@ -35,13 +36,7 @@ type API struct {
 
 // Handler returns the server's root handler.
 func (a *API) Handler() http.Handler {
-	rt := newRouter()
-	a.userRoutes(rt)
-	a.registryRoutes(rt)
-	rt.handle(http.MethodGet, api.PathHealthz, func(w http.ResponseWriter, r *http.Request) {
-		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	apiMux := rt.finish()
+	apiMux := a.router().finish()
 
 	proxy := a.Proxy
 	if proxy == nil {
@@ -74,6 +69,28 @@ func (a *API) Handler() http.Handler {
 		proxy.ServeHTTP(w, r)
 	})
 	return withCommon(a.Log, root)
+}
+
+// router registers every API route.
+func (a *API) router() *router {
+	rt := newRouter()
+	a.userRoutes(rt)
+	a.registryRoutes(rt)
+	rt.handle(http.MethodGet, api.PathHealthz, func(w http.ResponseWriter, r *http.Request) {
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	rt.handle(http.MethodGet, api.PathOpenAPI, serveOpenAPI)
+	return rt
+}
+
+// Routes lists every API route as "METHOD /pattern" (ServeMux patterns, which use OpenAPI's
+// {name} syntax), sorted, so a test can hold docs/openapi.yaml to what the server serves.
+func Routes() []string { return (&API{}).router().routes() }
+
+// serveOpenAPI answers with docs/openapi.yaml; application/yaml is its media type (RFC 9512).
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	_, _ = w.Write(docs.OpenAPI)
 }
 
 // isClean reports whether p is already in canonical form (a trailing slash allowed).

@@ -26,6 +26,18 @@ func (rt *router) handle(method, path string, h http.HandlerFunc) {
 	rt.methods[path] = append(rt.methods[path], method)
 }
 
+// routes lists what was registered as "METHOD /path", sorted.
+func (rt *router) routes() []string {
+	var out []string
+	for path, methods := range rt.methods {
+		for _, m := range methods {
+			out = append(out, m+" "+path)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // finish adds the JSON 405 and 404 fallbacks. A pattern with a method is more specific than the
 // same path without one, so the fallbacks only see requests no real handler matched.
 func (rt *router) finish() http.Handler {

@@ -2,61 +2,45 @@ package servertest
 
 import (
 	"bytes"
-	"embed"
+	"encoding/json"
 	"fmt"
-	"io/fs"
+	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/pb33f/libopenapi-validator/config"
+	"github.com/pb33f/libopenapi-validator/errors"
+	"github.com/pb33f/libopenapi-validator/schema_validation"
+	"github.com/pb33f/libopenapi/datamodel/high/base"
+	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/ooctl/oo/docs"
 	"github.com/ooctl/oo/pkg/api"
 )
 
 // The conformance check: every answer of the API that a test provokes is validated against the
-// JSON schema of its endpoint (testdata/schemas, JSON Schema 2020-12 so an OpenAPI 3.1 document
-// can reuse them). The schemas encode what upstream clients require; the strict ones refuse
-// unknown keys exactly where the upstream client does.
+// operation docs/openapi.yaml declares for it (its status must be declared, its body must match
+// that status's schema). The document's schemas encode what upstream clients require: the
+// strict ones refuse unknown keys exactly where the upstream client does.
+//
+// The answers to "Prefer: oo-extras" are validated against a view of the same document in which
+// every media type with an x-oo-extras schema uses that schema instead.
 
-//go:embed testdata/schemas/*.json
-var schemaFiles embed.FS
-
-// route maps an endpoint to the schema of its 2xx body; ooSchema is the body's schema when the
-// client asked for oo's extensions (empty: the same schema).
-type route struct {
-	method, pattern  string // pattern segments in {} match any one segment
-	status           int
-	schema, ooSchema string
+// Operation is one operation of the OpenAPI document.
+type Operation struct {
+	Method string // upper case, as on the wire
+	Path   string // the template, segments in {} match any one non-empty segment
 }
 
-var routes = []route{
-	{http.MethodPost, api.PathRegister, http.StatusOK, "token-response.json", ""},
-	{http.MethodPost, api.PathLogin, http.StatusOK, "token-response.json", ""},
-	{http.MethodPost, api.PathRefreshToken, http.StatusOK, "token-response.json", ""},
-	{http.MethodGet, api.PathPublicKey, http.StatusOK, "public-key-response.json", ""},
-	{http.MethodPost, api.PathUserByToken, http.StatusOK, "read-user-by-token-response.json", ""},
-	{http.MethodPost, api.PathUsers, http.StatusOK, "list-users-response.json", ""},
-	{http.MethodPost, api.PathCreateUser, http.StatusCreated, "create-user-response.json", ""},
-	{http.MethodPost, api.PathChangePassword, http.StatusOK, "empty-response.json", ""},
-	{http.MethodDelete, api.PathToken, http.StatusNoContent, "", ""},
-	{http.MethodDelete, api.PathUsers + "/{id}", http.StatusNoContent, "", ""},
-	{http.MethodPut, api.PathInstance, http.StatusCreated, "register-instance-response.json", "oo-register-instance-response.json"},
-	{http.MethodGet, api.PathInstances, http.StatusOK, "list-instances-response.json", "oo-list-instances-response.json"},
-	{http.MethodGet, api.PathInstance + "/{id}", http.StatusOK, "instance-response.json", "oo-instance-response.json"},
-	{http.MethodDelete, api.PathInstance + "/{id}", http.StatusNoContent, "", ""},
-	{http.MethodPut, api.PathInstance + "/{id}" + api.HeartbeatSuffix, http.StatusOK, "instance-response.json", "oo-instance-response.json"},
-	{http.MethodGet, api.PathHealthz, http.StatusOK, "healthz-response.json", ""},
-}
+func (op Operation) String() string { return op.Method + " " + op.Path }
 
-const errorSchema = "error-response.json"
-
-func (rt route) matches(method, path string) bool {
-	if method != rt.method {
-		return false
-	}
-	want, got := strings.Split(rt.pattern, "/"), strings.Split(path, "/")
+func (op Operation) matchesPath(path string) bool {
+	want, got := strings.Split(op.Path, "/"), strings.Split(path, "/")
 	if len(want) != len(got) {
 		return false
 	}
@@ -68,96 +52,208 @@ func (rt route) matches(method, path string) bool {
 	return true
 }
 
+// contract is the parsed document, built once per test binary.
+type contract struct {
+	ops           []Operation
+	plain, extras validator.Validator
+	doc           validator.Validator // over the document as written, for ValidateDocument
+	errorSchema   *base.Schema
+	schemas       schema_validation.SchemaValidator
+	mu            sync.Mutex // the validators keep caches; answers arrive concurrently
+}
+
 var (
-	compileOnce sync.Once
-	compiled    map[string]*jsonschema.Schema
-	compileErr  error
+	contractOnce sync.Once
+	theContract  *contract
+	contractErr  error
 )
 
-// schemas compiles every schema file once per test binary.
-func schemas() (map[string]*jsonschema.Schema, error) {
-	compileOnce.Do(func() {
-		c := jsonschema.NewCompiler()
-		c.DefaultDraft(jsonschema.Draft2020)
-		c.AssertFormat()
-		names, err := fs.Glob(schemaFiles, "testdata/schemas/*.json")
-		if err != nil {
-			compileErr = err
-			return
-		}
-		for _, n := range names {
-			raw, _ := schemaFiles.ReadFile(n)
-			doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-			if err != nil {
-				compileErr = fmt.Errorf("%s: %w", n, err)
-				return
-			}
-			if err := c.AddResource(schemaURL(n), doc); err != nil {
-				compileErr = err
-				return
-			}
-		}
-		compiled = map[string]*jsonschema.Schema{}
-		for _, n := range names {
-			s, err := c.Compile(schemaURL(n))
-			if err != nil {
-				compileErr = err
-				return
-			}
-			compiled[strings.TrimPrefix(n, "testdata/schemas/")] = s
-		}
-	})
-	return compiled, compileErr
+func loadContract() (*contract, error) {
+	contractOnce.Do(func() { theContract, contractErr = buildContract(docs.OpenAPI) })
+	return theContract, contractErr
 }
 
-func schemaURL(name string) string {
-	return "file:///oo/schemas/" + strings.TrimPrefix(name, "testdata/schemas/")
+func buildContract(spec []byte) (*contract, error) {
+	c := &contract{schemas: schema_validation.NewSchemaValidator(config.WithFormatAssertions())}
+	doc, err := libopenapi.NewDocument(spec)
+	if err != nil {
+		return nil, fmt.Errorf("docs/openapi.yaml: %w", err)
+	}
+	model, err := doc.BuildV3Model()
+	if err != nil {
+		return nil, fmt.Errorf("docs/openapi.yaml: %w", err)
+	}
+	for path, item := range model.Model.Paths.PathItems.FromOldest() {
+		for method := range item.GetOperations().FromOldest() {
+			c.ops = append(c.ops, Operation{Method: strings.ToUpper(method), Path: path})
+		}
+	}
+	if s := model.Model.Components.Schemas.GetOrZero("ErrorResponse"); s != nil {
+		c.errorSchema = s.Schema()
+	}
+	if c.errorSchema == nil {
+		return nil, fmt.Errorf("docs/openapi.yaml: no components.schemas.ErrorResponse")
+	}
+	if c.plain, err = newValidator(spec); err != nil {
+		return nil, err
+	}
+	c.doc = c.plain
+	view, err := extrasView(spec)
+	if err != nil {
+		return nil, err
+	}
+	if c.extras, err = newValidator(view); err != nil {
+		return nil, fmt.Errorf("the oo-extras view: %w", err)
+	}
+	return c, nil
 }
 
-// ValidateBody checks one answer of the API against the schema of its endpoint: a non-2xx
-// answer must be an error object, a 204 must be empty, and a 2xx body must match the
-// endpoint's schema (the extras one when extras is true). Endpoints without a schema pass.
-func ValidateBody(method, path string, extras bool, status int, body []byte) error {
-	all, err := schemas()
+func newValidator(spec []byte) (validator.Validator, error) {
+	doc, err := libopenapi.NewDocument(spec)
 	if err != nil {
-		return fmt.Errorf("compiling the schemas: %w", err)
+		return nil, err
 	}
-	name := ""
-	if status/100 != 2 {
-		name = errorSchema
-	} else {
-		for _, rt := range routes {
-			if !rt.matches(method, path) {
-				continue
+	v, errs := validator.NewValidator(doc, config.WithFormatAssertions())
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("building the validator: %v", errs)
+	}
+	return v, nil
+}
+
+// extrasView returns spec with every media type's schema replaced by its x-oo-extras schema.
+func extrasView(spec []byte) ([]byte, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(spec, &root); err != nil {
+		return nil, err
+	}
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.MappingNode {
+			var schema, extra *yaml.Node
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				switch n.Content[i].Value {
+				case "schema":
+					schema = n.Content[i+1]
+				case "x-oo-extras":
+					extra = n.Content[i+1]
+				}
 			}
-			if status != rt.status {
-				return fmt.Errorf("%s %s answered %d; the contract says %d", method, path, status, rt.status)
+			if schema != nil && extra != nil {
+				*schema = *extra
 			}
-			name = rt.schema
-			if extras && rt.ooSchema != "" {
-				name = rt.ooSchema
-			}
-			break
 		}
-		if status == http.StatusNoContent {
-			if len(bytes.TrimSpace(body)) != 0 {
-				return fmt.Errorf("%s %s: 204 with a body %q", method, path, body)
-			}
-			return nil
+		for _, c := range n.Content {
+			walk(c)
 		}
 	}
-	if name == "" {
-		return nil
-	}
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+	walk(&root)
+	return yaml.Marshal(&root)
+}
+
+// Operations lists the operations of docs/openapi.yaml.
+func Operations() ([]Operation, error) {
+	c, err := loadContract()
 	if err != nil {
-		return fmt.Errorf("%s %s: HTTP %d body is not JSON: %v: %q", method, path, status, err, body)
+		return nil, err
 	}
-	if err := all[name].Validate(inst); err != nil {
-		// "false schema" at a key means the model has no such key and its client refuses it.
-		return fmt.Errorf("%s %s: HTTP %d body does not match %s (\"false schema\" at a key: the upstream model has no such key):\n%v\nbody: %s", method, path, status, name, err, body)
+	return slices.Clone(c.ops), nil
+}
+
+// ValidateDocument checks docs/openapi.yaml against the OpenAPI 3.1 specification's schema.
+func ValidateDocument() error {
+	c, err := loadContract()
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ok, errs := c.doc.ValidateDocument(); !ok {
+		return fmt.Errorf("docs/openapi.yaml is not a valid OpenAPI document:\n%s", describe(errs))
 	}
 	return nil
+}
+
+// ValidateBody checks one JSON answer of the API against docs/openapi.yaml; see ValidateAnswer.
+func ValidateBody(method, path string, extras bool, status int, body []byte) error {
+	h := http.Header{}
+	if len(body) > 0 {
+		h.Set("Content-Type", "application/json")
+	}
+	return ValidateAnswer(method, path, extras, status, h, body)
+}
+
+// ValidateAnswer checks one answer of the API against docs/openapi.yaml: the operation must
+// declare its status and the body must match that response's schema (the x-oo-extras one when
+// extras is true); a 204 must be empty. A request that names no operation must have been
+// answered 404, or 405 when its path has other methods, with an error object.
+func ValidateAnswer(method, path string, extras bool, status int, header http.Header, body []byte) error {
+	c, err := loadContract()
+	if err != nil {
+		return err
+	}
+	if strings.Contains(header.Get("Content-Type"), "json") && !json.Valid(body) {
+		return fmt.Errorf("%s %s: HTTP %d body is not JSON: %q", method, path, status, body)
+	}
+	var pathKnown, opKnown bool
+	for _, op := range c.ops {
+		if op.matchesPath(path) {
+			pathKnown = true
+			opKnown = opKnown || op.Method == method
+		}
+	}
+	if !opKnown {
+		return c.validateFallback(method, path, pathKnown, status, body)
+	}
+	if status == http.StatusNoContent && len(bytes.TrimSpace(body)) != 0 {
+		return fmt.Errorf("%s %s: 204 with a body %q", method, path, body)
+	}
+	req, err := http.NewRequest(method, "http://127.0.0.1"+path, nil)
+	if err != nil {
+		return err
+	}
+	rsp := &http.Response{StatusCode: status, Header: header.Clone(), Body: io.NopCloser(bytes.NewReader(body)), Request: req}
+	v, view := c.plain, "docs/openapi.yaml"
+	if extras {
+		v, view = c.extras, "docs/openapi.yaml (x-oo-extras)"
+	}
+	c.mu.Lock()
+	ok, errs := v.ValidateHttpResponse(req, rsp)
+	c.mu.Unlock()
+	if !ok {
+		// "false" at a key of an instance means the upstream model has no such key and its
+		// client refuses it.
+		return fmt.Errorf("%s %s: HTTP %d does not match %s:\n%s\nbody: %s", method, path, status, view, describe(errs), body)
+	}
+	return nil
+}
+
+// validateFallback holds the router's answers to requests no operation matches.
+func (c *contract) validateFallback(method, path string, pathKnown bool, status int, body []byte) error {
+	want := http.StatusNotFound
+	if pathKnown {
+		want = http.StatusMethodNotAllowed
+	}
+	if status != want {
+		return fmt.Errorf("%s %s: no such operation in docs/openapi.yaml, yet answered %d (want %d with an error object)", method, path, status, want)
+	}
+	c.mu.Lock()
+	ok, errs := c.schemas.ValidateSchemaBytes(c.errorSchema, body)
+	c.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%s %s: HTTP %d body does not match ErrorResponse (the error key):\n%s\nbody: %s", method, path, status, describe(errs), body)
+	}
+	return nil
+}
+
+func describe(errs []*errors.ValidationError) string {
+	var b strings.Builder
+	for _, e := range errs {
+		fmt.Fprintf(&b, "  %s: %s\n", e.Message, e.Reason)
+		for _, f := range e.SchemaValidationErrors {
+			fmt.Fprintf(&b, "    at %s (%s): %s\n", f.FieldPath, f.KeywordLocation, f.Reason)
+		}
+	}
+	return b.String()
 }
 
 // recorder validates every API answer the server gives during a test, and reports the
@@ -184,7 +280,8 @@ func (rec *recorder) wrap(next http.Handler) http.Handler {
 			cw.status = http.StatusOK
 		}
 		extras := api.PrefersExtras(r.Header.Values(api.HeaderPrefer))
-		if err := ValidateBody(r.Method, r.URL.Path, extras, cw.status, cw.body.Bytes()); err != nil {
+		// Matched as sent, as the router does: "/user-svc%2flogin" is not the login route.
+		if err := ValidateAnswer(r.Method, r.URL.EscapedPath(), extras, cw.status, cw.Header(), cw.body.Bytes()); err != nil {
 			rec.mu.Lock()
 			rec.errs = append(rec.errs, err)
 			rec.mu.Unlock()
@@ -196,7 +293,7 @@ func (rec *recorder) report() {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	for _, err := range rec.errs {
-		rec.t.Errorf("wire conformance (server/servertest/testdata/schemas): %v", err)
+		rec.t.Errorf("wire conformance (docs/openapi.yaml): %v", err)
 	}
 }
 

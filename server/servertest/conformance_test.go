@@ -10,7 +10,7 @@ import (
 	"github.com/ooctl/oo/pkg/api"
 )
 
-// TestSchemasHoldTheUpstreamContract: the schemas refuse what the upstream client refuses and
+// TestSchemasHoldTheUpstreamContract: docs/openapi.yaml refuses what the upstream client refuses and
 // accept what oo sends, so the conformance check cannot pass vacuously.
 func TestSchemasHoldTheUpstreamContract(t *testing.T) {
 	const inst = `"id":"inst_a","url":"http://127.0.0.1:9311","status":"Healthy","port":9311,"lastHeartbeat":"2026-01-02T15:04:05.123Z"`
@@ -35,7 +35,7 @@ func TestSchemasHoldTheUpstreamContract(t *testing.T) {
 		{"lastHeartbeat not RFC 3339", "GET", api.PathInstances, false, 200, list(`"id":"i","url":"u","status":"Healthy","lastHeartbeat":"10s ago"`), "lastHeartbeat"},
 		{"register answer", "PUT", api.PathInstance, false, 201, `{"instance":{` + inst + `,"heartbeatTtl":"1h"}}`, "heartbeatTtl"},
 		{"register answer {}", "PUT", api.PathInstance, false, 201, `{}`, ""},
-		{"register status", "PUT", api.PathInstance, false, 200, `{}`, "201"},
+		{"register status", "PUT", api.PathInstance, false, 200, `{}`, "200"},
 		{"heartbeat", "PUT", api.HeartbeatPath("inst_a"), false, 200, `{"instance":{` + inst + `}}`, ""},
 		{"get with extras", "GET", api.InstancePath("inst_a"), true, 200, `{"instance":{` + inst + `,"meta":{"a":"b"}}}`, ""},
 		{"delete", "DELETE", api.InstancePath("inst_a"), false, 204, ``, ""},
@@ -47,7 +47,12 @@ func TestSchemasHoldTheUpstreamContract(t *testing.T) {
 		{"token", "POST", api.PathLogin, false, 200, `{"token":{"id":"tok_a","userId":"usr_a","token":"t","active":true,"createdAt":"2026-01-02T15:04:05Z","updatedAt":"2026-01-02T15:04:05Z","expiresAt":"2026-02-02T15:04:05Z"}}`, ""},
 		{"token without the bearer", "POST", api.PathRegister, false, 200, `{"token":{"id":"tok_a","userId":"usr_a","active":true,"createdAt":"2026-01-02T15:04:05Z","updatedAt":"2026-01-02T15:04:05Z"}}`, "token"},
 		{"not JSON", "GET", api.PathHealthz, false, 200, `ok`, "not JSON"},
-		{"unknown endpoint passes", "GET", "/registry-svc/something-new", false, 200, `{"anything":1}`, ""},
+		{"undeclared endpoint", "GET", "/registry-svc/something-new", false, 200, `{"anything":1}`, "no such operation"},
+		{"unknown endpoint 404", "GET", "/registry-svc/something-new", false, 404, `{"error":"no such endpoint"}`, ""},
+		{"known path, other method", "POST", api.PathInstances, false, 405, `{"error":"method POST not allowed"}`, ""},
+		{"405 without its key", "POST", api.PathInstances, false, 405, `{}`, "error"},
+		{"undeclared status", "DELETE", api.InstancePath("inst_a"), false, 409, `{"error":"x"}`, "409"},
+		{"undeclared 2xx", "GET", api.PathHealthz, false, 201, `{"status":"ok"}`, "201"},
 	} {
 		err := ValidateBody(tc.method, tc.path, tc.extras, tc.status, []byte(tc.body))
 		switch {
