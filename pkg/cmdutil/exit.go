@@ -22,36 +22,70 @@ const (
 	ExitTimeout   = 8 // no complete answer within the time the command was given (oo call --timeout)
 )
 
-// ExitError carries an explicit exit code, e.g. a supervised child's own exit status. Silent
-// means the message was already shown (or there is none to show).
-type ExitCodeError struct {
-	Code   int
+// Error is the CLI's one error wrapper. It keeps its cause (for errors.As and, without a Code,
+// the exit code) and adds what the command knows: an exit code (a usage mistake is ExitUsage,
+// a supervised child's own status, ...), a message for people that replaces the cause's (and
+// that Explain leaves alone), or Silent when the message was already shown (or there is none).
+type Error struct {
+	Code   int    // 0: the cause decides (ExitCode)
+	Msg    string // "": the cause's message
 	Err    error
 	Silent bool
 }
 
-func (e *ExitCodeError) Error() string {
-	if e.Err == nil {
+func (e *Error) Error() string {
+	switch {
+	case e.Msg != "":
+		return e.Msg
+	case e.Err == nil:
 		return fmt.Sprintf("exit status %d", e.Code)
 	}
 	return e.Err.Error()
 }
 
-func (e *ExitCodeError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
-// UsageError marks a mistake in flags or arguments (exit 2).
-type UsageError struct{ Err error }
+// Usage marks err as a mistake in flags or arguments (exit 2).
+func Usage(err error) error { return &Error{Code: ExitUsage, Err: err} }
 
-func (e *UsageError) Error() string { return e.Err.Error() }
-func (e *UsageError) Unwrap() error { return e.Err }
-
-// Usagef makes a UsageError.
-func Usagef(format string, args ...any) error {
-	return &UsageError{Err: fmt.Errorf(format, args...)}
-}
+// Usagef makes a usage error (exit 2).
+func Usagef(format string, args ...any) error { return Usage(fmt.Errorf(format, args...)) }
 
 // WithCode wraps err so that it exits with code.
-func WithCode(code int, err error) error { return &ExitCodeError{Code: code, Err: err} }
+func WithCode(code int, err error) error { return &Error{Code: code, Err: err} }
+
+// AsIs gives err the message msg and keeps Explain from rewording it; the exit code still comes
+// from err. For answers whose meaning the command knows better than the generic rules.
+func AsIs(err error, msg string) error { return &Error{Err: err, Msg: msg} }
+
+// find returns the first *Error in err's tree (as errors.As walks it) for which ok holds.
+func find(err error, ok func(*Error) bool) *Error {
+	for err != nil {
+		if e, is := err.(*Error); is && ok(e) {
+			return e
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, inner := range u.Unwrap() {
+				if e := find(inner, ok); e != nil {
+					return e
+				}
+			}
+			return nil
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// HasCode reports whether err carries an exit code of its own (a usage mistake included).
+func HasCode(err error) bool { return find(err, func(e *Error) bool { return e.Code != 0 }) != nil }
+
+// worded reports whether err already carries a message for people (AsIs).
+func worded(err error) bool { return find(err, func(e *Error) bool { return e.Msg != "" }) != nil }
 
 // StatusCoder is implemented by API errors (pkg/client) so that HTTP statuses map to exit codes
 // without this package importing the client.
@@ -65,13 +99,8 @@ func ExitCode(err error) int {
 	if err == nil {
 		return ExitOK
 	}
-	var ec *ExitCodeError
-	if errors.As(err, &ec) {
-		return ec.Code
-	}
-	var ue *UsageError
-	if errors.As(err, &ue) {
-		return ExitUsage
+	if e := find(err, func(e *Error) bool { return e.Code != 0 }); e != nil {
+		return e.Code
 	}
 	if errors.Is(err, context.Canceled) {
 		return ExitCancel
@@ -102,8 +131,7 @@ func ExitCode(err error) int {
 
 // IsSilent reports whether err's message was already printed.
 func IsSilent(err error) bool {
-	var ec *ExitCodeError
-	return errors.As(err, &ec) && ec.Silent
+	return find(err, func(e *Error) bool { return e.Silent }) != nil
 }
 
 // ExitCodes documents every exit code, in order, for `oo --help`, `oo help exit-codes` and the

@@ -120,7 +120,7 @@ func (f *Factory) EnvName() (string, error) {
 		name = cfg.Current
 	}
 	if _, err := cfg.Env(name); err != nil {
-		return "", &UsageError{Err: err}
+		return "", Usage(err)
 	}
 	return name, nil
 }
@@ -304,26 +304,10 @@ func (f *Factory) Clock() time.Time {
 	return f.Now()
 }
 
-// hinted is the CLI's one message wrapper: a better message for an error, with the same cause
-// (so errors.As and the exit code still see it). Explain leaves a hinted error alone.
-type hinted struct {
-	msg string
-	err error
-}
-
-func (h *hinted) Error() string { return h.msg }
-
-func (h *hinted) Unwrap() error { return h.err }
-
-// AsIs gives err the message msg and keeps Explain from rewording it; the exit code still comes
-// from err. For answers whose meaning the command knows better than the generic rules.
-func AsIs(err error, msg string) error { return &hinted{err: err, msg: msg} }
-
 // NeedsExplaining reports whether Explain would look at err: an API error nobody has worded yet.
 func NeedsExplaining(err error) bool {
 	var ce *client.Error
-	var already *hinted
-	return err != nil && errors.As(err, &ce) && !errors.As(err, &already)
+	return err != nil && errors.As(err, &ce) && !worded(err)
 }
 
 // Explain turns an API error into a one-line message that says what to do next, keeping its
@@ -343,20 +327,20 @@ func (f *Factory) Explain(s *Session, err error) error {
 		if s != nil {
 			u = s.URL
 		}
-		return &hinted{err: err, msg: fmt.Sprintf("cannot reach the oo server at %s: %s (is `oo server start` running?)", u, ce.Message)}
+		return AsIs(err, fmt.Sprintf("cannot reach the oo server at %s: %s (is `oo server start` running?)", u, ce.Message))
 	case ce.Status == http.StatusUnauthorized && s != nil && s.Token != "":
 		if s.FromEnvVar {
-			return &hinted{err: err, msg: fmt.Sprintf("the token in OO_TOKEN was rejected: %s", ce.Message)}
+			return AsIs(err, fmt.Sprintf("the token in OO_TOKEN was rejected: %s", ce.Message))
 		}
 		if c, perr := ParseClaims(s.Token); perr == nil && !c.ExpiresAt.IsZero() && !c.ExpiresAt.After(f.Clock()) {
-			return &hinted{err: err, msg: f.expiredMessage(s, c.ExpiresAt)}
+			return AsIs(err, f.expiredMessage(s, c.ExpiresAt))
 		}
-		return &hinted{err: err, msg: fmt.Sprintf("the token of %s on env %s is expired or revoked (%s): run `%s`",
-			s.Slug, s.Env, ce.Message, f.loginHint(s, s.Slug))}
+		return AsIs(err, fmt.Sprintf("the token of %s on env %s is expired or revoked (%s): run `%s`",
+			s.Slug, s.Env, ce.Message, f.loginHint(s, s.Slug)))
 	case ce.Status == http.StatusUnauthorized && s != nil:
-		return &hinted{err: err, msg: fmt.Sprintf("%s: not logged in to env %s: run `%s`", ce.Message, s.Env, f.loginHint(s, ""))}
+		return AsIs(err, fmt.Sprintf("%s: not logged in to env %s: run `%s`", ce.Message, s.Env, f.loginHint(s, "")))
 	case ce.Status == http.StatusForbidden && s != nil && s.Slug != "":
-		return &hinted{err: err, msg: fmt.Sprintf("%s (you are %s on env %s)", ce.Message, s.Slug, s.Env)}
+		return AsIs(err, fmt.Sprintf("%s (you are %s on env %s)", ce.Message, s.Slug, s.Env))
 	}
 	return err
 }

@@ -41,7 +41,7 @@ func readPassword(d *cmdutil.Deps, fromStdin bool, prompt string) (string, error
 	case fromStdin:
 		pw, err = ios.ReadLine()
 		if err != nil && pw == "" {
-			return "", &cmdutil.UsageError{Err: errNoStdinPassword}
+			return "", cmdutil.Usage(errNoStdinPassword)
 		}
 	case ios.CanPrompt():
 		pw, err = ios.PromptSecret(prompt)

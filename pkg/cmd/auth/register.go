@@ -81,7 +81,7 @@ func registerRun(o *RegisterOptions) error {
 		}
 		if errors.As(err, &ce) && ce.Status == 409 {
 			// The server's message says the same thing; say it once, with what to do.
-			return &cmdutil.ExitCodeError{Code: cmdutil.ExitConflict, Err: fmt.Errorf("the slug %s is already taken on env %s (yours? `oo login %s`)", slug, s.Env, slug)}
+			return cmdutil.WithCode(cmdutil.ExitConflict, fmt.Errorf("the slug %s is already taken on env %s (yours? `oo login %s`)", slug, s.Env, slug))
 		}
 		return err
 	}

@@ -56,7 +56,7 @@ func CheckURL(raw string) (string, error) {
 
 func addRun(o *AddOptions) error {
 	if err := config.ValidName(o.Name); err != nil {
-		return &cmdutil.UsageError{Err: err}
+		return cmdutil.Usage(err)
 	}
 	u, err := CheckURL(o.URL)
 	if err != nil {

@@ -41,7 +41,7 @@ func useRun(o *UseOptions) error {
 	}
 	e, err := cfg.Env(o.Name)
 	if err != nil {
-		return &cmdutil.UsageError{Err: err}
+		return cmdutil.Usage(err)
 	}
 	cfg.Current = o.Name
 	if err := cfg.Save(); err != nil {

@@ -68,7 +68,7 @@ func rmRun(o *RmOptions) error {
 		fmt.Fprintf(ios.ErrOut, "Removed %s\n", id)
 	}
 	if first != nil {
-		return &cmdutil.ExitCodeError{Code: cmdutil.ExitCode(first), Err: fmt.Errorf("%d of %d not removed", failed, len(args))}
+		return cmdutil.WithCode(cmdutil.ExitCode(first), fmt.Errorf("%d of %d not removed", failed, len(args)))
 	}
 	return nil
 }

@@ -49,9 +49,9 @@ server over its HTTP API.`,
 	}
 	cmd.SetOut(ios.Out)
 	cmd.SetErr(ios.ErrOut)
-	// The hint is added here once; Execute leaves a UsageError's message alone.
+	// The hint is added here once; Execute leaves a usage error's message alone.
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &cmdutil.UsageError{Err: fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
+		return cmdutil.Usage(fmt.Errorf("%w (see '%s --help')", err, c.CommandPath()))
 	})
 	// --version prints what `oo version` does. Cobra adds the flag only with a Version set.
 	info := buildinfo.Get()

@@ -1,7 +1,6 @@
 package root
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -15,9 +14,7 @@ import (
 // usageError rewrites them, for every command in the tree (pkg/cmd/service included), into one
 // line that names what is missing and points once to the command's --help.
 func usageError(c *cobra.Command, err error) error {
-	var ue *cmdutil.UsageError
-	var ec *cmdutil.ExitCodeError
-	if err == nil || c == nil || errors.As(err, &ue) || errors.As(err, &ec) {
+	if err == nil || c == nil || cmdutil.HasCode(err) {
 		return err
 	}
 	msg := err.Error()
@@ -32,7 +29,7 @@ func usageError(c *cobra.Command, err error) error {
 	default:
 		return err
 	}
-	return &cmdutil.UsageError{Err: fmt.Errorf("%s (see '%s --help')", out, c.CommandPath())}
+	return cmdutil.Usagef("%s (see '%s --help')", out, c.CommandPath())
 }
 
 // isArgCountError recognises cobra's positional-argument validators (ExactArgs, MinimumNArgs,

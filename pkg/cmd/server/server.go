@@ -162,7 +162,7 @@ requests finish (up to --shutdown-timeout) and closes the store.`,
 func startRun(o *StartOptions) error {
 	ctx, ios := o.Ctx, o.IO
 	if len(o.envErrs) > 0 {
-		return &cmdutil.UsageError{Err: o.envErrs[0]}
+		return cmdutil.Usage(o.envErrs[0])
 	}
 	for name, d := range map[string]time.Duration{"--proxy-dial-timeout": o.proxy.DialTimeout, "--proxy-response-timeout": o.proxy.ResponseHeaderTimeout, "--proxy-idle-timeout": o.proxy.IdleConnTimeout, "--proxy-body-idle-timeout": o.proxy.BodyIdleTimeout} {
 		if d < 0 {

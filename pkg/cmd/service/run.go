@@ -219,7 +219,7 @@ func exitError(err error) error {
 		return err
 	}
 	if ee.Err == nil {
-		return &cmdutil.ExitCodeError{Code: ee.Code, Silent: true}
+		return &cmdutil.Error{Code: ee.Code, Silent: true}
 	}
 	code := ee.Code
 	var port *supervisor.PortInUseError
@@ -230,5 +230,5 @@ func exitError(err error) error {
 	default:
 		code = cmdutil.ExitCode(ee.Err)
 	}
-	return &cmdutil.ExitCodeError{Code: code, Err: ee.Err}
+	return cmdutil.WithCode(code, ee.Err)
 }
