@@ -69,6 +69,11 @@ func (f *File) Get(env, slug string) (string, error) {
 func (f *File) Set(env, slug, token string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	unlock, err := atomicfile.Lock(f.Path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	d, err := f.read()
 	if err != nil {
 		return err
@@ -80,6 +85,11 @@ func (f *File) Set(env, slug, token string) error {
 func (f *File) Delete(env, slug string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	unlock, err := atomicfile.Lock(f.Path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	d, err := f.read()
 	if err != nil {
 		return err
