@@ -66,7 +66,9 @@ func (f *File) Get(env, slug string) (string, error) {
 	return tok, nil
 }
 
-func (f *File) Set(env, slug, token string) error {
+// update runs change on the file's contents under both locks (this process's and other oo
+// processes'), then writes the result back; an empty result removes the file.
+func (f *File) update(change func(d *fileData) error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	unlock, err := atomicfile.Lock(f.Path)
@@ -78,26 +80,9 @@ func (f *File) Set(env, slug, token string) error {
 	if err != nil {
 		return err
 	}
-	d.Tokens[Account(env, slug)] = token
-	return f.write(d)
-}
-
-func (f *File) Delete(env, slug string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	unlock, err := atomicfile.Lock(f.Path)
-	if err != nil {
+	if err := change(d); err != nil {
 		return err
 	}
-	defer unlock()
-	d, err := f.read()
-	if err != nil {
-		return err
-	}
-	if _, ok := d.Tokens[Account(env, slug)]; !ok {
-		return ErrNotFound
-	}
-	delete(d.Tokens, Account(env, slug))
 	if len(d.Tokens) == 0 {
 		err := os.Remove(f.Path)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -106,6 +91,23 @@ func (f *File) Delete(env, slug string) error {
 		return err
 	}
 	return f.write(d)
+}
+
+func (f *File) Set(env, slug, token string) error {
+	return f.update(func(d *fileData) error {
+		d.Tokens[Account(env, slug)] = token
+		return nil
+	})
+}
+
+func (f *File) Delete(env, slug string) error {
+	return f.update(func(d *fileData) error {
+		if _, ok := d.Tokens[Account(env, slug)]; !ok {
+			return ErrNotFound
+		}
+		delete(d.Tokens, Account(env, slug))
+		return nil
+	})
 }
 
 func (f *File) Describe(env, slug string) string {
