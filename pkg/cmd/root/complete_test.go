@@ -54,6 +54,22 @@ func TestCompletionOffersLiveValues(t *testing.T) {
 	if slugs, _ := complete(t, h, "service", "deregister", ""); len(slugs) != 1 || slugs[0] != "comp-svc" {
 		t.Errorf("service deregister <TAB>: %v", slugs)
 	}
+	// User names: the server's accounts for an admin (oo user rm), nothing for anyone else;
+	// the accounts logged in locally for login, logout and user switch.
+	if users, _ := complete(t, h, "user", "rm", ""); len(users) != 0 {
+		t.Errorf("user rm <TAB> as a non-admin offered %v", users)
+	}
+	h.Vars["OO_TOKEN"] = srv.AdminToken(t)
+	if users, _ := complete(t, h, "user", "rm", ""); strings.Join(users, " ") != "admin comp-svc" {
+		t.Errorf("user rm <TAB> as admin: %v", users)
+	}
+	delete(h.Vars, "OO_TOKEN")
+	cmdtest.MustOK(t, h.Run(cmdtest.Piped, "password-for-comp\n", "login", "comp-svc", "--password-stdin"), "login comp-svc")
+	for _, args := range [][]string{{"user", "switch", ""}, {"login", "c"}, {"logout", ""}} {
+		if got, _ := complete(t, h, args...); strings.Join(got, " ") != "comp-svc" {
+			t.Errorf("%v: %v, want the local account comp-svc", args, got)
+		}
+	}
 }
 
 func TestCompletionOffersConfigAndFixedChoices(t *testing.T) {
