@@ -11,7 +11,6 @@ package registry
 import (
 	"cmp"
 	"context"
-	"errors"
 	"log/slog"
 	"maps"
 	"net"
@@ -110,6 +109,7 @@ const resolveTimeout = 2 * time.Second
 // Registry is the set of registered instances. It is safe for concurrent use.
 type Registry struct {
 	st     *store.Store
+	w      *committer // every instance write goes through it, in order
 	opts   Options
 	log    *slog.Logger
 	prober *health.Prober
@@ -141,6 +141,7 @@ func New(st *store.Store, opts Options) (*Registry, error) {
 	opts.defaults()
 	r := &Registry{
 		st:     st,
+		w:      newCommitter(st),
 		opts:   opts,
 		log:    opts.Logger,
 		prober: health.NewProber(opts.ProbeTimeout, opts.SlowProbe).UseDial(opts.Targets.Dialer(net.Dialer{})),
@@ -300,12 +301,27 @@ func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (
 		return api.Instance{}, apierr.Forbidden("url %q: %s", pu.Canonical, err.Error())
 	}
 
+	in, b, err := r.register(p, req, pu, ttl)
+	if err != nil {
+		return api.Instance{}, err
+	}
+	// Committed in a group with concurrent registrations, without r.mu: the answer waits for
+	// the fsync, the other writers do not. Should the commit fail, the caller gets the error
+	// (the outcome unknown, as with any failed commit) while the registry keeps the instance.
+	if err := r.w.wait(b); err != nil {
+		return api.Instance{}, err
+	}
+	return in, nil
+}
+
+// register applies a validated registration to the registry under r.mu and queues its write.
+func (r *Registry) register(p auth.Principal, req api.RegisterInstanceRequest, pu api.TargetURL, ttl time.Duration) (api.Instance, *commitBatch, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := time.Now()
 	e, err := r.target(p, pu.Canonical, req.ID)
 	if err != nil {
-		return api.Instance{}, err
+		return api.Instance{}, nil, err
 	}
 
 	var next entry
@@ -313,7 +329,7 @@ func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (
 		next = *e
 	} else {
 		if err := r.checkQuota(p); err != nil {
-			return api.Instance{}, err
+			return api.Instance{}, nil, err
 		}
 		id := req.ID
 		if id == "" {
@@ -354,9 +370,7 @@ func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (
 	next.nextProbe = now
 	r.sync(&next, now)
 
-	if err := r.st.PutInstance(next.rec); err != nil {
-		return api.Instance{}, err
-	}
+	b := r.w.add(store.InstanceWrite{Rec: next.rec})
 	oldSlug := ""
 	if e == nil {
 		e = &next
@@ -371,7 +385,7 @@ func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (
 	delete(r.dirty, e) // just written in full
 	r.publish(e.rec.Slug, oldSlug)
 	r.wake()
-	return e.rec.Instance, nil
+	return e.rec.Instance, b, nil
 }
 
 // checkQuota refuses a new instance for a non-admin slug that has MaxInstances already: every
@@ -450,7 +464,7 @@ func (r *Registry) Delete(p auth.Principal, id string) error {
 	if !p.IsAdmin() && p.Slug != e.rec.Slug {
 		return apierr.Forbidden("instance %s belongs to slug %q; only that slug or an admin may delete it", id, e.rec.Slug)
 	}
-	if err := r.st.DeleteInstance(id); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := r.w.write(store.InstanceWrite{Rec: e.rec, Delete: true}); err != nil {
 		return err
 	}
 	r.remove(e)
@@ -667,7 +681,7 @@ func (r *Registry) maintain(now time.Time) {
 			r.refresh(e, now, "heartbeat TTL expired")
 		}
 		if !e.rec.DownSince.IsZero() && now.Sub(e.rec.DownSince) > r.opts.InstanceExpiry {
-			if err := r.st.DeleteInstance(e.rec.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			if err := r.w.write(store.InstanceWrite{Rec: e.rec, Delete: true}); err != nil {
 				r.log.Error("removing expired instance", "id", e.rec.ID, "err", err)
 				continue
 			}
@@ -727,11 +741,11 @@ func (r *Registry) Flush() error {
 	if len(r.dirty) == 0 {
 		return nil
 	}
-	recs := make([]store.InstanceRecord, 0, len(r.dirty))
+	ws := make([]store.InstanceWrite, 0, len(r.dirty))
 	for e := range r.dirty {
-		recs = append(recs, e.rec)
+		ws = append(ws, store.InstanceWrite{Rec: e.rec, IfStored: true})
 	}
-	if _, err := r.st.UpdateInstances(recs); err != nil {
+	if err := r.w.write(ws...); err != nil {
 		return err
 	}
 	clear(r.dirty)

@@ -88,3 +88,39 @@ func (s *Store) UpdateInstances(recs []InstanceRecord) (int, error) {
 	})
 	return n, err
 }
+
+// InstanceWrite is one change to the stored instances, for WriteInstances.
+type InstanceWrite struct {
+	Rec InstanceRecord
+	// Delete removes Rec.ID (absent is fine) instead of writing Rec.
+	Delete bool
+	// IfStored writes Rec only when Rec.ID is stored, so lazily flushed health state cannot
+	// resurrect an instance deleted meanwhile.
+	IfStored bool
+}
+
+// WriteInstances applies ws in order in one transaction: one fsync however many there are. The
+// registry's group commit hands it every write queued while the previous commit ran.
+func (s *Store) WriteInstances(ws []InstanceWrite) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketInstances)
+		for _, w := range ws {
+			key := []byte(w.Rec.ID)
+			switch {
+			case w.Delete:
+				if err := b.Delete(key); err != nil {
+					return err
+				}
+			case w.IfStored && b.Get(key) == nil:
+			default:
+				if err := putJSON(b, w.Rec.ID, w.Rec); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
