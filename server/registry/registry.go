@@ -120,6 +120,10 @@ type Registry struct {
 	byURL  map[string]*entry
 	bySlug map[string]map[string]*entry // slug → id → entry
 	dirty  map[*entry]struct{}          // health state not yet written
+	// unpublished holds slugs registrations changed whose routes are not yet published:
+	// concurrent registrations publish once for all of them (publishPending), so a burst to
+	// one slug does not rebuild that slug's routes once per instance.
+	unpublished map[string]struct{}
 
 	kick  chan struct{} // wakes Run when a probe is due now
 	table atomic.Pointer[Table]
@@ -140,17 +144,18 @@ type entry struct {
 func New(st *store.Store, opts Options) (*Registry, error) {
 	opts.defaults()
 	r := &Registry{
-		st:     st,
-		w:      newCommitter(st),
-		opts:   opts,
-		log:    opts.Logger,
-		prober: health.NewProber(opts.ProbeTimeout, opts.SlowProbe).UseDial(opts.Targets.Dialer(net.Dialer{})),
-		policy: health.Policy{FailThreshold: opts.FailThreshold, PassThreshold: opts.PassThreshold, StartPeriod: max(opts.StartPeriod, 0)},
-		byID:   map[string]*entry{},
-		byURL:  map[string]*entry{},
-		bySlug: map[string]map[string]*entry{},
-		dirty:  map[*entry]struct{}{},
-		kick:   make(chan struct{}, 1),
+		st:          st,
+		w:           newCommitter(st),
+		opts:        opts,
+		log:         opts.Logger,
+		prober:      health.NewProber(opts.ProbeTimeout, opts.SlowProbe).UseDial(opts.Targets.Dialer(net.Dialer{})),
+		policy:      health.Policy{FailThreshold: opts.FailThreshold, PassThreshold: opts.PassThreshold, StartPeriod: max(opts.StartPeriod, 0)},
+		byID:        map[string]*entry{},
+		byURL:       map[string]*entry{},
+		bySlug:      map[string]map[string]*entry{},
+		dirty:       map[*entry]struct{}{},
+		unpublished: map[string]struct{}{},
+		kick:        make(chan struct{}, 1),
 	}
 	recs, err := st.Instances()
 	if err != nil {
@@ -308,7 +313,9 @@ func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (
 	// Committed in a group with concurrent registrations, without r.mu: the answer waits for
 	// the fsync, the other writers do not. Should the commit fail, the caller gets the error
 	// (the outcome unknown, as with any failed commit) while the registry keeps the instance.
-	if err := r.w.wait(b); err != nil {
+	err = r.w.wait(b)
+	r.publishPending() // routable once acknowledged
+	if err != nil {
 		return api.Instance{}, err
 	}
 	return in, nil
@@ -383,7 +390,10 @@ func (r *Registry) register(p auth.Principal, req api.RegisterInstanceRequest, p
 		r.index(e)
 	}
 	delete(r.dirty, e) // just written in full
-	r.publish(e.rec.Slug, oldSlug)
+	r.unpublished[e.rec.Slug] = struct{}{}
+	if oldSlug != "" {
+		r.unpublished[oldSlug] = struct{}{}
+	}
 	r.wake()
 	return e.rec.Instance, b, nil
 }
@@ -801,6 +811,7 @@ func (r *Registry) remove(e *entry) {
 func (r *Registry) publish(slugs ...string) {
 	routes := maps.Clone(r.table.Load().routes)
 	for _, slug := range slugs {
+		delete(r.unpublished, slug)
 		if slug == "" {
 			continue
 		}
@@ -817,6 +828,15 @@ func (r *Registry) publish(slugs ...string) {
 		routes[slug] = newRoute(targets)
 	}
 	r.table.Store(&Table{routes: routes})
+}
+
+// publishPending publishes the routes of every slug registrations changed since the last time.
+func (r *Registry) publishPending() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.unpublished) > 0 {
+		r.publish(slices.Collect(maps.Keys(r.unpublished))...)
+	}
 }
 
 func notFound(id string) error { return apierr.NotFound("no instance with id %q", id) }
