@@ -21,7 +21,7 @@ func BenchmarkLookup(b *testing.B) {
 				})
 			}
 			r := &Registry{}
-			r.table.Store(&Table{routes: routes})
+			r.table.Store(newTable(routes))
 			path := fmt.Sprintf("/svc-%d/hello", n/2)
 			b.ReportAllocs()
 			b.ResetTimer()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -84,5 +85,35 @@ func TestConcurrentRegistrationsAreDurableAndGrouped(t *testing.T) {
 	}
 	if err := r.Close(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestPublishSharesUnchangedShards: a registration publishes a table that shares every shard
+// but its slug's with the previous one, so the cost of a publish does not grow with the number
+// of slugs, and the other slugs keep routing.
+func TestPublishSharesUnchangedShards(t *testing.T) {
+	r, _ := newReg(t, Options{})
+	for i := range 300 {
+		if _, err := r.Register(admin, api.RegisterInstanceRequest{URL: fmt.Sprintf("http://127.0.1.%d:8080", i%250+1) + fmt.Sprintf("/%d", i), Slug: fmt.Sprintf("svc-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := r.Table()
+	if _, err := r.Register(admin, api.RegisterInstanceRequest{URL: "http://127.0.2.1:8080", Slug: "svc-7"}); err != nil {
+		t.Fatal(err)
+	}
+	after := r.Table()
+	changed := shardOf("svc-7")
+	for i := range tableShards {
+		same := reflect.ValueOf(before.shards[i]).UnsafePointer() == reflect.ValueOf(after.shards[i]).UnsafePointer()
+		if i != changed && !same {
+			t.Errorf("shard %d was copied though svc-7 is in shard %d", i, changed)
+		}
+		if i == changed && same {
+			t.Errorf("shard %d of svc-7 was changed in place under the proxy", i)
+		}
+	}
+	if after.Len() != 300 || len(after.Lookup("svc-7").targets) != 2 || before.Lookup("svc-7") == nil || len(before.Lookup("svc-7").targets) != 1 || after.Lookup("svc-299") == nil {
+		t.Errorf("routes after one more svc-7 instance: %d slugs, svc-7 %+v (was %+v)", after.Len(), after.Lookup("svc-7"), before.Lookup("svc-7"))
 	}
 }

@@ -22,7 +22,7 @@ func allocTable(n int, statuses ...api.InstanceStatus) *Registry {
 		routes[fmt.Sprintf("svc-%d", i)] = newRoute(targets)
 	}
 	r := &Registry{}
-	r.table.Store(&Table{routes: routes})
+	r.table.Store(newTable(routes))
 	return r
 }
 

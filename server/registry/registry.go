@@ -201,7 +201,7 @@ func New(st *store.Store, opts Options) (*Registry, error) {
 		}
 		r.index(e)
 	}
-	r.table.Store(&Table{routes: map[string]*Route{}})
+	r.table.Store(&Table{})
 	r.mu.Lock()
 	r.publish(slices.Collect(maps.Keys(r.bySlug))...)
 	r.mu.Unlock()
@@ -806,10 +806,10 @@ func (r *Registry) remove(e *entry) {
 }
 
 // publish swaps in a table with the routes of slugs rebuilt from the current entries. The
-// other slugs' routes are shared with the previous table, so a change costs one map copy, not
-// a rebuild of every route. Called with r.mu held, which keeps publishes in order.
+// other slugs' routes, and every shard of the table none of slugs falls in, are shared with the
+// previous table, so a change costs a copy of its shards, not of every slug. Called with r.mu held, which keeps publishes in order.
 func (r *Registry) publish(slugs ...string) {
-	routes := maps.Clone(r.table.Load().routes)
+	changes := make(map[string]*Route, len(slugs))
 	for _, slug := range slugs {
 		delete(r.unpublished, slug)
 		if slug == "" {
@@ -817,7 +817,7 @@ func (r *Registry) publish(slugs ...string) {
 		}
 		ents := r.bySlug[slug]
 		if len(ents) == 0 {
-			delete(routes, slug)
+			changes[slug] = nil
 			continue
 		}
 		targets := make([]Target, 0, len(ents))
@@ -825,9 +825,9 @@ func (r *Registry) publish(slugs ...string) {
 			targets = append(targets, Target{ID: e.rec.ID, Scheme: e.url.Scheme, Host: e.url.HostPort, Status: e.rec.Status})
 		}
 		slices.SortFunc(targets, func(a, b Target) int { return cmp.Compare(a.ID, b.ID) })
-		routes[slug] = newRoute(targets)
+		changes[slug] = newRoute(targets)
 	}
-	r.table.Store(&Table{routes: routes})
+	r.table.Store(r.table.Load().with(changes))
 }
 
 // publishPending publishes the routes of every slug registrations changed since the last time.

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"maps"
 	"net/url"
 	"sync/atomic"
 
@@ -10,8 +11,59 @@ import (
 // Table is the proxy's view of the registry: slug → where to send requests. A Table is never
 // modified after it is published; the registry builds a new one on every change and swaps it in
 // atomically, so the proxy reads it with no lock and no store access.
+//
+// The slugs are spread over tableShards maps by a hash of the slug, and a new table shares every
+// shard it did not change with the one before: publishing a change to one slug copies one
+// shard, not a map of every slug, so its cost does not grow with the number of slugs.
 type Table struct {
-	routes map[string]*Route
+	shards [tableShards]map[string]*Route
+	n      int // slugs in all shards
+}
+
+const tableShards = 256
+
+// shardOf is FNV-1a of slug: stable, and it does not allocate.
+func shardOf(slug string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(slug); i++ {
+		h ^= uint32(slug[i])
+		h *= 16777619
+	}
+	return int(h % tableShards)
+}
+
+// newTable builds a table holding routes.
+func newTable(routes map[string]*Route) *Table {
+	return (&Table{}).with(routes)
+}
+
+// with returns a copy of t where each slug of changes has its route, or none when it maps to
+// nil. t is left as it was; the shards changes does not touch are shared.
+func (t *Table) with(changes map[string]*Route) *Table {
+	next := *t
+	copied := [tableShards]bool{}
+	for slug, route := range changes {
+		i := shardOf(slug)
+		if !copied[i] {
+			next.shards[i] = maps.Clone(t.shards[i])
+			if next.shards[i] == nil {
+				next.shards[i] = map[string]*Route{}
+			}
+			copied[i] = true
+		}
+		_, had := next.shards[i][slug]
+		switch {
+		case route == nil && had:
+			delete(next.shards[i], slug)
+			next.n--
+		case route != nil:
+			next.shards[i][slug] = route
+			if !had {
+				next.n++
+			}
+		}
+	}
+	return &next
 }
 
 // Lookup returns the route of slug, or nil when no instance of slug is registered. It does not
@@ -20,7 +72,7 @@ func (t *Table) Lookup(slug string) *Route {
 	if t == nil {
 		return nil
 	}
-	return t.routes[slug]
+	return t.shards[shardOf(slug)][slug]
 }
 
 // Route returns the route of the slug that is the first segment of path (an absolute URL
@@ -41,7 +93,7 @@ func SlugOf(u *url.URL) string {
 }
 
 // Len is the number of slugs with at least one registered instance.
-func (t *Table) Len() int { return len(t.routes) }
+func (t *Table) Len() int { return t.n }
 
 // Target is one routable instance.
 type Target struct {
