@@ -20,6 +20,7 @@ import (
 	"github.com/ooctl/oo/server/proxy"
 	"github.com/ooctl/oo/server/registry"
 	"github.com/ooctl/oo/server/store"
+	"github.com/ooctl/oo/server/store/bolt"
 	"github.com/ooctl/oo/server/throttle"
 	"github.com/ooctl/oo/server/user"
 )
@@ -136,7 +137,7 @@ const DefaultMaxInstances = 100
 // Server is an assembled platform, not yet listening.
 type Server struct {
 	cfg      Config
-	store    *store.Store
+	store    store.Store
 	users    *user.Service
 	registry *registry.Registry
 	targets  *egress.Policy
@@ -156,7 +157,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Registration != "open" && cfg.Registration != "closed" {
 		return nil, fmt.Errorf("--registration must be open or closed, not %q", cfg.Registration)
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, DBFile), store.Options{})
+	st, err := bolt.Open(filepath.Join(cfg.DataDir, DBFile), bolt.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +226,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	s.cfg.Logger.Info("oo server listening", "addr", ln.Addr().String(), "data", s.store.Path(), "targets", s.targets.String())
+	s.cfg.Logger.Info("oo server listening", "addr", ln.Addr().String(), "store", s.store.Describe(), "targets", s.targets.String())
 
 	var serveErr error
 	select {

@@ -18,6 +18,7 @@ import (
 	"github.com/ooctl/oo/server"
 	"github.com/ooctl/oo/server/servertest"
 	"github.com/ooctl/oo/server/store"
+	"github.com/ooctl/oo/server/store/bolt"
 )
 
 func quietConfig(dataDir string) server.Config {
@@ -175,7 +176,7 @@ func TestRunStopsCleanlyAndReleasesTheDataDir(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
-	st, err := store.Open(filepath.Join(dir, server.DBFile), store.Options{LockTimeout: 200 * time.Millisecond})
+	st, err := bolt.Open(filepath.Join(dir, server.DBFile), bolt.Options{LockTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("data dir still locked after Run returned: %v", err)
 	}

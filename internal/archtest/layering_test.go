@@ -93,8 +93,8 @@ type rule struct {
 
 var rules = []rule{
 	// Where bbolt and the server may be reached.
-	{"only server/store imports bbolt", false, func(from, imp string) bool {
-		return isBolt(imp) && from != mod+"/server/store"
+	{"only server/store/bolt imports bbolt", false, func(from, imp string) bool {
+		return isBolt(imp) && from != mod+"/server/store/bolt"
 	}, [2]string{mod + "/server/user", "go.etcd.io/bbolt"}},
 	{"only pkg/cmd/server (and the server itself) imports the server", false, func(from, imp string) bool {
 		return isServer(imp) && !isServer(from) && from != mod+"/pkg/cmd/server"

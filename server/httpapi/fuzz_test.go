@@ -23,7 +23,7 @@ import (
 	"github.com/ooctl/oo/server/apierr"
 	"github.com/ooctl/oo/server/httpapi"
 	"github.com/ooctl/oo/server/registry"
-	"github.com/ooctl/oo/server/store"
+	"github.com/ooctl/oo/server/store/bolt"
 	"github.com/ooctl/oo/server/user"
 )
 
@@ -31,7 +31,7 @@ import (
 // that only records that it was reached: which side answers is what the dispatch fuzz checks.
 func fuzzAPI(f *testing.F) (http.Handler, *bool) {
 	f.Helper()
-	st, err := store.Open(filepath.Join(f.TempDir(), "oo.db"), store.Options{})
+	st, err := bolt.Open(filepath.Join(f.TempDir(), "oo.db"), bolt.Options{})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/apierr"
+	"github.com/ooctl/oo/server/store"
 )
 
 // MaxBodyBytes bounds every API request body; the proxy streams bodies and has no such limit.
@@ -32,6 +33,12 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 // WriteError answers with err's status and {"error": msg}. Errors that are not *apierr.Error are
 // logged and answered with a generic 500 so internals do not leak to clients.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	if errors.Is(err, store.ErrUnavailable) {
+		// etcd is down or partitioned: say so, fast, and let the client retry; the proxy
+		// keeps serving from memory meanwhile.
+		log.Warn("store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		err = apierr.Busy(1, "the store is unavailable (etcd did not answer in time); the change was not confirmed, try again")
+	}
 	status := apierr.Status(err)
 	msg := err.Error()
 	if status == http.StatusInternalServerError {

@@ -22,7 +22,7 @@ import (
 	"github.com/ooctl/oo/server/proxy"
 	"github.com/ooctl/oo/server/proxy/proxytest"
 	"github.com/ooctl/oo/server/registry"
-	"github.com/ooctl/oo/server/store"
+	"github.com/ooctl/oo/server/store/bolt"
 )
 
 var svc = auth.Principal{UserID: "usr_s", Slug: "echo-svc", Roles: []string{api.RoleUser}}
@@ -31,7 +31,7 @@ var svc = auth.Principal{UserID: "usr_s", Slug: "echo-svc", Roles: []string{api.
 // Probing is off unless opts asks for it, so a test decides when instances change state.
 func setup(t testing.TB, opts registry.Options) (*registry.Registry, *httptest.Server) {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "oo.db"), store.Options{})
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "oo.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

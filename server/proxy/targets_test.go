@@ -14,13 +14,13 @@ import (
 	"github.com/ooctl/oo/server/egress/egresstest"
 	"github.com/ooctl/oo/server/proxy"
 	"github.com/ooctl/oo/server/registry"
-	"github.com/ooctl/oo/server/store"
+	"github.com/ooctl/oo/server/store/bolt"
 )
 
 // setupWith is setup with the proxy's options given (probing off).
 func setupWith(t testing.TB, ropts registry.Options, popts proxy.Options) (*registry.Registry, *httptest.Server) {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "oo.db"), store.Options{})
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "oo.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

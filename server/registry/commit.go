@@ -12,7 +12,7 @@ import (
 // first of their waiters then commits in one transaction. A caller acknowledges a write only
 // after wait returns nil, so every 2xx is durable.
 type committer struct {
-	st    *store.Store
+	st    Store
 	mu    sync.Mutex
 	cond  *sync.Cond
 	queue *commitBatch // collecting; nil when empty
@@ -27,7 +27,7 @@ type commitBatch struct {
 	err      error
 }
 
-func newCommitter(st *store.Store) *committer {
+func newCommitter(st Store) *committer {
 	c := &committer{st: st}
 	c.cond = sync.NewCond(&c.mu)
 	return c

@@ -108,7 +108,7 @@ const resolveTimeout = 2 * time.Second
 
 // Registry is the set of registered instances. It is safe for concurrent use.
 type Registry struct {
-	st     *store.Store
+	st     Store
 	w      *committer // every instance write goes through it, in order
 	opts   Options
 	log    *slog.Logger
@@ -141,7 +141,7 @@ type entry struct {
 
 // New loads the registered instances from st and publishes the first route table. Health state
 // is restored as it was last flushed; Run re-probes everything at once.
-func New(st *store.Store, opts Options) (*Registry, error) {
+func New(st Store, opts Options) (*Registry, error) {
 	opts.defaults()
 	r := &Registry{
 		st:          st,

@@ -15,6 +15,7 @@ import (
 	"github.com/ooctl/oo/server/apierr"
 	"github.com/ooctl/oo/server/auth"
 	"github.com/ooctl/oo/server/store"
+	"github.com/ooctl/oo/server/store/bolt"
 )
 
 var (
@@ -23,9 +24,9 @@ var (
 	admin = auth.Principal{UserID: "usr_admin", Slug: "admin", Roles: []string{api.RoleUser, api.RoleAdmin}}
 )
 
-func openStore(t *testing.T, dir string) *store.Store {
+func openStore(t *testing.T, dir string) *bolt.Store {
 	t.Helper()
-	st, err := store.Open(filepath.Join(dir, "oo.db"), store.Options{})
+	st, err := bolt.Open(filepath.Join(dir, "oo.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func openStore(t *testing.T, dir string) *store.Store {
 
 // newReg makes a registry on a real store in a temp dir. Probing is off unless opts says
 // otherwise, so tests that do not care about health are not racing probes.
-func newReg(t *testing.T, opts Options) (*Registry, *store.Store) {
+func newReg(t *testing.T, opts Options) (*Registry, *bolt.Store) {
 	t.Helper()
 	st := openStore(t, t.TempDir())
 	if opts.ProbeInterval == 0 {

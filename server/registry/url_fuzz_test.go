@@ -14,7 +14,7 @@ import (
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/apierr"
 	"github.com/ooctl/oo/server/egress"
-	"github.com/ooctl/oo/server/store"
+	"github.com/ooctl/oo/server/store/bolt"
 )
 
 // upperASCII uppercases a-z only: scheme and host are ASCII case-insensitive, and Unicode case
@@ -105,7 +105,7 @@ func FuzzNormalizeURL(f *testing.F) {
 // fuzzRegistry is a registry on a real bbolt file, probing off, with the default target policy
 // whose name lookups fail the test: the fuzz inputs are addresses, and nothing may go out.
 func fuzzRegistry(f *testing.F) (*Registry, *atomic.Int64) {
-	st, err := store.Open(filepath.Join(f.TempDir(), "oo.db"), store.Options{})
+	st, err := bolt.Open(filepath.Join(f.TempDir(), "oo.db"), bolt.Options{})
 	if err != nil {
 		f.Fatal(err)
 	}

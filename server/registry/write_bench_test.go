@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ooctl/oo/pkg/api"
-	"github.com/ooctl/oo/server/store"
+	"github.com/ooctl/oo/server/store/bolt"
 )
 
 // BenchmarkRegisterConcurrent registers OO_BENCH_N (default 2000) instances from 32 goroutines
@@ -26,7 +26,7 @@ func BenchmarkRegisterConcurrent(b *testing.B) {
 	for _, many := range []bool{false, true} {
 		b.Run(fmt.Sprintf("slugs=%v", map[bool]string{false: "1", true: "N"}[many]), func(b *testing.B) {
 			for b.Loop() {
-				st, err := store.Open(filepath.Join(b.TempDir(), "oo.db"), store.Options{})
+				st, err := bolt.Open(filepath.Join(b.TempDir(), "oo.db"), bolt.Options{})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -1,35 +1,17 @@
-// Package store is the server's persistence: one bbolt file. It is the only package that
-// imports bbolt. Values are JSON; every write method commits (fsync) before it returns, so a
-// handler that got nil back may acknowledge the write.
+// Package store says what the server keeps and what it asks of the database that keeps it: the
+// records, the errors, and the Store interface. It imports no database. Two implementations
+// satisfy it: store/bolt, one bbolt file for a single replica (the default), and store/etcd,
+// shared by several replicas; storetest holds the one conformance suite both pass.
+//
+// Every write method commits before it returns, so a handler that got nil back may acknowledge
+// the write.
 package store
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
-)
-
-// SchemaVersion is bumped whenever the layout of buckets or values changes incompatibly.
-const SchemaVersion = 1
-
-// The schema, declared once. Every bucket is created on open.
-var (
-	bucketMeta      = []byte("meta")      // schemaVersion, signing key, ...
-	bucketUsers     = []byte("users")     // user id → userRecord
-	bucketSlugs     = []byte("slugs")     // slug → user id (index, kept in the same tx)
-	bucketTokens    = []byte("tokens")    // token id → TokenRecord
-	bucketInstances = []byte("instances") // instance id → InstanceRecord
-
-	allBuckets = [][]byte{bucketMeta, bucketUsers, bucketSlugs, bucketTokens, bucketInstances}
-
-	keySchemaVersion = []byte("schemaVersion")
+	"github.com/ooctl/oo/pkg/api"
 )
 
 // Errors callers test with errors.Is.
@@ -38,124 +20,125 @@ var (
 	ErrConflict = errors.New("already exists")
 	// ErrLocked means another process (usually another `oo server start`) holds the file.
 	ErrLocked = errors.New("database is locked by another process")
+	// ErrUnavailable means the database did not answer in time (etcd down or partitioned). The
+	// outcome of a write that failed with it is unknown; the API answers 503.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
-// Options tune Open.
-type Options struct {
-	// LockTimeout bounds the wait for the file lock; 0 means one second.
-	LockTimeout time.Duration
+// Store is everything the user service and the registry keep. Implementations are safe for
+// concurrent use.
+type Store interface {
+	Meta
+	Users
+	Tokens
+	Instances
+	// Describe names the store for logs and status: a file path, or etcd endpoints and prefix.
+	Describe() string
+	Close() error
 }
 
-// Store is an open database.
-type Store struct {
-	db   *bolt.DB
-	path string
+// Meta holds single values such as the token signing key.
+type Meta interface {
+	// GetMeta returns the value stored under key, or ErrNotFound.
+	GetMeta(key string) ([]byte, error)
+	// PutMetaIfAbsent stores value under key unless a value is already there, and returns the
+	// value stored afterwards: of any number of concurrent callers (on any replica) exactly one
+	// value wins and all of them get it back.
+	PutMetaIfAbsent(key string, value []byte) ([]byte, error)
 }
 
-// Open opens (creating if needed) the database at path with mode 0600 and checks its schema.
-func Open(path string, opts Options) (*Store, error) {
-	if opts.LockTimeout == 0 {
-		opts.LockTimeout = time.Second
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
-	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("%s: %w (is another oo server running on this data dir?)", path, ErrLocked)
-		}
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	s := &Store{db: db, path: path}
-	if err := s.init(); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return s, nil
+// Users are accounts with a unique slug.
+type Users interface {
+	// CreateUser stores u; a taken slug or id is ErrConflict, decided atomically.
+	CreateUser(u UserRecord) error
+	GetUser(id string) (UserRecord, error)
+	GetUserBySlug(slug string) (UserRecord, error)
+	// ListUsers returns up to limit users (all when limit <= 0) in slug order, and how many
+	// there are in all.
+	ListUsers(limit int) ([]UserRecord, int, error)
+	// SetPassword replaces the user's hash and deletes every token of the user but keepTokenID,
+	// in one write; it returns the ids of the deleted tokens.
+	SetPassword(userID string, hash []byte, now time.Time, keepTokenID string) ([]string, error)
+	// DeleteUser removes the user, its slug and its tokens in one write; it returns the ids of
+	// the deleted tokens.
+	DeleteUser(userID string) ([]string, error)
 }
 
-func (s *Store) init() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return fmt.Errorf("create bucket %s: %w", b, err)
-			}
-		}
-		meta := tx.Bucket(bucketMeta)
-		raw := meta.Get(keySchemaVersion)
-		if raw == nil {
-			return meta.Put(keySchemaVersion, []byte(strconv.Itoa(SchemaVersion)))
-		}
-		v, err := strconv.Atoi(string(raw))
-		if err != nil || v > SchemaVersion {
-			return fmt.Errorf("%s has schema version %q; this oo understands up to %d (upgrade oo)", s.path, raw, SchemaVersion)
-		}
-		return nil
-	})
+// Tokens are the issued tokens not yet revoked; revoking deletes the record.
+type Tokens interface {
+	PutToken(t TokenRecord) error
+	// DeleteToken removes id, or returns ErrNotFound.
+	DeleteToken(id string) error
+	// ReplaceToken deletes oldID and stores next in one write; ErrNotFound when oldID is gone.
+	ReplaceToken(oldID string, next TokenRecord) error
+	ListTokens() ([]TokenRecord, error)
+	DeleteUserTokensExcept(userID, keepID string) ([]string, error)
+	DeleteExpiredTokens(now time.Time) ([]string, error)
 }
 
-// Path is the database file.
-func (s *Store) Path() string { return s.path }
-
-// Close releases the file and its lock.
-func (s *Store) Close() error { return s.db.Close() }
-
-// GetMeta returns the raw value stored under key in the meta bucket, or ErrNotFound.
-func (s *Store) GetMeta(key string) ([]byte, error) {
-	var out []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketMeta).Get([]byte(key))
-		if v == nil {
-			return ErrNotFound
-		}
-		out = append([]byte(nil), v...)
-		return nil
-	})
-	return out, err
+// Instances are the registered service instances.
+type Instances interface {
+	// GetInstance returns the instance id, or ErrNotFound.
+	GetInstance(id string) (InstanceRecord, error)
+	// Instances returns every stored instance.
+	Instances() ([]InstanceRecord, error)
+	// WriteInstances applies ws in order, all or nothing.
+	WriteInstances(ws []InstanceWrite) error
 }
 
-// PutMetaIfAbsent stores value under key unless a value is already there, and returns the value
-// that is stored afterwards. It lets first-boot setup (such as the signing key) stay correct
-// even if two goroutines race.
-func (s *Store) PutMetaIfAbsent(key string, value []byte) ([]byte, error) {
-	var out []byte
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketMeta)
-		if v := b.Get([]byte(key)); v != nil {
-			out = append([]byte(nil), v...)
-			return nil
-		}
-		out = value
-		return b.Put([]byte(key), value)
-	})
-	return out, err
+// UserContact is a way to reach a user, kept as the client sent it.
+type UserContact struct {
+	ID       string `json:"id,omitempty"`
+	Platform string `json:"platform,omitempty"`
+	Handle   string `json:"handle,omitempty"`
 }
 
-// getJSON decodes bucket[key] into v, or returns ErrNotFound.
-func getJSON(b *bolt.Bucket, key string, v any) error {
-	raw := b.Get([]byte(key))
-	if raw == nil {
-		return ErrNotFound
-	}
-	return json.Unmarshal(raw, v)
+// UserRecord is an account as stored. PasswordHash is a bcrypt hash; nothing else about the
+// password is kept.
+type UserRecord struct {
+	ID           string        `json:"id"`
+	Slug         string        `json:"slug"`
+	Name         string        `json:"name"`
+	PasswordHash []byte        `json:"passwordHash"`
+	Roles        []string      `json:"roles"`
+	Contacts     []UserContact `json:"contacts,omitempty"`
+	CreatedAt    time.Time     `json:"createdAt"`
+	UpdatedAt    time.Time     `json:"updatedAt"`
 }
 
-func putJSON(b *bolt.Bucket, key string, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put([]byte(key), raw)
+// TokenRecord is an issued, not yet revoked token. The signed JWT itself is never stored:
+// whoever reads the database file learns which tokens are live, not how to present them.
+// Revoking a token deletes its record.
+type TokenRecord struct {
+	ID        string    `json:"id"`
+	UserID    string    `json:"userId"`
+	CreatedAt time.Time `json:"createdAt"`
+	ExpiresAt time.Time `json:"expiresAt"`
 }
 
-// forEachJSON decodes every value of b into a fresh T and calls fn with it.
-func forEachJSON[T any](b *bolt.Bucket, fn func(T) error) error {
-	return b.ForEach(func(_, raw []byte) error {
-		var v T
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return err
-		}
-		return fn(v)
-	})
+// InstanceRecord is a registered instance as persisted. The embedded Instance is what clients
+// see; the extra fields let health state survive a restart (a TTL keeps counting from the last
+// beat, and an instance that was down keeps its place on the way to expiry).
+type InstanceRecord struct {
+	api.Instance
+	// LastBeat is the last explicit heartbeat (or registration); zero when none.
+	LastBeat time.Time `json:"lastBeat,omitzero"`
+	// DownSince is when the instance last stopped being routable; zero while it is.
+	DownSince time.Time `json:"downSince,omitzero"`
+	// HealthFormat is HealthFormatSplit when LastHeartbeat holds only heartbeats and LastSeen
+	// probes; records written before (zero) kept the last probe or heartbeat in LastHeartbeat.
+	HealthFormat int `json:"healthFormat,omitempty"`
 }
+
+// InstanceWrite is one change to the stored instances, for WriteInstances.
+type InstanceWrite struct {
+	Rec InstanceRecord
+	// Delete removes Rec.ID (absent is fine) instead of writing Rec.
+	Delete bool
+	// IfStored writes Rec only when Rec.ID is stored, so lazily flushed health state cannot
+	// resurrect an instance deleted meanwhile.
+	IfStored bool
+}
+
+// HealthFormatSplit marks records whose lastHeartbeat is only what the service sent.
+const HealthFormatSplit = 2

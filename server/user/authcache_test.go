@@ -10,7 +10,7 @@ import (
 
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/auth"
-	"github.com/ooctl/oo/server/store"
+	"github.com/ooctl/oo/server/store/bolt"
 	"github.com/ooctl/oo/server/user"
 )
 
@@ -49,7 +49,7 @@ func TestCachedTokenStillExpiresAndRevokes(t *testing.T) {
 
 // BenchmarkAuthenticate is what the proxy pays per request carrying a token.
 func BenchmarkAuthenticate(b *testing.B) {
-	st, err := store.Open(filepath.Join(b.TempDir(), "oo.db"), store.Options{})
+	st, err := bolt.Open(filepath.Join(b.TempDir(), "oo.db"), bolt.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/apierr"
 	"github.com/ooctl/oo/server/auth"
-	"github.com/ooctl/oo/server/store"
+	"github.com/ooctl/oo/server/store/bolt"
 	"github.com/ooctl/oo/server/user"
 )
 
@@ -47,7 +47,7 @@ func signClaims(f *testing.F, method jwt.SigningMethod, key any, c jwt.MapClaims
 // expired {E}, name an unknown token id {U}, or another user for the live id {W}; forged ones
 // signed by another key {F}, with HS256 keyed by the public key {A}, and alg none {N}.
 func fuzzTokens(f *testing.F) (*user.Service, tokenParts, auth.Principal) {
-	st, err := store.Open(filepath.Join(f.TempDir(), "oo.db"), store.Options{})
+	st, err := bolt.Open(filepath.Join(f.TempDir(), "oo.db"), bolt.Options{})
 	if err != nil {
 		f.Fatal(err)
 	}

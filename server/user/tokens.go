@@ -38,7 +38,7 @@ type activeToken struct {
 }
 
 // loadOrCreateKey returns the persisted signing key, making and storing one on first boot.
-func loadOrCreateKey(st *store.Store) (*rsa.PrivateKey, error) {
+func loadOrCreateKey(st store.Meta) (*rsa.PrivateKey, error) {
 	raw, err := st.GetMeta(metaSigningKey)
 	if errors.Is(err, store.ErrNotFound) {
 		key, gerr := rsa.GenerateKey(rand.Reader, 2048)

@@ -54,7 +54,7 @@ type Options struct {
 
 // Service is the user service.
 type Service struct {
-	st        *store.Store
+	st        Store
 	opts      Options
 	now       func() time.Time
 	log       *slog.Logger
@@ -78,7 +78,7 @@ type Service struct {
 
 // New loads (or on first boot creates) the signing key and admin account, and loads the active
 // tokens into memory.
-func New(st *store.Store, opts Options) (*Service, error) {
+func New(st Store, opts Options) (*Service, error) {
 	if opts.TokenTTL <= 0 {
 		return nil, fmt.Errorf("token TTL must be positive, not %s", opts.TokenTTL)
 	}

@@ -19,14 +19,14 @@ import (
 	"github.com/ooctl/oo/internal/fakeclock"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/apierr"
-	"github.com/ooctl/oo/server/store"
+	"github.com/ooctl/oo/server/store/bolt"
 	"github.com/ooctl/oo/server/user"
 )
 
 const adminPW = "admin-password-unit"
 
 type fixture struct {
-	st    *store.Store
+	st    *bolt.Store
 	clk   *fakeclock.Clock
 	svc   *user.Service
 	opts  user.Options
@@ -37,7 +37,7 @@ type fixture struct {
 func newFixture(t *testing.T, mutate ...func(*user.Options)) *fixture {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "oo.db")
-	st, err := store.Open(path, store.Options{})
+	st, err := bolt.Open(path, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,8 +372,8 @@ func TestListUsers(t *testing.T) {
 
 func TestGeneratedAdminPasswordIsPrintedOnceAndWorks(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "oo.db")
-	boot := func(pw string) (*store.Store, *user.Service, string) {
-		st, err := store.Open(path, store.Options{})
+	boot := func(pw string) (*bolt.Store, *user.Service, string) {
+		st, err := bolt.Open(path, bolt.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -419,7 +419,7 @@ func TestGeneratedAdminPasswordIsPrintedOnceAndWorks(t *testing.T) {
 }
 
 func TestShortAdminPasswordFailsFirstBoot(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "oo.db"), store.Options{})
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "oo.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package store_test
+package bolt_test
 
 import (
 	"errors"
@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/ooctl/oo/server/store"
+	"github.com/ooctl/oo/server/store/bolt"
 )
 
-func openTemp(t *testing.T) (*store.Store, string) {
+func openTemp(t *testing.T) (*bolt.Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "data", "oo.db")
-	st, err := store.Open(path, store.Options{})
+	st, err := bolt.Open(path, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +36,7 @@ func TestOpenCreatesPrivateFile(t *testing.T) {
 func TestSecondOpenFailsFastWithErrLocked(t *testing.T) {
 	_, path := openTemp(t)
 	start := time.Now()
-	st2, err := store.Open(path, store.Options{LockTimeout: 200 * time.Millisecond})
+	st2, err := bolt.Open(path, bolt.Options{LockTimeout: 200 * time.Millisecond})
 	if err == nil {
 		st2.Close()
 		t.Fatal("second Open of a held file succeeded")

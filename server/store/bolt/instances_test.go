@@ -1,4 +1,4 @@
-package store_test
+package bolt_test
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/store"
+	"github.com/ooctl/oo/server/store/bolt"
 )
 
 func instRec(id, url string) store.InstanceRecord {
@@ -16,7 +17,7 @@ func instRec(id, url string) store.InstanceRecord {
 
 func TestInstancesRoundTripAndSurviveReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "oo.db")
-	st, err := store.Open(path, store.Options{})
+	st, err := bolt.Open(path, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +39,7 @@ func TestInstancesRoundTripAndSurviveReopen(t *testing.T) {
 	}
 	st.Close()
 
-	st, err = store.Open(path, store.Options{})
+	st, err = bolt.Open(path, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func TestInstancesRoundTripAndSurviveReopen(t *testing.T) {
 }
 
 func TestUpdateInstancesSkipsDeleted(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "oo.db"), store.Options{})
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "oo.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package store_test
+package bolt_test
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ooctl/oo/server/store"
+	"github.com/ooctl/oo/server/store/bolt"
 )
 
 func userRec(id, slug string) store.UserRecord {
@@ -73,7 +74,7 @@ func tokRec(id, userID string, exp time.Time) store.TokenRecord {
 	return store.TokenRecord{ID: id, UserID: userID, CreatedAt: time.Now().UTC(), ExpiresAt: exp}
 }
 
-func tokenIDs(t *testing.T, st *store.Store) []string {
+func tokenIDs(t *testing.T, st *bolt.Store) []string {
 	t.Helper()
 	recs, err := st.ListTokens()
 	if err != nil {
@@ -179,7 +180,7 @@ func TestUsersAndTokensSurviveReopen(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	st2, err := store.Open(path, store.Options{})
+	st2, err := bolt.Open(path, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

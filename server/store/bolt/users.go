@@ -1,46 +1,28 @@
-package store
+package bolt
 
 import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/ooctl/oo/server/store"
+
+	bbolt "go.etcd.io/bbolt"
 )
 
-// UserContact is a way to reach a user, kept as the client sent it.
-type UserContact struct {
-	ID       string `json:"id,omitempty"`
-	Platform string `json:"platform,omitempty"`
-	Handle   string `json:"handle,omitempty"`
-}
-
-// UserRecord is an account as stored. PasswordHash is a bcrypt hash; nothing else about the
-// password is kept.
-type UserRecord struct {
-	ID           string        `json:"id"`
-	Slug         string        `json:"slug"`
-	Name         string        `json:"name"`
-	PasswordHash []byte        `json:"passwordHash"`
-	Roles        []string      `json:"roles"`
-	Contacts     []UserContact `json:"contacts,omitempty"`
-	CreatedAt    time.Time     `json:"createdAt"`
-	UpdatedAt    time.Time     `json:"updatedAt"`
-}
-
 // CreateUser stores u and indexes its slug in one transaction. A taken slug or id is
-// ErrConflict; the index is the single place slug uniqueness is decided, so two concurrent
+// store.ErrConflict; the index is the single place slug uniqueness is decided, so two concurrent
 // registrations of one slug cannot both win.
-func (s *Store) CreateUser(u UserRecord) error {
+func (s *Store) CreateUser(u store.UserRecord) error {
 	if u.ID == "" || u.Slug == "" {
 		return fmt.Errorf("create user: id and slug are required")
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
 		users, slugs := tx.Bucket(bucketUsers), tx.Bucket(bucketSlugs)
 		if slugs.Get([]byte(u.Slug)) != nil {
-			return fmt.Errorf("slug %q: %w", u.Slug, ErrConflict)
+			return fmt.Errorf("slug %q: %w", u.Slug, store.ErrConflict)
 		}
 		if users.Get([]byte(u.ID)) != nil {
-			return fmt.Errorf("user id %q: %w", u.ID, ErrConflict)
+			return fmt.Errorf("user id %q: %w", u.ID, store.ErrConflict)
 		}
 		if err := putJSON(users, u.ID, u); err != nil {
 			return err
@@ -49,22 +31,22 @@ func (s *Store) CreateUser(u UserRecord) error {
 	})
 }
 
-// GetUser returns the user with id, or ErrNotFound.
-func (s *Store) GetUser(id string) (UserRecord, error) {
-	var u UserRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
+// GetUser returns the user with id, or store.ErrNotFound.
+func (s *Store) GetUser(id string) (store.UserRecord, error) {
+	var u store.UserRecord
+	err := s.db.View(func(tx *bbolt.Tx) error {
 		return getJSON(tx.Bucket(bucketUsers), id, &u)
 	})
 	return u, err
 }
 
-// GetUserBySlug returns the user owning slug, or ErrNotFound.
-func (s *Store) GetUserBySlug(slug string) (UserRecord, error) {
-	var u UserRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
+// GetUserBySlug returns the user owning slug, or store.ErrNotFound.
+func (s *Store) GetUserBySlug(slug string) (store.UserRecord, error) {
+	var u store.UserRecord
+	err := s.db.View(func(tx *bbolt.Tx) error {
 		id := tx.Bucket(bucketSlugs).Get([]byte(slug))
 		if id == nil {
-			return ErrNotFound
+			return store.ErrNotFound
 		}
 		return getJSON(tx.Bucket(bucketUsers), string(id), &u)
 	})
@@ -73,10 +55,10 @@ func (s *Store) GetUserBySlug(slug string) (UserRecord, error) {
 
 // ListUsers returns up to limit users (all when limit <= 0) in slug order, and the total
 // number of users.
-func (s *Store) ListUsers(limit int) ([]UserRecord, int, error) {
-	var out []UserRecord
+func (s *Store) ListUsers(limit int) ([]store.UserRecord, int, error) {
+	var out []store.UserRecord
 	total := 0
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bbolt.Tx) error {
 		slugs, users := tx.Bucket(bucketSlugs), tx.Bucket(bucketUsers)
 		// Walking the slug index gives a stable, human-friendly order for free.
 		return slugs.ForEach(func(_, id []byte) error {
@@ -84,7 +66,7 @@ func (s *Store) ListUsers(limit int) ([]UserRecord, int, error) {
 			if limit > 0 && len(out) >= limit {
 				return nil
 			}
-			var u UserRecord
+			var u store.UserRecord
 			if err := getJSON(users, string(id), &u); err != nil {
 				return fmt.Errorf("slug index points at user %s: %w", id, err)
 			}
@@ -100,9 +82,9 @@ func (s *Store) ListUsers(limit int) ([]UserRecord, int, error) {
 // password. It returns the ids of the deleted tokens.
 func (s *Store) SetPassword(userID string, hash []byte, now time.Time, keepTokenID string) ([]string, error) {
 	var revoked []string
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
 		users := tx.Bucket(bucketUsers)
-		var u UserRecord
+		var u store.UserRecord
 		if err := getJSON(users, userID, &u); err != nil {
 			return err
 		}
@@ -112,7 +94,7 @@ func (s *Store) SetPassword(userID string, hash []byte, now time.Time, keepToken
 			return err
 		}
 		var err error
-		revoked, err = deleteTokens(tx.Bucket(bucketTokens), func(t TokenRecord) bool {
+		revoked, err = deleteTokens(tx.Bucket(bucketTokens), func(t store.TokenRecord) bool {
 			return t.UserID == userID && t.ID != keepTokenID
 		})
 		return err
@@ -127,9 +109,9 @@ func (s *Store) SetPassword(userID string, hash []byte, now time.Time, keepToken
 // transaction, and returns the ids of the deleted tokens (to drop from the in-memory set).
 func (s *Store) DeleteUser(userID string) ([]string, error) {
 	var revoked []string
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
 		users := tx.Bucket(bucketUsers)
-		var u UserRecord
+		var u store.UserRecord
 		if err := getJSON(users, userID, &u); err != nil {
 			return err
 		}
@@ -140,7 +122,7 @@ func (s *Store) DeleteUser(userID string) ([]string, error) {
 			return err
 		}
 		var err error
-		revoked, err = deleteTokens(tx.Bucket(bucketTokens), func(t TokenRecord) bool { return t.UserID == userID })
+		revoked, err = deleteTokens(tx.Bucket(bucketTokens), func(t store.TokenRecord) bool { return t.UserID == userID })
 		return err
 	})
 	if err != nil {
