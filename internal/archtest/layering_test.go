@@ -74,6 +74,7 @@ var (
 			under(p, "github.com/charmbracelet") || under(p, "github.com/olekukonko") || under(p, "github.com/itchyny/gojq")
 	}
 	isBolt     = func(p string) bool { return under(p, "go.etcd.io/bbolt") }
+	isEtcd     = func(p string) bool { return under(p, "go.etcd.io/etcd") }
 	isServer   = func(p string) bool { return in(p, "server") }
 	isAppState = func(p string) bool {
 		return in(p, "internal/config", "internal/credstore")
@@ -96,6 +97,12 @@ var rules = []rule{
 	{"only server/store/bolt imports bbolt", false, func(from, imp string) bool {
 		return isBolt(imp) && from != mod+"/server/store/bolt"
 	}, [2]string{mod + "/server/user", "go.etcd.io/bbolt"}},
+	{"only server/store/etcd (and internal/etcdtest, the tests' etcd) imports the etcd client", false, func(from, imp string) bool {
+		return isEtcd(imp) && !in(from, "server/store/etcd", "internal/etcdtest")
+	}, [2]string{mod + "/server/registry", "go.etcd.io/etcd/client/v3"}},
+	{"internal/etcdtest is for tests: only test harnesses reach it", true, func(from, imp string) bool {
+		return in(imp, "internal/etcdtest") && !isTestUtils(from)
+	}, [2]string{mod + "/server/store/etcd", mod + "/internal/etcdtest"}},
 	{"only pkg/cmd/server (and the server itself) imports the server", false, func(from, imp string) bool {
 		return isServer(imp) && !isServer(from) && from != mod+"/pkg/cmd/server"
 	}, [2]string{mod + "/pkg/cmd/auth", mod + "/server/user"}},
