@@ -146,6 +146,9 @@ var rules = []rule{
 	{"server/store is the bottom: it reaches no other server package", true, func(from, imp string) bool {
 		return from == mod+"/server/store" && isServer(imp)
 	}, [2]string{mod + "/server/store", mod + "/server/apierr"}},
+	{"the store implementations reach no server package but server/store", true, func(from, imp string) bool {
+		return in(from, "server/store/bolt", "server/store/etcd") && isServer(imp) && imp != mod+"/server/store"
+	}, [2]string{mod + "/server/store/etcd", mod + "/server/registry"}},
 	{"the HTTP surface is on top: inside the server only server.go (and the test harnesses) reach server/httpapi", true, func(from, imp string) bool {
 		return isServer(from) && imp == mod+"/server/httpapi" && from != mod+"/server" && !isTestUtils(from)
 	}, [2]string{mod + "/server/registry", mod + "/server/httpapi"}},

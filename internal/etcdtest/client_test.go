@@ -335,7 +335,10 @@ func TestClientTLSAndAuth(t *testing.T) {
 		c.TLS = c.TLS.Clone()
 		c.TLS.Certificates = nil
 	})
-	refused("plain HTTP", func(c *clientv3.Config) { c.TLS = nil; c.Endpoints = []string{"http" + e.Endpoints()[0][len("https"):]} })
+	refused("plain HTTP", func(c *clientv3.Config) {
+		c.TLS = nil
+		c.Endpoints = []string{"http" + e.Endpoints()[0][len("https"):]}
+	})
 	refused("wrong password", func(c *clientv3.Config) { c.Password = "wrong" })
 	refused("no credentials (certificate name is no user)", func(c *clientv3.Config) { c.Username, c.Password = "", "" })
 

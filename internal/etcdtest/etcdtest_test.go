@@ -24,9 +24,11 @@ type failingTB struct {
 	logs     []string
 }
 
-func (f *failingTB) Cleanup(fn func())               { f.cleanups = append(f.cleanups, fn) }
-func (f *failingTB) Failed() bool                    { return true }
-func (f *failingTB) Logf(format string, args ...any) { f.logs = append(f.logs, fmt.Sprintf(format, args...)) }
+func (f *failingTB) Cleanup(fn func()) { f.cleanups = append(f.cleanups, fn) }
+func (f *failingTB) Failed() bool      { return true }
+func (f *failingTB) Logf(format string, args ...any) {
+	f.logs = append(f.logs, fmt.Sprintf(format, args...))
+}
 func (f *failingTB) runCleanups() {
 	for i := len(f.cleanups) - 1; i >= 0; i-- {
 		f.cleanups[i]()
