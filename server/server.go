@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/egress"
 	"github.com/ooctl/oo/server/httpapi"
 	"github.com/ooctl/oo/server/proxy"
@@ -81,19 +82,19 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.Addr == "" {
-		c.Addr = "127.0.0.1:58231"
+		c.Addr = api.DefaultAddr
 	}
 	if c.Registration == "" {
 		c.Registration = "open"
 	}
 	if c.TokenTTL == 0 {
-		c.TokenTTL = 720 * time.Hour
+		c.TokenTTL = user.DefaultTokenTTL
 	}
 	if c.ProbeInterval == 0 {
-		c.ProbeInterval = 5 * time.Second
+		c.ProbeInterval = registry.DefaultProbeInterval
 	}
 	if c.InstanceExpiry == 0 {
-		c.InstanceExpiry = 24 * time.Hour
+		c.InstanceExpiry = registry.DefaultInstanceExpiry
 	}
 	if c.MaxInstances == 0 {
 		c.MaxInstances = DefaultMaxInstances
@@ -130,6 +131,14 @@ const (
 	DefaultLoginFailureWindow = time.Minute
 )
 
+// The defaults of the components, re-exported for the command line (which may import only this
+// package of the server).
+const (
+	DefaultTokenTTL       = user.DefaultTokenTTL
+	DefaultProbeInterval  = registry.DefaultProbeInterval
+	DefaultInstanceExpiry = registry.DefaultInstanceExpiry
+)
+
 // DefaultMaxInstances is the per-account instance quota: far more than one developer runs,
 // far less than a registration flood.
 const DefaultMaxInstances = 100
@@ -140,6 +149,7 @@ type Server struct {
 	store    store.Store
 	users    *user.Service
 	registry *registry.Registry
+	proxy    *proxy.Proxy
 	targets  *egress.Policy
 	handler  http.Handler
 }
@@ -201,7 +211,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Middleware != nil {
 		h = cfg.Middleware(h)
 	}
-	return &Server{cfg: cfg, store: st, users: users, registry: reg, targets: targets, handler: h}, nil
+	return &Server{cfg: cfg, store: st, users: users, registry: reg, proxy: prx, targets: targets, handler: h}, nil
 }
 
 // Handler is the root handler, for tests that serve it themselves.
@@ -245,8 +255,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return errors.Join(serveErr, s.Close())
 }
 
-// Close flushes registry state and releases the store.
+// Close drops the proxy's idle connections to instances, flushes registry state and releases
+// the store.
 func (s *Server) Close() error {
+	s.proxy.Close()
 	return errors.Join(s.registry.Close(), s.store.Close())
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -181,4 +182,48 @@ func TestRunStopsCleanlyAndReleasesTheDataDir(t *testing.T) {
 		t.Fatalf("data dir still locked after Run returned: %v", err)
 	}
 	st.Close()
+}
+
+// Stopping the server must not leave its keep-alive connections to instances open: an
+// instance would hold a socket (and a goroutine) per stopped server until its own idle timeout.
+func TestStopClosesProxyConnectionsToInstances(t *testing.T) {
+	closed := make(chan struct{}, 16)
+	backend := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	backend.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateClosed {
+			closed <- struct{}{}
+		}
+	}
+	backend.Start()
+	t.Cleanup(backend.Close)
+
+	s := servertest.StartConfig(t, quietConfig(t.TempDir()))
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			s.Stop(t)
+		}
+	})
+	tok := s.Register(t, "keepalive", "keepalive-password")
+	if code := s.Do(t, http.MethodPut, api.PathInstance, tok, api.RegisterInstanceRequest{URL: backend.URL}, nil); code != http.StatusOK && code != http.StatusCreated {
+		t.Fatalf("register instance: HTTP %d", code)
+	}
+	resp, err := http.Get(s.URL + "/keepalive/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("proxied GET: HTTP %d", resp.StatusCode)
+	}
+	s.Stop(t)
+	stopped = true
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the proxy's connection to the instance is still open after the server stopped")
+	}
 }

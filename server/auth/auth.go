@@ -1,10 +1,10 @@
-// Package auth carries the authenticated caller through a request. It is a leaf package so
+// Package auth describes the authenticated caller. Handlers receive the Principal as an
+// argument (no request context is cloned to carry it). It is a leaf package so
 // that the user service (which makes principals) and the HTTP layer and registry (which read
 // them) do not import each other.
 package auth
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"time"
@@ -23,19 +23,6 @@ type Principal struct {
 
 // IsAdmin reports whether the principal holds the admin role.
 func (p Principal) IsAdmin() bool { return slices.Contains(p.Roles, api.RoleAdmin) }
-
-type ctxKey struct{}
-
-// WithPrincipal returns ctx carrying p.
-func WithPrincipal(ctx context.Context, p Principal) context.Context {
-	return context.WithValue(ctx, ctxKey{}, p)
-}
-
-// FromContext returns the principal of an authenticated request.
-func FromContext(ctx context.Context) (Principal, bool) {
-	p, ok := ctx.Value(ctxKey{}).(Principal)
-	return p, ok
-}
 
 // BearerToken returns the token of an Authorization header value of the Bearer scheme (any
 // case), or "" for anything else.

@@ -111,7 +111,7 @@ func (a *API) authed(h authedFunc) http.HandlerFunc {
 			WriteError(w, r, a.Log, err)
 			return
 		}
-		h(w, r.WithContext(auth.WithPrincipal(r.Context(), p)), p)
+		h(w, r, p)
 	}
 }
 

@@ -20,7 +20,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ooctl/oo/internal/randid"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/apierr"
 	"github.com/ooctl/oo/server/auth"
@@ -29,10 +28,16 @@ import (
 	"github.com/ooctl/oo/server/store"
 )
 
+// Defaults the server, its flags and the registry share; defined here, where they take effect.
+const (
+	DefaultProbeInterval  = 5 * time.Second
+	DefaultInstanceExpiry = 24 * time.Hour
+)
+
 // Options tune the registry. Zero values mean the defaults.
 type Options struct {
-	ProbeInterval  time.Duration // default 5s; negative disables active probing
-	InstanceExpiry time.Duration // down longer than this is removed; default 24h
+	ProbeInterval  time.Duration // default DefaultProbeInterval; negative disables active probing
+	InstanceExpiry time.Duration // down longer than this is removed; default DefaultInstanceExpiry
 	Logger         *slog.Logger
 	// Targets is the outbound policy: what an instance URL may point at, checked at
 	// registration and on every probe. nil refuses only egress.Builtin.
@@ -62,10 +67,10 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.ProbeInterval == 0 {
-		o.ProbeInterval = 5 * time.Second
+		o.ProbeInterval = DefaultProbeInterval
 	}
 	if o.InstanceExpiry <= 0 {
-		o.InstanceExpiry = 24 * time.Hour
+		o.InstanceExpiry = DefaultInstanceExpiry
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -102,10 +107,6 @@ func (o *Options) defaults() {
 	}
 }
 
-// resolveTimeout bounds the lookup of an instance's host name at registration. A name that does
-// not resolve in time is accepted: every connection to it is checked again.
-const resolveTimeout = 2 * time.Second
-
 // Registry is the set of registered instances. It is safe for concurrent use.
 type Registry struct {
 	st     Store
@@ -127,16 +128,6 @@ type Registry struct {
 
 	kick  chan struct{} // wakes Run when a probe is due now
 	table atomic.Pointer[Table]
-}
-
-// entry is one instance's full state. Guarded by Registry.mu.
-type entry struct {
-	rec       store.InstanceRecord // rec.Status and rec.LastHeartbeat follow h
-	url       api.TargetURL
-	h         health.State
-	nextProbe time.Time
-	probing   bool
-	gen       uint64 // bumped when what is probed changes, so a stale probe result is dropped
 }
 
 // New loads the registered instances from st and publishes the first route table. Health state
@@ -549,360 +540,4 @@ func (r *Registry) ReportSuspect(id string) {
 		e.nextProbe = time.Now()
 		r.wake()
 	}
-}
-
-// notYet prefixes why an instance in its start period failed: it is Unknown, not down.
-const notYet = "not answering yet (starting?): "
-
-// Run probes instances, applies TTLs and expiry and flushes health state until ctx is done.
-// Probes still running when ctx ends are abandoned and their results dropped.
-func (r *Registry) Run(ctx context.Context) {
-	// The loop wakes every Tick, or sooner when a probe is due sooner (an instance that has
-	// not answered since it registered is probed every few tens of milliseconds).
-	tick := time.NewTimer(r.opts.Tick)
-	defer tick.Stop()
-	flush := time.NewTicker(r.opts.FlushInterval)
-	defer flush.Stop()
-	sem := make(chan struct{}, r.opts.MaxProbes)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		now := time.Now()
-		r.maintain(now)
-		jobs, soonest := r.due(now)
-		for _, j := range jobs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				select {
-				case sem <- struct{}{}:
-				case <-ctx.Done():
-					return
-				}
-				res := r.prober.Probe(ctx, j.check)
-				<-sem
-				if ctx.Err() == nil {
-					r.applyProbe(j, res)
-				}
-			}()
-		}
-		wait := r.opts.Tick
-		if !soonest.IsZero() {
-			wait = max(min(wait, soonest.Sub(now)), time.Millisecond)
-		}
-		tick.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		case <-r.kick:
-		case <-flush.C:
-			if err := r.Flush(); err != nil {
-				r.log.Error("writing instance health state", "err", err)
-			}
-		}
-	}
-}
-
-type probeJob struct {
-	id    string
-	gen   uint64
-	check health.Check
-}
-
-// due marks and returns the probes to start now, and when the next one not yet started is
-// due (zero when none is).
-func (r *Registry) due(now time.Time) (jobs []probeJob, soonest time.Time) {
-	if !r.probing() {
-		return nil, time.Time{}
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, e := range r.byID {
-		if e.probing {
-			continue
-		}
-		if now.Before(e.nextProbe) {
-			if soonest.IsZero() || e.nextProbe.Before(soonest) {
-				soonest = e.nextProbe
-			}
-			continue
-		}
-		e.probing = true
-		jobs = append(jobs, probeJob{id: e.rec.ID, gen: e.gen, check: health.Check{
-			Scheme: e.url.Scheme, Addr: e.url.HostPort, Path: e.rec.HealthPath,
-		}})
-	}
-	return jobs, soonest
-}
-
-func (r *Registry) applyProbe(j probeJob, res health.Result) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e, ok := r.byID[j.id]
-	if !ok || e.gen != j.gen {
-		return
-	}
-	now := time.Now()
-	e.probing = false
-	starting := e.h.Starting(now, r.policy)
-	e.h.Observe(now, res, r.policy)
-	next := r.nextProbeIn(e, now)
-	e.nextProbe = now.Add(next)
-	if next < r.opts.Tick {
-		r.wake() // Run sleeps up to a Tick; make it plan for this probe
-	}
-	e.rec.Details = res.Detail
-	if res.Outcome == health.Pass {
-		e.rec.Details = ""
-	} else if starting {
-		e.rec.Details = notYet + res.Detail
-	}
-	r.dirty[e] = struct{}{}
-	r.refresh(e, now, "probe")
-}
-
-// nextProbeIn is how long after a probe (whose result is in e.h) to probe e again.
-func (r *Registry) nextProbeIn(e *entry, now time.Time) time.Duration {
-	next := r.opts.ProbeInterval
-	if e.h.Confirming() {
-		// A failure that has not yet taken the instance down is confirmed after half an
-		// interval (HAProxy's "fastinter"), so that a dead instance leaves rotation within two
-		// intervals of dying even with two failures required and the tick's delay on each.
-		next /= 2
-	}
-	if e.h.Waiting() {
-		// The process registered at Start has not answered yet: it is most likely starting,
-		// and it should be routable as soon as it listens. Probe again after a quarter of the
-		// time it has been waiting (StartBackoff at first), so that it is seen within about a
-		// quarter of its start-up time, at a cost of a few dozen refused connections, until
-		// the delay reaches the interval.
-		next = min(next, max(now.Sub(e.h.Start)/4, r.opts.StartBackoff))
-	}
-	return next
-}
-
-// maintain applies heartbeat TTLs and removes instances that have been down too long.
-func (r *Registry) maintain(now time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, e := range r.byID {
-		if e.h.TTL > 0 {
-			r.refresh(e, now, "heartbeat TTL expired")
-		}
-		if !e.rec.DownSince.IsZero() && now.Sub(e.rec.DownSince) > r.opts.InstanceExpiry {
-			if err := r.w.write(store.InstanceWrite{Rec: e.rec, Delete: true}); err != nil {
-				r.log.Error("removing expired instance", "id", e.rec.ID, "err", err)
-				continue
-			}
-			r.remove(e)
-			r.log.Info("instance expired", "id", e.rec.ID, "url", e.rec.URL, "slug", e.rec.Slug,
-				"down_since", e.rec.DownSince, "expiry", r.opts.InstanceExpiry)
-		}
-	}
-}
-
-// refresh recomputes e's status; a change is logged, scheduled for writing and published.
-func (r *Registry) refresh(e *entry, now time.Time, reason string) {
-	old := e.rec.Status
-	if !r.sync(e, now) {
-		return
-	}
-	r.dirty[e] = struct{}{}
-	r.log.Info("instance status changed", "id", e.rec.ID, "url", e.rec.URL, "slug", e.rec.Slug,
-		"from", old, "to", e.rec.Status, "reason", reason, "details", e.rec.Details)
-	r.publish(e.rec.Slug)
-}
-
-// sync copies e's health into its record and reports whether the status changed.
-func (r *Registry) sync(e *entry, now time.Time) bool {
-	e.rec.LastHeartbeat = timePtr(e.rec.LastHeartbeat, e.h.LastHeartbeat)
-	e.rec.LastSeen = timePtr(e.rec.LastSeen, e.h.LastSeen)
-	e.rec.LastBeat = e.h.LastBeat
-	st := e.h.Status(now)
-	if st == e.rec.Status {
-		return false
-	}
-	e.rec.Status = st
-	if tier(st) >= 0 {
-		e.rec.DownSince = time.Time{}
-	} else if e.rec.DownSince.IsZero() {
-		e.rec.DownSince = now
-	}
-	return true
-}
-
-// timePtr returns old if it already points at t, else a pointer to a copy of t (nil for zero),
-// so that records handed out earlier are never changed under their readers.
-func timePtr(old *time.Time, t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	if old != nil && old.Equal(t) {
-		return old
-	}
-	return &t
-}
-
-// Flush writes health state changed since the last flush, in one transaction.
-func (r *Registry) Flush() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.dirty) == 0 {
-		return nil
-	}
-	ws := make([]store.InstanceWrite, 0, len(r.dirty))
-	for e := range r.dirty {
-		ws = append(ws, store.InstanceWrite{Rec: e.rec, IfStored: true})
-	}
-	if err := r.w.write(ws...); err != nil {
-		return err
-	}
-	clear(r.dirty)
-	return nil
-}
-
-// Close writes pending health state. Call it after Run has returned.
-func (r *Registry) Close() error { return r.Flush() }
-
-func (r *Registry) wake() {
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
-}
-
-func (r *Registry) index(e *entry) {
-	r.byID[e.rec.ID] = e
-	if r.byURL[e.url.Canonical] == nil {
-		r.byURL[e.url.Canonical] = e
-	}
-	m := r.bySlug[e.rec.Slug]
-	if m == nil {
-		m = map[string]*entry{}
-		r.bySlug[e.rec.Slug] = m
-	}
-	m[e.rec.ID] = e
-}
-
-func (r *Registry) unindex(e *entry) {
-	delete(r.byID, e.rec.ID)
-	if r.byURL[e.url.Canonical] == e {
-		delete(r.byURL, e.url.Canonical)
-	}
-	if m := r.bySlug[e.rec.Slug]; m != nil {
-		delete(m, e.rec.ID)
-		if len(m) == 0 {
-			delete(r.bySlug, e.rec.Slug)
-		}
-	}
-}
-
-func (r *Registry) remove(e *entry) {
-	r.unindex(e)
-	delete(r.dirty, e)
-	e.gen++ // drop the result of a probe in flight
-	r.publish(e.rec.Slug)
-}
-
-// publish swaps in a table with the routes of slugs rebuilt from the current entries. The
-// other slugs' routes, and every shard of the table none of slugs falls in, are shared with the
-// previous table, so a change costs a copy of its shards, not of every slug. Called with r.mu held, which keeps publishes in order.
-func (r *Registry) publish(slugs ...string) {
-	changes := make(map[string]*Route, len(slugs))
-	for _, slug := range slugs {
-		delete(r.unpublished, slug)
-		if slug == "" {
-			continue
-		}
-		ents := r.bySlug[slug]
-		if len(ents) == 0 {
-			changes[slug] = nil
-			continue
-		}
-		targets := make([]Target, 0, len(ents))
-		for _, e := range ents {
-			targets = append(targets, Target{ID: e.rec.ID, Scheme: e.url.Scheme, Host: e.url.HostPort, Status: e.rec.Status})
-		}
-		slices.SortFunc(targets, func(a, b Target) int { return cmp.Compare(a.ID, b.ID) })
-		changes[slug] = newRoute(targets)
-	}
-	r.table.Store(r.table.Load().with(changes))
-}
-
-// publishPending publishes the routes of every slug registrations changed since the last time.
-func (r *Registry) publishPending() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.unpublished) > 0 {
-		r.publish(slices.Collect(maps.Keys(r.unpublished))...)
-	}
-}
-
-func notFound(id string) error { return apierr.NotFound("no instance with id %q", id) }
-
-func parseTTL(s string) (time.Duration, error) {
-	if s == "" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, apierr.BadRequest("ttl %q must be a positive duration such as 15s", s)
-	}
-	return d, nil
-}
-
-// newID returns an unused "inst_" + 10 base62 characters (about 59 bits) from crypto/rand.
-func (r *Registry) newID() string {
-	for {
-		id := randid.New("inst_", 10)
-		if _, taken := r.byID[id]; !taken {
-			return id
-		}
-	}
-}
-
-func validID(id string) bool {
-	if len(id) > 64 {
-		return false
-	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// validSlug is api.CheckSlug as a 400: an admin registering for a slug is held to the same rule
-// as the account's registration.
-// MaxHealthPathLen bounds healthPath: it is stored, listed and requested on every probe.
-const MaxHealthPathLen = 1024
-
-// validHealthPath accepts "" (TCP probing) or an absolute path with an optional query. Control
-// characters, spaces and '#' are refused here, where the client can be told, instead of failing
-// every probe later (or, for CR/LF, trying to inject a header into them).
-func validHealthPath(p string) error {
-	if p == "" {
-		return nil
-	}
-	if !strings.HasPrefix(p, "/") {
-		return apierr.BadRequest("healthPath %q must start with /", p)
-	}
-	if len(p) > MaxHealthPathLen {
-		return apierr.BadRequest("healthPath is %d bytes long; at most %d are allowed", len(p), MaxHealthPathLen)
-	}
-	for i := 0; i < len(p); i++ {
-		if c := p[i]; c <= ' ' || c == 0x7f || c == '#' {
-			return apierr.BadRequest("healthPath %q holds %q at byte %d; percent-encode spaces, and control characters and '#' have no place in a path", p, c, i)
-		}
-	}
-	return nil
-}
-
-func validSlug(slug string) error {
-	if err := api.CheckSlug(slug); err != nil {
-		return apierr.BadRequest("%s", err.Error())
-	}
-	return nil
 }

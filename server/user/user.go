@@ -31,6 +31,10 @@ const AdminSlug = "admin"
 // DefaultListLimit is how many users ListUsers returns when the caller gives no limit.
 const DefaultListLimit = 1000
 
+// DefaultTokenTTL is how long an issued token lives unless the server is told otherwise: a
+// month, so a developer logs in about once a month.
+const DefaultTokenTTL = 720 * time.Hour
+
 // Options configure the service.
 type Options struct {
 	TokenTTL     time.Duration

@@ -117,9 +117,9 @@ requests finish (up to --shutdown-timeout) and closes the store.`,
 		def   time.Duration
 		usage string
 	}{
-		{&o.tokenTTL, "token-ttl", "OO_TOKEN_TTL", 720 * time.Hour, "lifetime of issued tokens"},
-		{&o.probeInterval, "probe-interval", "OO_PROBE_INTERVAL", 5 * time.Second, "how often instances are health-checked; 0 disables probing"},
-		{&o.instanceExpiry, "instance-expiry", "OO_INSTANCE_EXPIRY", 24 * time.Hour, "remove instances unreachable for longer than this"},
+		{&o.tokenTTL, "token-ttl", "OO_TOKEN_TTL", server.DefaultTokenTTL, "lifetime of issued tokens"},
+		{&o.probeInterval, "probe-interval", "OO_PROBE_INTERVAL", server.DefaultProbeInterval, "how often instances are health-checked; 0 disables probing"},
+		{&o.instanceExpiry, "instance-expiry", "OO_INSTANCE_EXPIRY", server.DefaultInstanceExpiry, "remove instances unreachable for longer than this"},
 		{&o.loginFailureWindow, "login-failure-window", "OO_LOGIN_FAILURE_WINDOW", server.DefaultLoginFailureWindow, "the window of --login-failures (the budget refills gradually over it)"},
 		{&o.shutdownTimeout, "shutdown-timeout", "OO_SHUTDOWN_TIMEOUT", 10 * time.Second, "how long in-flight requests may take to finish on shutdown"},
 		{&o.proxy.DialTimeout, "proxy-dial-timeout", "OO_PROXY_DIAL_TIMEOUT", 5 * time.Second, "proxy: connecting to an instance; a failed dial is retried once on another instance"},

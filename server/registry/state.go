@@ -1,0 +1,137 @@
+package registry
+import (
+	"cmp"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/server/health"
+	"github.com/ooctl/oo/server/store"
+)
+
+// entry is one instance's full state. Guarded by Registry.mu.
+type entry struct {
+	rec       store.InstanceRecord // rec.Status and rec.LastHeartbeat follow h
+	url       api.TargetURL
+	h         health.State
+	nextProbe time.Time
+	probing   bool
+	gen       uint64 // bumped when what is probed changes, so a stale probe result is dropped
+}
+
+// refresh recomputes e's status; a change is logged, scheduled for writing and published.
+func (r *Registry) refresh(e *entry, now time.Time, reason string) {
+	old := e.rec.Status
+	if !r.sync(e, now) {
+		return
+	}
+	r.dirty[e] = struct{}{}
+	r.log.Info("instance status changed", "id", e.rec.ID, "url", e.rec.URL, "slug", e.rec.Slug,
+		"from", old, "to", e.rec.Status, "reason", reason, "details", e.rec.Details)
+	r.publish(e.rec.Slug)
+}
+
+// sync copies e's health into its record and reports whether the status changed.
+func (r *Registry) sync(e *entry, now time.Time) bool {
+	e.rec.LastHeartbeat = timePtr(e.rec.LastHeartbeat, e.h.LastHeartbeat)
+	e.rec.LastSeen = timePtr(e.rec.LastSeen, e.h.LastSeen)
+	e.rec.LastBeat = e.h.LastBeat
+	st := e.h.Status(now)
+	if st == e.rec.Status {
+		return false
+	}
+	e.rec.Status = st
+	if tier(st) >= 0 {
+		e.rec.DownSince = time.Time{}
+	} else if e.rec.DownSince.IsZero() {
+		e.rec.DownSince = now
+	}
+	return true
+}
+
+// timePtr returns old if it already points at t, else a pointer to a copy of t (nil for zero),
+// so that records handed out earlier are never changed under their readers.
+func timePtr(old *time.Time, t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	if old != nil && old.Equal(t) {
+		return old
+	}
+	return &t
+}
+
+func (r *Registry) wake() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Registry) index(e *entry) {
+	r.byID[e.rec.ID] = e
+	if r.byURL[e.url.Canonical] == nil {
+		r.byURL[e.url.Canonical] = e
+	}
+	m := r.bySlug[e.rec.Slug]
+	if m == nil {
+		m = map[string]*entry{}
+		r.bySlug[e.rec.Slug] = m
+	}
+	m[e.rec.ID] = e
+}
+
+func (r *Registry) unindex(e *entry) {
+	delete(r.byID, e.rec.ID)
+	if r.byURL[e.url.Canonical] == e {
+		delete(r.byURL, e.url.Canonical)
+	}
+	if m := r.bySlug[e.rec.Slug]; m != nil {
+		delete(m, e.rec.ID)
+		if len(m) == 0 {
+			delete(r.bySlug, e.rec.Slug)
+		}
+	}
+}
+
+func (r *Registry) remove(e *entry) {
+	r.unindex(e)
+	delete(r.dirty, e)
+	e.gen++ // drop the result of a probe in flight
+	r.publish(e.rec.Slug)
+}
+
+// publish swaps in a table with the routes of slugs rebuilt from the current entries. The
+// other slugs' routes, and every shard of the table none of slugs falls in, are shared with the
+// previous table, so a change costs a copy of its shards, not of every slug. Called with r.mu held, which keeps publishes in order.
+func (r *Registry) publish(slugs ...string) {
+	changes := make(map[string]*Route, len(slugs))
+	for _, slug := range slugs {
+		delete(r.unpublished, slug)
+		if slug == "" {
+			continue
+		}
+		ents := r.bySlug[slug]
+		if len(ents) == 0 {
+			changes[slug] = nil
+			continue
+		}
+		targets := make([]Target, 0, len(ents))
+		for _, e := range ents {
+			targets = append(targets, Target{ID: e.rec.ID, Scheme: e.url.Scheme, Host: e.url.HostPort, Status: e.rec.Status})
+		}
+		slices.SortFunc(targets, func(a, b Target) int { return cmp.Compare(a.ID, b.ID) })
+		changes[slug] = newRoute(targets)
+	}
+	r.table.Store(r.table.Load().with(changes))
+}
+
+// publishPending publishes the routes of every slug registrations changed since the last time.
+func (r *Registry) publishPending() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.unpublished) > 0 {
+		r.publish(slices.Collect(maps.Keys(r.unpublished))...)
+	}
+}
