@@ -66,6 +66,3 @@ func (c *committer) wait(b *commitBatch) error {
 	}
 	return b.err
 }
-
-// write queues w and waits for it; for callers that hold Registry.mu anyway.
-func (c *committer) write(w ...store.InstanceWrite) error { return c.wait(c.add(w...)) }

@@ -75,7 +75,7 @@ func (r *Registry) due(now time.Time) (jobs []probeJob, soonest time.Time) {
 		return nil, time.Time{}
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	defer r.unlock()
 	for _, e := range r.byID {
 		if e.probing {
 			continue
@@ -96,7 +96,7 @@ func (r *Registry) due(now time.Time) (jobs []probeJob, soonest time.Time) {
 
 func (r *Registry) applyProbe(j probeJob, res health.Result) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	defer r.unlock()
 	e, ok := r.byID[j.id]
 	if !ok || e.gen != j.gen {
 		return
@@ -140,42 +140,73 @@ func (r *Registry) nextProbeIn(e *entry, now time.Time) time.Duration {
 	return next
 }
 
-// maintain applies heartbeat TTLs and removes instances that have been down too long.
+// maintain applies heartbeat TTLs and removes instances that have been down too long. The
+// removals are committed after r.mu is released.
 func (r *Registry) maintain(now time.Time) {
+	expired := r.expire(now)
+	if expired == nil {
+		return
+	}
+	if err := r.w.wait(expired); err != nil {
+		// Gone from memory, maybe still stored: a restart loads them, and they expire again.
+		r.log.Error("removing expired instances", "err", err)
+	}
+}
+
+// expire applies TTLs, removes the expired instances and queues their deletion; nil when none.
+func (r *Registry) expire(now time.Time) *commitBatch {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	defer r.unlock()
+	var b *commitBatch
 	for _, e := range r.byID {
 		if e.h.TTL > 0 {
 			r.refresh(e, now, "heartbeat TTL expired")
 		}
 		if !e.rec.DownSince.IsZero() && now.Sub(e.rec.DownSince) > r.opts.InstanceExpiry {
-			if err := r.w.write(store.InstanceWrite{Rec: e.rec, Delete: true}); err != nil {
-				r.log.Error("removing expired instance", "id", e.rec.ID, "err", err)
-				continue
-			}
+			b = r.w.add(store.InstanceWrite{Rec: e.rec, Delete: true})
 			r.remove(e)
 			r.log.Info("instance expired", "id", e.rec.ID, "url", e.rec.URL, "slug", e.rec.Slug,
 				"down_since", e.rec.DownSince, "expiry", r.opts.InstanceExpiry)
 		}
 	}
+	return b
 }
 
-// Flush writes health state changed since the last flush, in one transaction.
+// Flush writes health state changed since the last flush, in one transaction. The writes are
+// queued under r.mu and committed without it; should the commit fail, the entries still
+// registered are marked for the next flush.
 func (r *Registry) Flush() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.dirty) == 0 {
+	b, ents := r.queueDirty()
+	if b == nil {
 		return nil
 	}
+	err := r.w.wait(b)
+	if err != nil {
+		r.mu.Lock()
+		for _, e := range ents {
+			if r.byID[e.rec.ID] == e {
+				r.dirty[e] = struct{}{}
+			}
+		}
+		r.unlock()
+	}
+	return err
+}
+
+func (r *Registry) queueDirty() (*commitBatch, []*entry) {
+	r.mu.Lock()
+	defer r.unlock()
+	if len(r.dirty) == 0 {
+		return nil, nil
+	}
 	ws := make([]store.InstanceWrite, 0, len(r.dirty))
+	ents := make([]*entry, 0, len(r.dirty))
 	for e := range r.dirty {
 		ws = append(ws, store.InstanceWrite{Rec: e.rec, IfStored: true})
-	}
-	if err := r.w.write(ws...); err != nil {
-		return err
+		ents = append(ents, e)
 	}
 	clear(r.dirty)
-	return nil
+	return r.w.add(ws...), ents
 }
 
 // Close writes pending health state. Call it after Run has returned.

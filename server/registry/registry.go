@@ -126,8 +126,9 @@ type Registry struct {
 	// one slug does not rebuild that slug's routes once per instance.
 	unpublished map[string]struct{}
 
-	kick  chan struct{} // wakes Run when a probe is due now
-	table atomic.Pointer[Table]
+	kick    chan struct{} // wakes Run when a probe is due now
+	reports chan report   // the proxy's reports, applied by whoever holds mu (reports.go)
+	table   atomic.Pointer[Table]
 }
 
 // New loads the registered instances from st and publishes the first route table. Health state
@@ -147,6 +148,7 @@ func New(st Store, opts Options) (*Registry, error) {
 		dirty:       map[*entry]struct{}{},
 		unpublished: map[string]struct{}{},
 		kick:        make(chan struct{}, 1),
+		reports:     make(chan report, reportQueue),
 	}
 	recs, err := st.Instances()
 	if err != nil {
@@ -195,7 +197,7 @@ func New(st Store, opts Options) (*Registry, error) {
 	r.table.Store(&Table{})
 	r.mu.Lock()
 	r.publish(slices.Collect(maps.Keys(r.bySlug))...)
-	r.mu.Unlock()
+	r.unlock()
 	return r, nil
 }
 
@@ -249,7 +251,7 @@ func (r *Registry) List(f Filter) []api.Instance {
 			out = append(out, e.rec.Instance)
 		}
 	}
-	r.mu.Unlock()
+	r.unlock()
 	slices.SortFunc(out, func(a, b api.Instance) int {
 		return cmp.Or(cmp.Compare(a.Slug, b.Slug), cmp.Compare(a.URL, b.URL), cmp.Compare(a.ID, b.ID))
 	})
@@ -259,7 +261,7 @@ func (r *Registry) List(f Filter) []api.Instance {
 // Get returns one instance.
 func (r *Registry) Get(id string) (api.Instance, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	defer r.unlock()
 	e, ok := r.byID[id]
 	if !ok {
 		return api.Instance{}, notFound(id)
@@ -315,7 +317,7 @@ func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (
 // register applies a validated registration to the registry under r.mu and queues its write.
 func (r *Registry) register(p auth.Principal, req api.RegisterInstanceRequest, pu api.TargetURL, ttl time.Duration) (api.Instance, *commitBatch, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	defer r.unlock()
 	now := time.Now()
 	e, err := r.target(p, pu.Canonical, req.ID)
 	if err != nil {
@@ -454,23 +456,30 @@ func fillInstance(in *api.Instance, pu api.TargetURL, req api.RegisterInstanceRe
 	in.Tags = slices.Clone(req.Tags)
 }
 
-// Delete removes an instance; only its owner or an admin may.
+// Delete removes an instance; only its owner or an admin may. The instance leaves the
+// registry and its routes at once; the answer waits for the commit, without r.mu.
 func (r *Registry) Delete(p auth.Principal, id string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e, ok := r.byID[id]
-	if !ok {
-		return notFound(id)
-	}
-	if !p.IsAdmin() && p.Slug != e.rec.Slug {
-		return apierr.Forbidden("instance %s belongs to slug %q; only that slug or an admin may delete it", id, e.rec.Slug)
-	}
-	if err := r.w.write(store.InstanceWrite{Rec: e.rec, Delete: true}); err != nil {
+	b, err := r.delete(p, id)
+	if err != nil {
 		return err
 	}
+	return r.w.wait(b)
+}
+
+func (r *Registry) delete(p auth.Principal, id string) (*commitBatch, error) {
+	r.mu.Lock()
+	defer r.unlock()
+	e, ok := r.byID[id]
+	if !ok {
+		return nil, notFound(id)
+	}
+	if !p.IsAdmin() && p.Slug != e.rec.Slug {
+		return nil, apierr.Forbidden("instance %s belongs to slug %q; only that slug or an admin may delete it", id, e.rec.Slug)
+	}
+	b := r.w.add(store.InstanceWrite{Rec: e.rec, Delete: true})
 	r.remove(e)
 	r.log.Info("instance deleted", "id", id, "url", e.rec.URL, "slug", e.rec.Slug, "by", p.Slug)
-	return nil
+	return b, nil
 }
 
 // Heartbeat records that the instance is alive; ttl (a Go duration, may be empty) sets how long
@@ -481,7 +490,7 @@ func (r *Registry) Heartbeat(p auth.Principal, id, ttlText string) (api.Instance
 		return api.Instance{}, err
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	defer r.unlock()
 	e, ok := r.byID[id]
 	if !ok {
 		return api.Instance{}, notFound(id)
@@ -502,42 +511,4 @@ func (r *Registry) Heartbeat(p auth.Principal, id, ttlText string) (api.Instance
 	r.dirty[e] = struct{}{}
 	r.refresh(e, now, "heartbeat")
 	return e.rec.Instance, nil
-}
-
-// ReportDialFailure is the proxy's passive health signal: it could not connect to instance id.
-// The instance leaves the route table at once and is re-probed now.
-func (r *Registry) ReportDialFailure(id string, cause error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e, ok := r.byID[id]
-	if !ok {
-		return
-	}
-	now := time.Now()
-	down := e.h.DialFailed(now, r.policy)
-	if cause != nil {
-		e.rec.Details = "proxy could not connect: " + cause.Error()
-		if !down {
-			e.rec.Details = notYet + e.rec.Details
-		}
-	}
-	if r.probing() {
-		e.nextProbe = now
-		r.wake()
-	}
-	r.refresh(e, now, "proxy could not connect")
-}
-
-// ReportSuspect asks for a probe of id now, without marking it down: the proxy saw an error
-// that may or may not mean the instance is gone.
-func (r *Registry) ReportSuspect(id string) {
-	if !r.probing() {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if e, ok := r.byID[id]; ok {
-		e.nextProbe = time.Now()
-		r.wake()
-	}
 }

@@ -1,4 +1,5 @@
 package registry
+
 import (
 	"cmp"
 	"maps"
@@ -130,7 +131,7 @@ func (r *Registry) publish(slugs ...string) {
 // publishPending publishes the routes of every slug registrations changed since the last time.
 func (r *Registry) publishPending() {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	defer r.unlock()
 	if len(r.unpublished) > 0 {
 		r.publish(slices.Collect(maps.Keys(r.unpublished))...)
 	}
