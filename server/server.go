@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/server/auth"
 	"github.com/ooctl/oo/server/egress"
 	"github.com/ooctl/oo/server/httpapi"
 	"github.com/ooctl/oo/server/proxy"
@@ -203,7 +204,8 @@ func New(cfg Config) (*Server, error) {
 	popts := cfg.Proxy
 	popts.Logger = cfg.Logger
 	popts.Targets = targets
-	popts.Identity = users
+	// The proxy's hot path never waits for the store: memory only (the same thing with bolt).
+	popts.Identity = localIdentity{users}
 	prx := proxy.New(reg, popts)
 	a := &httpapi.API{Users: users, Registry: reg, Proxy: prx, Log: cfg.Logger, BodyTimeout: cfg.APIBodyTimeout,
 		LoginLimit: throttle.New(cfg.LoginFailures, cfg.LoginFailureWindow)}
@@ -259,7 +261,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // the store.
 func (s *Server) Close() error {
 	s.proxy.Close()
+	s.users.Close()
 	return errors.Join(s.registry.Close(), s.store.Close())
+}
+
+// localIdentity is the user service as the proxy sees it: tokens checked from memory only.
+type localIdentity struct{ users *user.Service }
+
+func (l localIdentity) Authenticate(token string) (auth.Principal, error) {
+	return l.users.AuthenticateLocal(token)
 }
 
 // Run listens on cfg.Addr and serves until ctx is done. A busy port or a locked data dir is an

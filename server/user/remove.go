@@ -35,8 +35,7 @@ func (s *Service) Remove(p auth.Principal, id string) error {
 	if id == p.UserID {
 		return apierr.BadRequest("you cannot remove your own account (%q); ask another admin", p.Slug)
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	defer s.lockWrites()()
 	revoked, err := s.st.DeleteUser(id)
 	if errors.Is(err, store.ErrNotFound) {
 		return apierr.NotFound("no account with id %q", id)

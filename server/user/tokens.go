@@ -130,8 +130,7 @@ func (s *Service) issue(u store.UserRecord) (api.AuthToken, error) {
 	if err != nil {
 		return api.AuthToken{}, err
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	defer s.lockWrites()()
 	if err := s.st.PutToken(rec); err != nil {
 		return api.AuthToken{}, fmt.Errorf("record token: %w", err)
 	}
@@ -140,23 +139,52 @@ func (s *Service) issue(u store.UserRecord) (api.AuthToken, error) {
 	return tok, nil
 }
 
+// lockWrites takes writeMu, which orders token writes with the active set, and returns its
+// unlock. With a shared store it takes nothing: the set follows the store's watch there (see
+// activate and deactivate), and holding a lock across an etcd round trip would queue every
+// token write behind the slowest, for seconds when etcd is down.
+func (s *Service) lockWrites() func() {
+	if s.opts.Shared != nil {
+		return func() {}
+	}
+	s.writeMu.Lock()
+	return s.writeMu.Unlock
+}
+
+// activate adds a token this replica has just stored. With a shared store it does nothing: a
+// late local add could undo a revocation the watch has already applied, so the token enters
+// memory from the watch, or on first use from a revision-guarded read (lookupShared).
 func (s *Service) activate(rec store.TokenRecord) {
+	if s.opts.Shared != nil {
+		return
+	}
 	s.mu.Lock()
 	s.active[rec.ID] = activeToken{userID: rec.UserID, expiresAt: rec.ExpiresAt}
 	s.mu.Unlock()
 }
 
+// deactivate drops tokens this replica has just revoked in the store. With a shared store each
+// also leaves a tombstone until the watch reports the deletion, so that a put of the same token
+// still on its way through the watch cannot bring it back.
 func (s *Service) deactivate(ids ...string) {
 	s.mu.Lock()
 	for _, id := range ids {
 		delete(s.active, id)
+		if s.opts.Shared != nil {
+			s.tomb[id] = true
+		}
 	}
 	s.mu.Unlock()
 }
 
-// maybePrune sweeps expired tokens at most every pruneEvery. The caller holds writeMu. A
-// failed sweep is only logged: expired tokens are refused by their exp claim anyway.
+// maybePrune sweeps expired tokens at most every pruneEvery; a sweep already running is not
+// waited for. A failed sweep is only logged: expired tokens are refused by their exp claim
+// anyway.
 func (s *Service) maybePrune() {
+	if !s.pruneMu.TryLock() {
+		return
+	}
+	defer s.pruneMu.Unlock()
 	now := s.now()
 	if now.Sub(s.lastPrune) < pruneEvery {
 		return
@@ -187,7 +215,21 @@ func (s *Service) ActiveTokens() int {
 
 // Authenticate verifies a bearer token: RS256 signature by this server's key, expiry, and that
 // its id is still active. It reads only memory, so it is cheap enough for every request.
+//
+// With a shared store (Options.Shared), a token that verifies but that memory does not know is
+// looked up in the store once (see Shared); AuthenticateLocal never does.
 func (s *Service) Authenticate(token string) (auth.Principal, error) {
+	return s.authenticate(token, s.opts.Shared != nil)
+}
+
+// AuthenticateLocal is Authenticate from memory only: the proxy's hot path, which must not
+// wait for the store on any request. A token issued on another replica is known here once the
+// watch delivers it, milliseconds later.
+func (s *Service) AuthenticateLocal(token string) (auth.Principal, error) {
+	return s.authenticate(token, false)
+}
+
+func (s *Service) authenticate(token string, lookup bool) (auth.Principal, error) {
 	if token == "" {
 		return auth.Principal{}, apierr.Unauthorized("missing bearer token: send the header \"Authorization: Bearer TOKEN\" (log in to get a token)")
 	}
@@ -197,7 +239,13 @@ func (s *Service) Authenticate(token string) (auth.Principal, error) {
 		return auth.Principal{}, apierr.Unauthorized("malformed token: not a JWT")
 	}
 	if p, ok, err := s.cached(token); ok {
-		return p, err
+		if err == errRevoked && lookup {
+			err = s.lookupShared(p)
+		}
+		if err != nil {
+			return auth.Principal{}, err
+		}
+		return p, nil
 	}
 	var c Claims
 	parsed, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return &s.key.PublicKey, nil },
@@ -212,14 +260,19 @@ func (s *Service) Authenticate(token string) (auth.Principal, error) {
 	if c.ID == "" || c.UserID == "" {
 		return auth.Principal{}, apierr.Unauthorized("invalid token: it carries no token or user id")
 	}
+	p := auth.Principal{
+		UserID: c.UserID, Slug: c.Slug, Roles: c.Roles, TokenID: c.ID, ExpiresAt: c.ExpiresAt.Time,
+	}
 	s.mu.RLock()
 	t, ok := s.active[c.ID]
 	s.mu.RUnlock()
 	if !ok || t.userID != c.UserID {
-		return auth.Principal{}, errRevoked
-	}
-	p := auth.Principal{
-		UserID: c.UserID, Slug: c.Slug, Roles: c.Roles, TokenID: c.ID, ExpiresAt: c.ExpiresAt.Time,
+		if !lookup {
+			return auth.Principal{}, errRevoked
+		}
+		if err := s.lookupShared(p); err != nil {
+			return auth.Principal{}, err
+		}
 	}
 	s.mu.Lock()
 	if len(s.verified) >= maxVerified {
@@ -248,7 +301,7 @@ func (s *Service) cached(token string) (p auth.Principal, ok bool, err error) {
 	case !s.now().Before(p.ExpiresAt):
 		return auth.Principal{}, true, apierr.Unauthorized("token has expired; log in again")
 	case !active || t.userID != p.UserID:
-		return auth.Principal{}, true, errRevoked
+		return p, true, errRevoked // p: the caller may look it up in a shared store
 	}
 	return p, true, nil
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -54,6 +55,10 @@ type Options struct {
 	// longer than HashWait (default DefaultHashWait) for a slot is answered 503.
 	HashConcurrency int
 	HashWait        time.Duration
+	// Shared, when set, is the store as other replicas see it too: the active tokens follow its
+	// watch, and token writes take no service-wide lock. Nil: this service is the only one (the
+	// bolt store), and memory is the truth about live tokens.
+	Shared Shared
 }
 
 // Service is the user service.
@@ -76,8 +81,17 @@ type Service struct {
 
 	// writeMu orders token writes so that the store and the active set change together: a
 	// revocation can never be undone in memory by an issue that committed before it.
-	writeMu   sync.Mutex
+	writeMu sync.Mutex
+	// pruneMu guards lastPrune.
+	pruneMu   sync.Mutex
 	lastPrune time.Time
+
+	// With a shared store (Options.Shared): tomb holds tokens revoked here whose deletion the
+	// watch has not delivered yet, appliedRev the last store revision the watch applied (both
+	// guarded by mu), and stopWatch ends the watch.
+	tomb       map[string]bool
+	appliedRev int64
+	stopWatch  func()
 }
 
 // New loads (or on first boot creates) the signing key and admin account, and loads the active
@@ -107,7 +121,8 @@ func New(st Store, opts Options) (*Service, error) {
 	if opts.BcryptCost < bcrypt.MinCost || opts.BcryptCost > bcrypt.MaxCost {
 		return nil, fmt.Errorf("bcrypt cost must be between %d and %d, not %d", bcrypt.MinCost, bcrypt.MaxCost, opts.BcryptCost)
 	}
-	s := &Service{st: st, opts: opts, now: opts.Now, log: opts.Logger, active: map[string]activeToken{}, verified: map[string]auth.Principal{}}
+	s := &Service{st: st, opts: opts, now: opts.Now, log: opts.Logger, active: map[string]activeToken{}, verified: map[string]auth.Principal{},
+		tomb: map[string]bool{}}
 	var err error
 	if s.hasher, err = newHasher(opts.BcryptCost, opts.HashConcurrency, opts.HashWait); err != nil {
 		return nil, fmt.Errorf("hash password: %w", err)
@@ -121,7 +136,11 @@ func New(st Store, opts Options) (*Service, error) {
 	if err := s.ensureAdmin(); err != nil {
 		return nil, err
 	}
-	if err := s.loadActive(); err != nil {
+	load := s.loadActive
+	if opts.Shared != nil {
+		load = s.startShared
+	}
+	if err := load(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -146,6 +165,15 @@ func (s *Service) ensureAdmin() error {
 		return fmt.Errorf("cannot create the admin account: %w", err)
 	}
 	_, err := s.createUser(AdminSlug, "Admin", pw, []string{api.RoleUser, api.RoleAdmin}, nil)
+	if apierr.Status(err) == http.StatusConflict {
+		// Another replica on the same store created it first; the password that works is the
+		// one it printed (or OO_ADMIN_PASSWORD), so this one must print nothing.
+		s.log.Info("admin account created by another replica starting at the same time", "slug", AdminSlug)
+		if generated {
+			fmt.Fprintf(s.opts.Notice, "oo: the admin account was created at the same time by another server on this store; its generated password was printed there\n")
+		}
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("create admin account: %w", err)
 	}
@@ -337,8 +365,7 @@ func (s *Service) ChangePassword(p auth.Principal, req api.ChangePasswordRequest
 	if err != nil {
 		return err
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	defer s.lockWrites()()
 	revoked, err := s.st.SetPassword(u.ID, hash, s.now().UTC(), p.TokenID)
 	if err != nil {
 		return err
@@ -363,8 +390,7 @@ func (s *Service) RefreshToken(p auth.Principal) (api.AuthToken, error) {
 	if err != nil {
 		return api.AuthToken{}, err
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	defer s.lockWrites()()
 	if err := s.st.ReplaceToken(p.TokenID, rec); errors.Is(err, store.ErrNotFound) {
 		return api.AuthToken{}, apierr.Unauthorized("token has been revoked; log in again")
 	} else if err != nil {
@@ -378,8 +404,7 @@ func (s *Service) RefreshToken(p auth.Principal) (api.AuthToken, error) {
 
 // RevokeToken revokes the caller's token (logout). Revoking twice is harmless.
 func (s *Service) RevokeToken(p auth.Principal) error {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	defer s.lockWrites()()
 	if err := s.st.DeleteToken(p.TokenID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
