@@ -119,8 +119,8 @@ type Registry struct {
 	mu     sync.Mutex
 	byID   map[string]*entry
 	byURL  map[string]*entry
-	bySlug map[string]map[string]*entry // slug → id → entry
-	dirty  map[*entry]struct{}          // health state not yet written
+	bySlug map[string]*slugRoutes // slug → its count of instances and its route, kept current
+	dirty  map[*entry]struct{}    // health state not yet written
 	// unpublished holds slugs registrations changed whose routes are not yet published:
 	// concurrent registrations publish once for all of them (publishPending), so a burst to
 	// one slug does not rebuild that slug's routes once per instance.
@@ -144,7 +144,7 @@ func New(st Store, opts Options) (*Registry, error) {
 		policy:      health.Policy{FailThreshold: opts.FailThreshold, PassThreshold: opts.PassThreshold, StartPeriod: max(opts.StartPeriod, 0)},
 		byID:        map[string]*entry{},
 		byURL:       map[string]*entry{},
-		bySlug:      map[string]map[string]*entry{},
+		bySlug:      map[string]*slugRoutes{},
 		dirty:       map[*entry]struct{}{},
 		unpublished: map[string]struct{}{},
 		kick:        make(chan struct{}, 1),
@@ -398,8 +398,8 @@ func (r *Registry) checkQuota(p auth.Principal) error {
 	if r.opts.MaxInstances <= 0 || p.IsAdmin() {
 		return nil
 	}
-	if n := len(r.bySlug[p.Slug]); n >= r.opts.MaxInstances {
-		return apierr.Forbidden("slug %q already has %d instances, the most one account may register on this server (--max-instances); remove some first (oo instance ls, oo instance rm ID)", p.Slug, n)
+	if s := r.bySlug[p.Slug]; s != nil && s.n >= r.opts.MaxInstances {
+		return apierr.Forbidden("slug %q already has %d instances, the most one account may register on this server (--max-instances); remove some first (oo instance ls, oo instance rm ID)", p.Slug, s.n)
 	}
 	return nil
 }

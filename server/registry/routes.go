@@ -103,13 +103,15 @@ type Target struct {
 	Status api.InstanceStatus
 }
 
-// Route holds the routable instances of one slug, best tier first: Healthy, else Degraded,
-// else Unknown (a just-registered instance nobody has probed yet is worth a try when there is
-// nothing better). Unreachable and Error instances are never routed to.
+// Route holds the routable instances of one slug by tier: Healthy, else Degraded, else Unknown
+// (a just-registered instance nobody has probed yet is worth a try when there is nothing
+// better). Unreachable and Error instances are never routed to. Each tier is a list of chunks
+// that later routes of the slug share where they did not change (see slugRoutes).
 type Route struct {
-	targets []Target
-	best    uint32 // targets[:best] is the tier round-robin spreads over
-	next    atomic.Uint32
+	tiers [3][][]Target
+	n     [3]uint32
+	best  uint8 // 1 + the tier round-robin spreads over; 0: nothing is routable
+	next  atomic.Uint32
 }
 
 // Routable reports whether any instance may be tried.
@@ -120,36 +122,41 @@ func (r *Route) Pick() *Target {
 	if r == nil || r.best == 0 {
 		return nil
 	}
-	if r.best == 1 {
-		return &r.targets[0]
+	t := r.best - 1
+	n, chunks := r.n[t], r.tiers[t]
+	if n == 1 {
+		return &chunks[0][0]
 	}
-	return &r.targets[r.next.Add(1)%r.best]
+	i := r.next.Add(1) % n
+	return &chunks[i>>chunkBits][i&(chunkSize-1)]
+}
+
+// each calls f with every target, best tier first, until f returns true, and returns that
+// target.
+func (r *Route) each(f func(*Target) bool) *Target {
+	if r == nil {
+		return nil
+	}
+	for t := range r.tiers {
+		for _, ch := range r.tiers[t] {
+			for i := range ch {
+				if f(&ch[i]) {
+					return &ch[i]
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Find returns the target at host, or nil.
 func (r *Route) Find(host string) *Target {
-	if r == nil {
-		return nil
-	}
-	for i := range r.targets {
-		if r.targets[i].Host == host {
-			return &r.targets[i]
-		}
-	}
-	return nil
+	return r.each(func(t *Target) bool { return t.Host == host })
 }
 
 // Alternative returns a routable target other than the one at host, best tier first, or nil.
 func (r *Route) Alternative(host string) *Target {
-	if r == nil {
-		return nil
-	}
-	for i := range r.targets {
-		if r.targets[i].Host != host {
-			return &r.targets[i]
-		}
-	}
-	return nil
+	return r.each(func(t *Target) bool { return t.Host != host })
 }
 
 func tier(s api.InstanceStatus) int {
@@ -165,23 +172,14 @@ func tier(s api.InstanceStatus) int {
 	}
 }
 
-// newRoute builds the route of one slug from its instances' targets (any order; stable output
-// for a given input order).
+// newRoute builds the route of one slug from its instances' targets, in the order given within
+// each tier.
 func newRoute(all []Target) *Route {
-	r := &Route{}
-	bestTier := -1
-	for t := 0; t <= 2; t++ {
-		for _, tg := range all {
-			if tier(tg.Status) == t {
-				if bestTier < 0 {
-					bestTier = t
-				}
-				if t == bestTier {
-					r.best++
-				}
-				r.targets = append(r.targets, tg)
-			}
-		}
+	var s slugRoutes
+	for _, tg := range all {
+		e := &entry{url: api.TargetURL{Scheme: tg.Scheme, HostPort: tg.Host}}
+		e.rec.ID, e.rec.Status = tg.ID, tg.Status
+		s.place(e)
 	}
-	return r
+	return s.freeze()
 }

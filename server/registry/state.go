@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"cmp"
 	"maps"
 	"slices"
 	"time"
@@ -19,6 +18,8 @@ type entry struct {
 	nextProbe time.Time
 	probing   bool
 	gen       uint64 // bumped when what is probed changes, so a stale probe result is dropped
+	rtier     int8   // 1 + the tier of its slug's route it is in, 0 for none (see slugRoutes)
+	pos       int32  // its place in that tier
 }
 
 // refresh recomputes e's status; a change is logged, scheduled for writing and published.
@@ -28,6 +29,10 @@ func (r *Registry) refresh(e *entry, now time.Time, reason string) {
 		return
 	}
 	r.dirty[e] = struct{}{}
+	if s := r.bySlug[e.rec.Slug]; s != nil && int(e.rtier)-1 != tier(e.rec.Status) {
+		s.unplace(e)
+		s.place(e)
+	}
 	r.log.Info("instance status changed", "id", e.rec.ID, "url", e.rec.URL, "slug", e.rec.Slug,
 		"from", old, "to", e.rec.Status, "reason", reason, "details", e.rec.Details)
 	r.publish(e.rec.Slug)
@@ -75,12 +80,13 @@ func (r *Registry) index(e *entry) {
 	if r.byURL[e.url.Canonical] == nil {
 		r.byURL[e.url.Canonical] = e
 	}
-	m := r.bySlug[e.rec.Slug]
-	if m == nil {
-		m = map[string]*entry{}
-		r.bySlug[e.rec.Slug] = m
+	s := r.bySlug[e.rec.Slug]
+	if s == nil {
+		s = &slugRoutes{}
+		r.bySlug[e.rec.Slug] = s
 	}
-	m[e.rec.ID] = e
+	s.n++
+	s.place(e)
 }
 
 func (r *Registry) unindex(e *entry) {
@@ -88,9 +94,9 @@ func (r *Registry) unindex(e *entry) {
 	if r.byURL[e.url.Canonical] == e {
 		delete(r.byURL, e.url.Canonical)
 	}
-	if m := r.bySlug[e.rec.Slug]; m != nil {
-		delete(m, e.rec.ID)
-		if len(m) == 0 {
+	if s := r.bySlug[e.rec.Slug]; s != nil {
+		s.unplace(e)
+		if s.n--; s.n == 0 {
 			delete(r.bySlug, e.rec.Slug)
 		}
 	}
@@ -103,9 +109,11 @@ func (r *Registry) remove(e *entry) {
 	r.publish(e.rec.Slug)
 }
 
-// publish swaps in a table with the routes of slugs rebuilt from the current entries. The
-// other slugs' routes, and every shard of the table none of slugs falls in, are shared with the
-// previous table, so a change costs a copy of its shards, not of every slug. Called with r.mu held, which keeps publishes in order.
+// publish swaps in a table with the current routes of slugs. The other slugs' routes, and every
+// shard of the table none of slugs falls in, are shared with the previous table, and each route
+// shares with the slug's previous one the chunks that did not change, so a publish costs what
+// changed, not the number of slugs or instances. Called with r.mu held, which keeps publishes
+// in order.
 func (r *Registry) publish(slugs ...string) {
 	changes := make(map[string]*Route, len(slugs))
 	for _, slug := range slugs {
@@ -113,17 +121,11 @@ func (r *Registry) publish(slugs ...string) {
 		if slug == "" {
 			continue
 		}
-		ents := r.bySlug[slug]
-		if len(ents) == 0 {
+		if s := r.bySlug[slug]; s != nil {
+			changes[slug] = s.freeze()
+		} else {
 			changes[slug] = nil
-			continue
 		}
-		targets := make([]Target, 0, len(ents))
-		for _, e := range ents {
-			targets = append(targets, Target{ID: e.rec.ID, Scheme: e.url.Scheme, Host: e.url.HostPort, Status: e.rec.Status})
-		}
-		slices.SortFunc(targets, func(a, b Target) int { return cmp.Compare(a.ID, b.ID) })
-		changes[slug] = newRoute(targets)
 	}
 	r.table.Store(r.table.Load().with(changes))
 }
