@@ -412,8 +412,36 @@ func (e *Etcd) Restart(t testing.TB) {
 }
 
 // Pause stops etcd's processes (SIGSTOP): its ports stay open and requests hang, as behind a
-// partition. Resume lets them go on.
-func (e *Etcd) Pause() { e.signal(syscall.SIGSTOP) }
+// partition. Resume lets them go on. The stop is asynchronous, so Pause waits until every thread
+// of etcd is stopped: a request sent after Pause returns cannot be answered.
+func (e *Etcd) Pause() {
+	e.signal(syscall.SIGSTOP)
+	pid := e.Pid()
+	deadline := time.Now().Add(10 * time.Second)
+	for pid != 0 && !allStopped(pid) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// allStopped reports whether every thread of pid is stopped (state T in /proc), or pid is gone.
+func allStopped(pid int) bool {
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil {
+		return true
+	}
+	for _, task := range tasks {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + task.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ...: comm may hold spaces and parentheses; look after the last ')'.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 || i+2 >= len(stat) || stat[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
+}
 
 // Resume continues a paused etcd (SIGCONT).
 func (e *Etcd) Resume() { e.signal(syscall.SIGCONT) }
