@@ -9,13 +9,13 @@ import (
 // GetInstance returns the instance id, or store.ErrNotFound.
 func (s *Store) GetInstance(id string) (store.InstanceRecord, error) {
 	var rec store.InstanceRecord
-	err := s.getJSON(s.key("instances/", id), &rec)
+	err := s.getJSON(s.Key("instances", id), &rec)
 	return rec, err
 }
 
 // Instances returns every stored instance, in id order, read at one revision.
 func (s *Store) Instances() ([]store.InstanceRecord, error) {
-	return list[store.InstanceRecord](s, "instances/")
+	return list[store.InstanceRecord](s, "instances")
 }
 
 // WriteInstances applies ws as if in order. etcd refuses a transaction that touches one key
@@ -66,7 +66,7 @@ func fold(ws []store.InstanceWrite) []store.InstanceWrite {
 func (s *Store) instanceOps(ws []store.InstanceWrite) ([]clientv3.Op, error) {
 	ops := make([]clientv3.Op, 0, len(ws))
 	for _, w := range ws {
-		k := s.key("instances/", w.Rec.ID)
+		k := s.Key("instances", w.Rec.ID)
 		if w.Delete {
 			ops = append(ops, clientv3.OpDelete(k))
 			continue

@@ -160,7 +160,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 func (s *Store) checkSchema(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	raw, err := s.putIfAbsent(ctx, s.key("meta/", "schemaVersion"), []byte(strconv.Itoa(SchemaVersion)))
+	raw, err := s.putIfAbsent(ctx, s.Key("meta", "schemaVersion"), []byte(strconv.Itoa(SchemaVersion)))
 	if err != nil {
 		return fmt.Errorf("etcd %s: %w", s.Describe(), err)
 	}
@@ -179,7 +179,15 @@ func (s *Store) Describe() string {
 // Close ends the connection.
 func (s *Store) Close() error { return s.c.Close() }
 
-func (s *Store) key(kind, id string) string { return s.cfg.Prefix + kind + id }
+// Key is the etcd key of parts under the prefix, joined by "/": Key("users", id); Key("users",
+// "") is the prefix of every user.
+func (s *Store) Key(parts ...string) string { return s.cfg.Prefix + strings.Join(parts, "/") }
+
+// Client is the etcd client, for watches, leases and elections.
+func (s *Store) Client() *clientv3.Client { return s.c }
+
+// Timeout is the bound of one request.
+func (s *Store) Timeout() time.Duration { return s.cfg.RequestTimeout }
 
 // ctx bounds one call by the request timeout.
 func (s *Store) ctx() (context.Context, context.CancelFunc) {
@@ -213,7 +221,7 @@ func classify(err error) error {
 
 // GetMeta returns the value stored under key, or store.ErrNotFound.
 func (s *Store) GetMeta(key string) ([]byte, error) {
-	v, _, err := s.get(s.key("meta/", key))
+	v, _, err := s.get(s.Key("meta", key))
 	return v, err
 }
 
@@ -222,7 +230,7 @@ func (s *Store) GetMeta(key string) ([]byte, error) {
 func (s *Store) PutMetaIfAbsent(key string, value []byte) ([]byte, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	return s.putIfAbsent(ctx, s.key("meta/", key), value)
+	return s.putIfAbsent(ctx, s.Key("meta", key), value)
 }
 
 func (s *Store) putIfAbsent(ctx context.Context, k string, value []byte) ([]byte, error) {
@@ -294,7 +302,7 @@ func list[T any](s *Store, kind string) ([]T, error) {
 // at revision rev (0: the current one), in pages with a request timeout each. It returns the
 // revision read.
 func (s *Store) scan(kind string, rev int64, fn func(id string, raw []byte) error) (int64, error) {
-	prefix := s.key(kind, "")
+	prefix := s.Key(kind, "")
 	end := clientv3.GetPrefixRangeEnd(prefix)
 	from := prefix
 	for {

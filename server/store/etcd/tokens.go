@@ -16,7 +16,7 @@ func (s *Store) PutToken(t store.TokenRecord) error {
 	if t.ID == "" || t.UserID == "" {
 		return fmt.Errorf("put token: id and user id are required")
 	}
-	put, err := opPutJSON(s.key("tokens/", t.ID), t)
+	put, err := opPutJSON(s.Key("tokens", t.ID), t)
 	if err != nil {
 		return err
 	}
@@ -30,7 +30,7 @@ func (s *Store) PutToken(t store.TokenRecord) error {
 func (s *Store) DeleteToken(id string) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	resp, err := s.c.Delete(ctx, s.key("tokens/", id))
+	resp, err := s.c.Delete(ctx, s.Key("tokens", id))
 	if err != nil {
 		return classify(err)
 	}
@@ -44,8 +44,8 @@ func (s *Store) DeleteToken(id string) error {
 // of concurrent refreshes of one token, on any replica, one succeeds and the others get
 // store.ErrNotFound.
 func (s *Store) ReplaceToken(oldID string, next store.TokenRecord) error {
-	oldKey := s.key("tokens/", oldID)
-	put, err := opPutJSON(s.key("tokens/", next.ID), next)
+	oldKey := s.Key("tokens", oldID)
+	put, err := opPutJSON(s.Key("tokens", next.ID), next)
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func (s *Store) ReplaceToken(oldID string, next store.TokenRecord) error {
 
 // ListTokens returns every active token.
 func (s *Store) ListTokens() ([]store.TokenRecord, error) {
-	return list[store.TokenRecord](s, "tokens/")
+	return list[store.TokenRecord](s, "tokens")
 }
 
 // DeleteUserTokensExcept deletes every token of userID except keepID and returns the ids it
@@ -93,7 +93,7 @@ func (s *Store) deleteTokensWhere(drop func(store.TokenRecord) bool) ([]string, 
 // tokenIDs lists the ids of the tokens drop selects, read at rev (0: now).
 func (s *Store) tokenIDs(rev int64, drop func(store.TokenRecord) bool) ([]string, error) {
 	var ids []string
-	_, err := s.scan("tokens/", rev, func(id string, raw []byte) error {
+	_, err := s.scan("tokens", rev, func(id string, raw []byte) error {
 		var t store.TokenRecord
 		if err := json.Unmarshal(raw, &t); err != nil {
 			return err
@@ -116,7 +116,7 @@ func (s *Store) deleteTokens(ids []string) ([]string, error) {
 func (s *Store) tokenDeletes(ids []string) []clientv3.Op {
 	ops := make([]clientv3.Op, len(ids))
 	for i, id := range ids {
-		ops[i] = clientv3.OpDelete(s.key("tokens/", id))
+		ops[i] = clientv3.OpDelete(s.Key("tokens", id))
 	}
 	return ops
 }

@@ -17,15 +17,15 @@ func (s *Store) CreateUser(u store.UserRecord) error {
 	if u.ID == "" || u.Slug == "" {
 		return fmt.Errorf("create user: id and slug are required")
 	}
-	put, err := opPutJSON(s.key("users/", u.ID), u)
+	put, err := opPutJSON(s.Key("users", u.ID), u)
 	if err != nil {
 		return err
 	}
-	slugKey := s.key("slugs/", u.Slug)
+	slugKey := s.Key("slugs", u.Slug)
 	ctx, cancel := s.ctx()
 	defer cancel()
 	resp, err := s.c.Txn(ctx).
-		If(absent(slugKey), absent(s.key("users/", u.ID))).
+		If(absent(slugKey), absent(s.Key("users", u.ID))).
 		Then(put, clientv3.OpPut(slugKey, u.ID)).
 		Else(clientv3.OpGet(slugKey, clientv3.WithCountOnly())).Commit()
 	if err != nil {
@@ -43,19 +43,19 @@ func (s *Store) CreateUser(u store.UserRecord) error {
 // GetUser returns the user with id, or store.ErrNotFound.
 func (s *Store) GetUser(id string) (store.UserRecord, error) {
 	var u store.UserRecord
-	err := s.getJSON(s.key("users/", id), &u)
+	err := s.getJSON(s.Key("users", id), &u)
 	return u, err
 }
 
 // GetUserBySlug returns the user owning slug, or store.ErrNotFound. The user is read at the
 // revision the index was read at, so a user deleted in between is not found rather than torn.
 func (s *Store) GetUserBySlug(slug string) (store.UserRecord, error) {
-	id, rev, err := s.get(s.key("slugs/", slug))
+	id, rev, err := s.get(s.Key("slugs", slug))
 	if err != nil {
 		return store.UserRecord{}, err
 	}
 	var u store.UserRecord
-	err = s.getJSON(s.key("users/", string(id)), &u, clientv3.WithRev(rev))
+	err = s.getJSON(s.Key("users", string(id)), &u, clientv3.WithRev(rev))
 	return u, err
 }
 
@@ -67,7 +67,7 @@ func (s *Store) ListUsers(limit int) ([]store.UserRecord, int, error) {
 	total := 0
 	if limit > 0 {
 		ctx, cancel := s.ctx()
-		prefix := s.key("slugs/", "")
+		prefix := s.Key("slugs", "")
 		resp, err := s.c.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithLimit(int64(limit)))
 		cancel()
 		if err != nil {
@@ -79,7 +79,7 @@ func (s *Store) ListUsers(limit int) ([]store.UserRecord, int, error) {
 		rev, total = resp.Header.Revision, int(resp.Count)
 	} else {
 		var err error
-		rev, err = s.scan("slugs/", 0, func(_ string, id []byte) error {
+		rev, err = s.scan("slugs", 0, func(_ string, id []byte) error {
 			ids = append(ids, string(id))
 			return nil
 		})
@@ -89,7 +89,7 @@ func (s *Store) ListUsers(limit int) ([]store.UserRecord, int, error) {
 		total = len(ids)
 	}
 	byID := make(map[string]store.UserRecord, len(ids))
-	_, err := s.scan("users/", rev, func(id string, raw []byte) error {
+	_, err := s.scan("users", rev, func(id string, raw []byte) error {
 		var u store.UserRecord
 		if err := json.Unmarshal(raw, &u); err != nil {
 			return err
@@ -126,7 +126,7 @@ func (s *Store) SetPassword(userID string, hash []byte, now time.Time, keepToken
 	return s.changeUser(userID, func(t store.TokenRecord) bool { return t.ID != keepTokenID },
 		func(u store.UserRecord) ([]clientv3.Op, error) {
 			u.PasswordHash, u.UpdatedAt = hash, now
-			put, err := opPutJSON(s.key("users/", u.ID), u)
+			put, err := opPutJSON(s.Key("users", u.ID), u)
 			return []clientv3.Op{put}, err
 		})
 }
@@ -136,7 +136,7 @@ func (s *Store) SetPassword(userID string, hash []byte, now time.Time, keepToken
 func (s *Store) DeleteUser(userID string) ([]string, error) {
 	return s.changeUser(userID, func(store.TokenRecord) bool { return true },
 		func(u store.UserRecord) ([]clientv3.Op, error) {
-			return []clientv3.Op{clientv3.OpDelete(s.key("users/", u.ID)), clientv3.OpDelete(s.key("slugs/", u.Slug))}, nil
+			return []clientv3.Op{clientv3.OpDelete(s.Key("users", u.ID)), clientv3.OpDelete(s.Key("slugs", u.Slug))}, nil
 		})
 }
 
@@ -144,7 +144,7 @@ func (s *Store) DeleteUser(userID string) ([]string, error) {
 // the condition that neither the user nor the set of tokens changed since they were read;
 // otherwise it starts over.
 func (s *Store) changeUser(userID string, drop func(store.TokenRecord) bool, last func(store.UserRecord) ([]clientv3.Op, error)) ([]string, error) {
-	userKey := s.key("users/", userID)
+	userKey := s.Key("users", userID)
 	var revoked []string
 	for range attempts {
 		var u store.UserRecord
@@ -179,7 +179,7 @@ func (s *Store) changeUser(userID string, drop func(store.TokenRecord) bool, las
 			return nil, err
 		}
 		ops := append(s.tokenDeletes(ids[early:]), final...)
-		tokens := s.key("tokens/", "")
+		tokens := s.Key("tokens", "")
 		ctx, cancel = s.ctx()
 		tr, err := s.c.Txn(ctx).If(
 			clientv3.Compare(clientv3.ModRevision(userKey), "=", userRev),
