@@ -23,6 +23,10 @@ const (
 
 	PathInstance  = "/registry-svc/instance"  // PUT registers; DELETE {id}
 	PathInstances = "/registry-svc/instances" // GET lists
+	// PathInstances pages with these query parameters (oo): at most ParamLimit instances,
+	// from after the ParamCursor that the previous page's NextCursor gave.
+	ParamLimit  = "limit"
+	ParamCursor = "cursor"
 	// PathInstance + "/{id}/heartbeat" with PUT records a heartbeat.
 	HeartbeatSuffix = "/heartbeat"
 

@@ -256,6 +256,9 @@ type RegisterInstanceResponse struct {
 
 type ListInstancesResponse struct {
 	Instances []Instance `json:"instances"`
+	// NextCursor (oo) is sent only to a request that asked for a page (ParamLimit or
+	// ParamCursor) when more instances remain: pass it as ParamCursor for the next page.
+	NextCursor string `json:"nextCursor,omitempty"`
 }
 
 // The same answers in their upstream form, sent unless the client asked for extras.
@@ -264,7 +267,8 @@ type (
 		Instance *UpstreamInstance `json:"instance,omitempty"`
 	}
 	UpstreamListInstancesResponse struct {
-		Instances []UpstreamInstance `json:"instances"`
+		Instances  []UpstreamInstance `json:"instances"`
+		NextCursor string             `json:"nextCursor,omitempty"` // never sent unless paging was asked for
 	}
 	UpstreamInstanceResponse struct {
 		Instance UpstreamInstance `json:"instance"`

@@ -2,8 +2,10 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/ooctl/oo/pkg/api"
 )
@@ -101,23 +103,28 @@ type InstanceFilter struct {
 	ID, Slug, Scheme, Host, IP, Path, DeploymentID string
 }
 
-func (f InstanceFilter) query() string {
+func (f InstanceFilter) values() url.Values {
 	q := url.Values{}
 	for k, v := range map[string]string{"id": f.ID, "slug": f.Slug, "scheme": f.Scheme, "host": f.Host, "ip": f.IP, "path": f.Path, "deploymentId": f.DeploymentID} {
 		if v != "" {
 			q.Set(k, v)
 		}
 	}
+	return q
+}
+
+// withQuery is path with q, when q holds anything.
+func withQuery(path string, q url.Values) string {
 	if len(q) == 0 {
-		return ""
+		return path
 	}
-	return "?" + q.Encode()
+	return path + "?" + q.Encode()
 }
 
 // ListInstances lists registered instances.
 func (c *Client) ListInstances(ctx context.Context, f InstanceFilter) ([]api.Instance, error) {
 	var rsp api.ListInstancesResponse
-	if err := c.call(ctx, http.MethodGet, api.PathInstances+f.query(), nil, &rsp); err != nil {
+	if err := c.call(ctx, http.MethodGet, withQuery(api.PathInstances, f.values()), nil, &rsp); err != nil {
 		return nil, err
 	}
 	if rsp.Instances == nil {
@@ -125,6 +132,61 @@ func (c *Client) ListInstances(ctx context.Context, f InstanceFilter) ([]api.Ins
 	}
 	return rsp.Instances, nil
 }
+
+// ListInstancesPage lists at most limit instances (0: all) after cursor (empty: from the
+// first) and returns the cursor of the next page, empty when no more remain. A server that
+// does not page (the reference API) answers everything and no cursor, which ends the paging.
+func (c *Client) ListInstancesPage(ctx context.Context, f InstanceFilter, limit int, cursor string) ([]api.Instance, string, error) {
+	q := f.values()
+	if limit > 0 {
+		q.Set(api.ParamLimit, strconv.Itoa(limit))
+	}
+	if cursor != "" {
+		q.Set(api.ParamCursor, cursor)
+	}
+	var rsp api.ListInstancesResponse
+	if err := c.call(ctx, http.MethodGet, withQuery(api.PathInstances, q), nil, &rsp); err != nil {
+		return nil, "", err
+	}
+	if rsp.Instances == nil {
+		rsp.Instances = []api.Instance{}
+	}
+	return rsp.Instances, rsp.NextCursor, nil
+}
+
+// ListAllInstances lists the instances matching f, at most most of them (0: all), pageSize
+// (0: DefaultPageSize) per request, so that no single answer has to hold a large registry.
+func (c *Client) ListAllInstances(ctx context.Context, f InstanceFilter, pageSize, most int) ([]api.Instance, error) {
+	if pageSize <= 0 {
+		pageSize = DefaultPageSize
+	}
+	all := []api.Instance{}
+	cursor := ""
+	for {
+		limit := pageSize
+		if most > 0 {
+			limit = min(limit, most-len(all))
+		}
+		page, next, err := c.ListInstancesPage(ctx, f, limit, cursor)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if most > 0 && len(all) >= most {
+			return all[:most], nil
+		}
+		if next == "" {
+			return all, nil
+		}
+		if next == cursor || len(page) == 0 {
+			return nil, fmt.Errorf("listing instances: the server answered the cursor %q with no progress", cursor)
+		}
+		cursor = next
+	}
+}
+
+// DefaultPageSize is how many instances ListAllInstances asks for at a time.
+const DefaultPageSize = 1000
 
 // DeleteInstance removes an instance (owner or admin).
 func (c *Client) DeleteInstance(ctx context.Context, id string) error {

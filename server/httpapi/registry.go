@@ -2,8 +2,11 @@ package httpapi
 
 import (
 	"net/http"
+	"net/url"
+	"strconv"
 
 	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/server/apierr"
 	"github.com/ooctl/oo/server/auth"
 	"github.com/ooctl/oo/server/registry"
 )
@@ -40,15 +43,41 @@ func (a *API) registerInstance(w http.ResponseWriter, r *http.Request, p auth.Pr
 
 func (a *API) listInstances(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	q := r.URL.Query()
-	list := a.Registry.List(registry.Filter{
-		ID: q.Get("id"), Slug: q.Get("slug"), Scheme: q.Get("scheme"), Host: q.Get("host"), IP: q.Get("ip"),
-		Path: q.Get("path"), DeploymentID: q.Get("deploymentId"),
-	})
-	if extras(w, r) {
-		WriteJSON(w, http.StatusOK, api.ListInstancesResponse{Instances: list})
+	pg, err := pageOf(q)
+	if err != nil {
+		WriteError(w, r, a.Log, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, api.UpstreamListInstancesResponse{Instances: api.UpstreamInstances(list)})
+	list, next, err := a.Registry.ListPage(registry.Filter{
+		ID: q.Get("id"), Slug: q.Get("slug"), Scheme: q.Get("scheme"), Host: q.Get("host"), IP: q.Get("ip"),
+		Path: q.Get("path"), DeploymentID: q.Get("deploymentId"),
+	}, pg)
+	if err != nil {
+		WriteError(w, r, a.Log, err)
+		return
+	}
+	if extras(w, r) {
+		WriteJSON(w, http.StatusOK, api.ListInstancesResponse{Instances: list, NextCursor: next})
+		return
+	}
+	WriteJSON(w, http.StatusOK, api.UpstreamListInstancesResponse{Instances: api.UpstreamInstances(list), NextCursor: next})
+}
+
+// pageOf reads the paging parameters. Without them the answer is the whole list, as upstream
+// clients expect.
+func pageOf(q url.Values) (registry.Page, error) {
+	pg := registry.Page{Cursor: q.Get(api.ParamCursor)}
+	if q.Has(api.ParamCursor) && pg.Cursor == "" {
+		return pg, apierr.BadRequest("%s is empty; leave it out to start from the first instance", api.ParamCursor)
+	}
+	if s := q.Get(api.ParamLimit); q.Has(api.ParamLimit) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return pg, apierr.BadRequest("%s %q must be a whole number of at least 1", api.ParamLimit, s)
+		}
+		pg.Limit = n
+	}
+	return pg, nil
 }
 
 func (a *API) getInstance(w http.ResponseWriter, r *http.Request, p auth.Principal) {

@@ -244,18 +244,8 @@ func (f Filter) match(in *api.Instance) bool {
 // proxy), services discover their peers by listing by slug, and the reference document shows a
 // plain user listing instances. What a caller may change is restricted, not what it may read.
 func (r *Registry) List(f Filter) []api.Instance {
-	r.mu.Lock()
-	out := make([]api.Instance, 0, len(r.byID))
-	for _, e := range r.byID {
-		if f.match(&e.rec.Instance) {
-			out = append(out, e.rec.Instance)
-		}
-	}
-	r.unlock()
-	slices.SortFunc(out, func(a, b api.Instance) int {
-		return cmp.Or(cmp.Compare(a.Slug, b.Slug), cmp.Compare(a.URL, b.URL), cmp.Compare(a.ID, b.ID))
-	})
-	return out
+	list, _, _ := r.ListPage(f, Page{}) // no cursor, no limit: nothing to refuse
+	return list
 }
 
 // Get returns one instance.

@@ -143,3 +143,39 @@ func TestLsErrors(t *testing.T) {
 	h.Vars["OO_URL"] = "http://127.0.0.1:1"
 	cmdtest.MustFail(t, h.Run(cmdtest.Piped, "", "instance", "ls"), cmdutil.ExitUnreached, "cannot reach the oo server at http://127.0.0.1:1", "oo server start")
 }
+
+// TestLsPages: ls fetches the list a page at a time and shows all of it, in order; --limit
+// stops early; nonsense sizes are usage errors.
+func TestLsPages(t *testing.T) {
+	t.Parallel()
+	srv, h := adminHarness(t)
+	tok := srv.Register(t, "pages-svc", "pages-password-1")
+	var want []string
+	for _, u := range []string{"http://127.0.0.1:5001", "http://127.0.0.1:5002", "http://127.0.0.1:5003", "http://127.0.0.1:5004", "http://127.0.0.1:5005"} {
+		want = append(want, registerInstance(t, srv, tok, u))
+	}
+	listed := func(args ...string) []string {
+		t.Helper()
+		r := cmdtest.MustOK(t, h.Run(cmdtest.Piped, "", append([]string{"instance", "ls", "-o", "json"}, args...)...), "ls")
+		var rsp api.ListInstancesResponse
+		if err := json.Unmarshal([]byte(r.Out), &rsp); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(r.Out, "nextCursor") {
+			t.Fatalf("the cursor leaked into the output: %s", r.Out)
+		}
+		var ids []string
+		for _, in := range rsp.Instances {
+			ids = append(ids, in.ID)
+		}
+		return ids
+	}
+	if got := listed("--page-size", "2"); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("pages of 2: %v, want %v", got, want)
+	}
+	if got := listed("--page-size", "2", "--limit", "3"); strings.Join(got, " ") != strings.Join(want[:3], " ") {
+		t.Fatalf("--limit 3: %v, want %v", got, want[:3])
+	}
+	cmdtest.MustFail(t, h.Run(cmdtest.Piped, "", "instance", "ls", "--limit", "-1"), cmdutil.ExitUsage, "--limit")
+	cmdtest.MustFail(t, h.Run(cmdtest.Piped, "", "instance", "ls", "--page-size", "-2"), cmdutil.ExitUsage, "--page-size")
+}

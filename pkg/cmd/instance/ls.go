@@ -24,6 +24,8 @@ type LsOptions struct {
 	filter   client.InstanceFilter
 	watch    bool
 	interval time.Duration
+	limit    int // show at most this many; 0 all
+	pageSize int // instances per request; 0 client.DefaultPageSize
 	// snapshots stops --watch after that many refreshes (tests); 0 is forever.
 	snapshots int
 }
@@ -41,6 +43,8 @@ func NewCmdLs(f *cmdutil.Factory, runF func(*LsOptions) error) *cobra.Command {
 		Long: `List the instances in the registry: ID, URL, STATUS, OWNER SLUG and how long ago the last
 heartbeat came ("-" when the instance never sent one).
 
+The list is fetched --page-size instances at a time; --limit stops after that many.
+
 --watch refreshes the list every --interval: in place on a terminal; when piped it prints a
 new snapshot (or, with -o json, one JSON document per line) whenever the list changes. It
 keeps going through transient errors (server restarting) and stops on auth errors. Ctrl-C
@@ -48,7 +52,8 @@ keeps going through transient errors (server restarting) and stops on auth error
 		Example: `  oo instance ls
   oo instance ls --slug skeleton-svc
   oo instance ls -o json | jq -r '.instances[].url'
-  oo instance ls --watch --interval 2s`,
+  oo instance ls --watch --interval 2s
+  oo instance ls --limit 20`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Ctx = cmd.Context()
@@ -62,6 +67,8 @@ keeps going through transient errors (server restarting) and stops on auth error
 	fl.StringVar(&o.filter.Host, "host", "", "only instances on this host")
 	fl.BoolVarP(&o.watch, "watch", "w", false, "keep refreshing until interrupted")
 	fl.DurationVar(&o.interval, "interval", 2*time.Second, "refresh interval for --watch")
+	fl.IntVar(&o.limit, "limit", 0, "show at most this many instances (0: all)")
+	fl.IntVar(&o.pageSize, "page-size", client.DefaultPageSize, "instances fetched per request")
 	return cmd
 }
 
@@ -73,13 +80,16 @@ func lsRun(o *LsOptions) error {
 	if o.watch && o.interval < 100*time.Millisecond {
 		return cmdutil.Usagef("--interval must be at least 100ms")
 	}
+	if o.limit < 0 || o.pageSize < 0 {
+		return cmdutil.Usagef("--limit and --page-size must not be negative")
+	}
 	s, err := o.Session(true)
 	if err != nil {
 		return err
 	}
 	c := o.Client(s)
 	if !o.watch {
-		list, err := c.ListInstances(ctx, o.filter)
+		list, err := o.list(ctx, c)
 		if err != nil {
 			return err
 		}
@@ -90,6 +100,10 @@ func lsRun(o *LsOptions) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return o.watchLoop(ctx, s, c)
+}
+
+func (o *LsOptions) list(ctx context.Context, c *client.Client) ([]api.Instance, error) {
+	return c.ListAllInstances(ctx, o.filter, o.pageSize, o.limit)
 }
 
 func (o *LsOptions) print(list []api.Instance) error {
@@ -143,7 +157,7 @@ func (o *LsOptions) watchLoop(ctx context.Context, s *cmdutil.Session, c *client
 			case <-t.C:
 			}
 		}
-		list, err := c.ListInstances(ctx, o.filter)
+		list, err := o.list(ctx, c)
 		if ctx.Err() != nil {
 			return nil
 		}
