@@ -24,6 +24,10 @@ func (r *Registry) Run(ctx context.Context) {
 	sem := make(chan struct{}, r.opts.MaxProbes)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if r.sh != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.runShared(ctx) }()
+	}
 	for {
 		now := time.Now()
 		r.maintain(now)
@@ -55,6 +59,9 @@ func (r *Registry) Run(ctx context.Context) {
 		case <-tick.C:
 		case <-r.kick:
 		case <-flush.C:
+			if r.sh != nil {
+				break // runShared writes
+			}
 			if err := r.Flush(); err != nil {
 				r.log.Error("writing instance health state", "err", err)
 			}
@@ -71,7 +78,7 @@ type probeJob struct {
 // due marks and returns the probes to start now, and when the next one not yet started is
 // due (zero when none is).
 func (r *Registry) due(now time.Time) (jobs []probeJob, soonest time.Time) {
-	if !r.probing() {
+	if !r.Probing() {
 		return nil, time.Time{}
 	}
 	r.mu.Lock()
@@ -162,7 +169,7 @@ func (r *Registry) expire(now time.Time) *commitBatch {
 		if e.h.TTL > 0 {
 			r.refresh(e, now, "heartbeat TTL expired")
 		}
-		if !e.rec.DownSince.IsZero() && now.Sub(e.rec.DownSince) > r.opts.InstanceExpiry {
+		if r.sh == nil && !e.rec.DownSince.IsZero() && now.Sub(e.rec.DownSince) > r.opts.InstanceExpiry {
 			b = r.w.add(store.InstanceWrite{Rec: e.rec, Delete: true})
 			r.remove(e)
 			r.log.Info("instance expired", "id", e.rec.ID, "url", e.rec.URL, "slug", e.rec.Slug,
@@ -176,6 +183,12 @@ func (r *Registry) expire(now time.Time) *commitBatch {
 // queued under r.mu and committed without it; should the commit fail, the entries still
 // registered are marked for the next flush.
 func (r *Registry) Flush() error {
+	if r.sh != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+		defer cancel()
+		r.writeBeats(ctx)
+		return r.flushShared(ctx)
+	}
 	b, ents := r.queueDirty()
 	if b == nil {
 		return nil

@@ -63,6 +63,10 @@ type Options struct {
 	// Tick is how often TTLs and expiry are checked and due probes started; default a tenth
 	// of the probe interval, between 10ms and 250ms.
 	Tick time.Duration
+	// Shared, when set, is the store this registry shares with other replicas (etcd), which
+	// is then authoritative; see Shared. Such a registry probes only after SetProbing(true).
+	// nil: this registry is the only one, its memory authoritative and mirrored to its Store.
+	Shared Shared
 }
 
 func (o *Options) defaults() {
@@ -127,6 +131,8 @@ type Registry struct {
 	unpublished map[string]struct{}
 
 	kick    chan struct{} // wakes Run when a probe is due now
+	sh      *sharedState  // nil unless Options.Shared is set (shared.go)
+	active  atomic.Bool   // this replica probes: always without Shared, after SetProbing with it
 	reports chan report   // the proxy's reports, applied by whoever holds mu (reports.go)
 	table   atomic.Pointer[Table]
 }
@@ -149,6 +155,13 @@ func New(st Store, opts Options) (*Registry, error) {
 		unpublished: map[string]struct{}{},
 		kick:        make(chan struct{}, 1),
 		reports:     make(chan report, reportQueue),
+	}
+	r.active.Store(opts.Shared == nil)
+	if opts.Shared != nil {
+		if err := r.newShared(opts.Shared); err != nil {
+			return nil, err
+		}
+		return r, nil
 	}
 	recs, err := st.Instances()
 	if err != nil {
@@ -177,21 +190,7 @@ func New(st Store, opts Options) (*Registry, error) {
 			splitLastHeartbeat(&e.rec)
 			r.dirty[e] = struct{}{}
 		}
-		e.h.Verdict = rec.Status
-		if tier(rec.Status) < 0 && rec.Status != api.StatusUnreachable && rec.Status != api.StatusError {
-			e.h.Verdict = api.StatusUnknown
-		}
-		// An instance not yet seen up gets a fresh start period: its process may be starting
-		// along with this server.
-		e.h.Start = now
-		e.h.LastBeat = rec.LastBeat
-		e.h.TTL, _ = time.ParseDuration(rec.HeartbeatTTL)
-		if e.rec.LastHeartbeat != nil {
-			e.h.LastHeartbeat = *e.rec.LastHeartbeat
-		}
-		if e.rec.LastSeen != nil {
-			e.h.LastSeen = *e.rec.LastSeen
-		}
+		e.h = restoredHealth(e.rec, now)
 		r.index(e)
 	}
 	r.table.Store(&Table{})
@@ -199,6 +198,23 @@ func New(st Store, opts Options) (*Registry, error) {
 	r.publish(slices.Collect(maps.Keys(r.bySlug))...)
 	r.unlock()
 	return r, nil
+}
+
+// restoredHealth is the health state of an instance loaded from its record: its verdict as it
+// was, with a fresh start period (its process may be starting along with this server).
+func restoredHealth(rec store.InstanceRecord, now time.Time) health.State {
+	h := health.State{Verdict: store.VerdictOf(rec), Start: now, LastBeat: rec.LastBeat}
+	if tier(h.Verdict) < 0 && h.Verdict != api.StatusUnreachable && h.Verdict != api.StatusError {
+		h.Verdict = api.StatusUnknown
+	}
+	h.TTL, _ = time.ParseDuration(rec.HeartbeatTTL)
+	if rec.LastHeartbeat != nil {
+		h.LastHeartbeat = *rec.LastHeartbeat
+	}
+	if rec.LastSeen != nil {
+		h.LastSeen = *rec.LastSeen
+	}
+	return h
 }
 
 // splitLastHeartbeat converts a record stored when lastHeartbeat was the last passing probe or
@@ -220,6 +236,8 @@ func splitLastHeartbeat(rec *store.InstanceRecord) {
 // Table is the current route table. The proxy calls it on every request; it never blocks.
 func (r *Registry) Table() *Table { return r.table.Load() }
 
+// probing reports whether instances are probed at all (by this replica or, in shared mode,
+// by the one elected); Probing whether this replica probes.
 func (r *Registry) probing() bool { return r.opts.ProbeInterval > 0 }
 
 // Filter narrows List; empty fields match anything.
@@ -289,6 +307,9 @@ func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (
 		return api.Instance{}, apierr.Forbidden("url %q: %s", pu.Canonical, err.Error())
 	}
 
+	if r.isShared() {
+		return r.registerShared(p, req, pu, ttl)
+	}
 	in, b, err := r.register(p, req, pu, ttl)
 	if err != nil {
 		return api.Instance{}, err
@@ -308,10 +329,21 @@ func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (
 func (r *Registry) register(p auth.Principal, req api.RegisterInstanceRequest, pu api.TargetURL, ttl time.Duration) (api.Instance, *commitBatch, error) {
 	r.mu.Lock()
 	defer r.unlock()
-	now := time.Now()
-	e, err := r.target(p, pu.Canonical, req.ID)
+	e, next, err := r.prepare(p, req, pu, ttl, time.Now())
 	if err != nil {
 		return api.Instance{}, nil, err
+	}
+	b := r.w.add(store.InstanceWrite{Rec: next.rec})
+	e = r.install(e, next)
+	return e.rec.Instance, b, nil
+}
+
+// prepare computes what a registration makes of the registry: the entry it updates (nil for a
+// new one) and that entry's next state. It changes nothing. Called with r.mu held.
+func (r *Registry) prepare(p auth.Principal, req api.RegisterInstanceRequest, pu api.TargetURL, ttl time.Duration, now time.Time) (*entry, entry, error) {
+	e, err := r.target(p, pu.Canonical, req.ID)
+	if err != nil {
+		return nil, entry{}, err
 	}
 
 	var next entry
@@ -319,7 +351,7 @@ func (r *Registry) register(p auth.Principal, req api.RegisterInstanceRequest, p
 		next = *e
 	} else {
 		if err := r.checkQuota(p); err != nil {
-			return api.Instance{}, nil, err
+			return nil, entry{}, err
 		}
 		id := req.ID
 		if id == "" {
@@ -359,8 +391,12 @@ func (r *Registry) register(p auth.Principal, req api.RegisterInstanceRequest, p
 	}
 	next.nextProbe = now
 	r.sync(&next, now)
+	return e, next, nil
+}
 
-	b := r.w.add(store.InstanceWrite{Rec: next.rec})
+// install puts next in place of e (nil: next is a new instance), reindexes it and marks its
+// slugs for publishing. Called with r.mu held.
+func (r *Registry) install(e *entry, next entry) *entry {
 	oldSlug := ""
 	if e == nil {
 		e = &next
@@ -378,7 +414,7 @@ func (r *Registry) register(p auth.Principal, req api.RegisterInstanceRequest, p
 		r.unpublished[oldSlug] = struct{}{}
 	}
 	r.wake()
-	return e.rec.Instance, b, nil
+	return e
 }
 
 // checkQuota refuses a new instance for a non-admin slug that has MaxInstances already: every
@@ -449,6 +485,9 @@ func fillInstance(in *api.Instance, pu api.TargetURL, req api.RegisterInstanceRe
 // Delete removes an instance; only its owner or an admin may. The instance leaves the
 // registry and its routes at once; the answer waits for the commit, without r.mu.
 func (r *Registry) Delete(p auth.Principal, id string) error {
+	if r.isShared() {
+		return r.deleteShared(p, id)
+	}
 	b, err := r.delete(p, id)
 	if err != nil {
 		return err
@@ -489,16 +528,15 @@ func (r *Registry) Heartbeat(p auth.Principal, id, ttlText string) (api.Instance
 		return api.Instance{}, apierr.Forbidden("instance %s belongs to slug %q; only that slug or an admin may send its heartbeats", id, e.rec.Slug)
 	}
 	now := time.Now()
-	e.h.Beat(now, ttl, r.probing())
 	if ttl > 0 {
 		e.rec.HeartbeatTTL = ttlText
 	}
-	if r.probing() && (e.h.Verdict == api.StatusUnreachable || e.h.Verdict == api.StatusError) {
-		// Alive by its own account but down by our probes: look again now, not in an interval.
-		e.nextProbe = now
-		r.wake()
+	r.beat(e, now, ttl)
+	if r.isShared() {
+		r.queueBeat(e, now, ttlText, ttl) // written in the next batch, if at all
+	} else {
+		r.dirty[e] = struct{}{} // written lazily
 	}
-	r.dirty[e] = struct{}{}
 	r.refresh(e, now, "heartbeat")
 	return e.rec.Instance, nil
 }

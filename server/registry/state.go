@@ -20,6 +20,12 @@ type entry struct {
 	gen       uint64 // bumped when what is probed changes, so a stale probe result is dropped
 	rtier     int8   // 1 + the tier of its slug's route it is in, 0 for none (see slugRoutes)
 	pos       int32  // its place in that tier
+
+	// Shared mode: the revision of the stored record this entry reflects, and of the stored
+	// beat, with that beat's time and TTL (what thins the beats this replica writes).
+	rev, beatRev int64
+	storedBeat   time.Time
+	storedTTL    string
 }
 
 // refresh recomputes e's status; a change is logged, scheduled for writing and published.
@@ -32,6 +38,13 @@ func (r *Registry) refresh(e *entry, now time.Time, reason string) {
 	if s := r.bySlug[e.rec.Slug]; s != nil && int(e.rtier)-1 != tier(e.rec.Status) {
 		s.unplace(e)
 		s.place(e)
+	}
+	if r.sh != nil {
+		r.sh.urgent = true // a status change is written now, not lazily
+		select {
+		case r.sh.kick <- struct{}{}:
+		default:
+		}
 	}
 	r.log.Info("instance status changed", "id", e.rec.ID, "url", e.rec.URL, "slug", e.rec.Slug,
 		"from", old, "to", e.rec.Status, "reason", reason, "details", e.rec.Details)
@@ -136,5 +149,15 @@ func (r *Registry) publishPending() {
 	defer r.unlock()
 	if len(r.unpublished) > 0 {
 		r.publish(slices.Collect(maps.Keys(r.unpublished))...)
+	}
+}
+
+// beat records a heartbeat at at. With probing, a down instance that says it is alive is
+// probed again now rather than an interval later.
+func (r *Registry) beat(e *entry, at time.Time, ttl time.Duration) {
+	e.h.Beat(at, ttl, r.probing())
+	if r.Probing() && (e.h.Verdict == api.StatusUnreachable || e.h.Verdict == api.StatusError) {
+		e.nextProbe = time.Now()
+		r.wake()
 	}
 }

@@ -128,6 +128,10 @@ type InstanceRecord struct {
 	// HealthFormat is HealthFormatSplit when LastHeartbeat holds only heartbeats and LastSeen
 	// probes; records written before (zero) kept the last probe or heartbeat in LastHeartbeat.
 	HealthFormat int `json:"healthFormat,omitempty"`
+	// Verdict is what probes (or, without probing, heartbeats) last concluded, before a lapsed
+	// heartbeat TTL is applied: Status is Unreachable while the TTL has lapsed, and goes back
+	// to Verdict when a beat arrives. Replicas sharing the record need both.
+	Verdict api.InstanceStatus `json:"verdict,omitempty"`
 }
 
 // InstanceWrite is one change to the stored instances, for WriteInstances.
