@@ -8,6 +8,8 @@
 //	slugs/<slug>      user id (the index that decides slug uniqueness)
 //	tokens/<id>       store.TokenRecord
 //	instances/<id>    store.InstanceRecord
+//	urls/<canonical>  instance id (the index that decides URL ownership across replicas)
+//	beats/<id>        store.Beat (the last heartbeat replicas wrote; see instances_shared.go)
 //
 // Every call is bounded by Config.RequestTimeout; when etcd does not answer in time (down,
 // partitioned, no leader) it fails with an error matching store.ErrUnavailable.
@@ -26,6 +28,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -302,31 +305,12 @@ func list[T any](s *Store, kind string) ([]T, error) {
 // at revision rev (0: the current one), in pages with a request timeout each. It returns the
 // revision read.
 func (s *Store) scan(kind string, rev int64, fn func(id string, raw []byte) error) (int64, error) {
-	prefix := s.Key(kind, "")
-	end := clientv3.GetPrefixRangeEnd(prefix)
-	from := prefix
-	for {
-		ctx, cancel := s.ctx()
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(pageSize)}
-		if rev != 0 {
-			opts = append(opts, clientv3.WithRev(rev))
+	return s.scanKVs(context.Background(), kind, rev, func(id string, kv *mvccpb.KeyValue) error {
+		if err := fn(id, kv.Value); err != nil {
+			return fmt.Errorf("%s: %w", kv.Key, err)
 		}
-		resp, err := s.c.Get(ctx, from, opts...)
-		cancel()
-		if err != nil {
-			return 0, classify(err)
-		}
-		rev = resp.Header.Revision
-		for _, kv := range resp.Kvs {
-			if err := fn(strings.TrimPrefix(string(kv.Key), prefix), kv.Value); err != nil {
-				return 0, fmt.Errorf("%s: %w", kv.Key, err)
-			}
-		}
-		if !resp.More || len(resp.Kvs) == 0 {
-			return rev, nil
-		}
-		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
-	}
+		return nil
+	})
 }
 
 // chunkSize is how many operations go in one transaction: one less than the server's limit,
