@@ -346,3 +346,60 @@ func TestSharedWatchReloadsAfterCompaction(t *testing.T) {
 		return errGone != nil && errKept == nil
 	})
 }
+
+// A heartbeat TTL holds cluster-wide: beats sent to one replica keep the instance up on all,
+// when they stop every replica shows it Unreachable (and the prober stores that), and the next
+// beat, through any replica, brings it back everywhere.
+func TestSharedHeartbeatTTLHoldsOnEveryReplica(t *testing.T) {
+	c := newCluster(t)
+	opts := Options{Tick: 20 * time.Millisecond, FlushInterval: 100 * time.Millisecond}
+	a := c.replica(t, opts, true)
+	b := c.replica(t, opts, true)
+	a.SetProbing(true) // elected, though probing is off: it still keeps the stored status
+	in := register(t, b, alice, api.RegisterInstanceRequest{URL: "http://127.0.0.1:9311", HeartbeatTTL: "1s"})
+	if _, err := b.Heartbeat(alice, in.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "a sees the beat", func() bool {
+		got, err := a.Get(in.ID)
+		return err == nil && got.Status == api.StatusHealthy
+	})
+
+	eventually(t, 10*time.Second, "both show the lapsed TTL", func() bool {
+		return statusOf(t, a, in.ID) == api.StatusUnreachable && statusOf(t, b, in.ID) == api.StatusUnreachable &&
+			!routable(a, "alice-svc", in.ID) && !routable(b, "alice-svc", in.ID)
+	})
+	eventually(t, 10*time.Second, "the prober stores the lapse", func() bool {
+		snap, err := a.sh.st.Snapshot(context.Background())
+		return err == nil && len(snap.Instances) == 1 && snap.Instances[0].Rec.Status == api.StatusUnreachable
+	})
+
+	if _, err := a.Heartbeat(alice, in.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the beat brings it back on b", func() bool {
+		return statusOf(t, b, in.ID) == api.StatusHealthy && routable(b, "alice-svc", in.ID)
+	})
+}
+
+// Passive ejection stays on the replica whose proxy failed to connect: it stops routing there
+// at once, and the other replica, whose proxy did connect, keeps routing.
+func TestSharedDialFailureIsLocal(t *testing.T) {
+	c := newCluster(t)
+	a := c.replica(t, Options{}, true)
+	b := c.replica(t, Options{}, true)
+	in := register(t, a, alice, api.RegisterInstanceRequest{URL: "http://127.0.0.1:9311"})
+	seenUp(t, a, in.ID)
+	// Seen up on b too (the beat reached it): a dial failure then takes it down at once.
+	eventually(t, 10*time.Second, "b sees it up", func() bool {
+		got, err := b.Get(in.ID)
+		return err == nil && got.Status == api.StatusHealthy
+	})
+	b.ReportDialFailure(in.ID, errors.New("connection refused"))
+	if routable(b, "alice-svc", in.ID) {
+		t.Fatal("the replica that failed to connect still routes to the instance")
+	}
+	if !routable(a, "alice-svc", in.ID) {
+		t.Fatal("another replica's failed dial took the instance out of this one's routes")
+	}
+}
