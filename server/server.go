@@ -68,6 +68,9 @@ type Config struct {
 	// proxy's defaults, except BodyIdleTimeout: 0 is DefaultBodyIdleTimeout and negative turns
 	// it off. Its Logger is ignored: the proxy logs to Logger.
 	Proxy proxy.Options
+	// ProxyNetHTTPOnly turns the proxy's fast path off: every request is served by net/http
+	// and httputil.ReverseProxy, as before the fast path existed (for A/B measurements).
+	ProxyNetHTTPOnly bool
 
 	// Middleware, if set, wraps the root handler (outermost). Tests use it to check every
 	// answer against the wire contract.
@@ -236,8 +239,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if w := ExposureWarning(ln.Addr(), s.cfg.Registration, s.targets); w != "" {
 		fmt.Fprintln(s.cfg.Stderr, w)
 	}
+	// The fast path reads every connection first and hands what it does not serve (the API,
+	// upgrades, anything unusual) to hs; shutting it down shuts hs down too.
+	var srv interface {
+		Shutdown(context.Context) error
+		Close() error
+	} = hs
+	serve := hs.Serve
+	if !s.cfg.ProxyNetHTTPOnly {
+		fs := proxy.NewFastServer(s.proxy, hs, proxy.FastOptions{Log: s.cfg.Logger,
+			IdleTimeout: hs.IdleTimeout, ReadHeaderTimeout: hs.ReadHeaderTimeout})
+		srv, serve = fs, fs.Serve
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- serve(ln) }()
 	s.cfg.Logger.Info("oo server listening", "addr", ln.Addr().String(), "store", s.store.Describe(), "targets", s.targets.String())
 
 	var serveErr error
@@ -245,9 +260,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 		s.cfg.Logger.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
 		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-		if err := hs.Shutdown(sctx); err != nil {
+		if err := srv.Shutdown(sctx); err != nil {
 			s.cfg.Logger.Warn("in-flight requests cut off at shutdown timeout", "err", err)
-			hs.Close()
+			srv.Close()
 		}
 		cancel()
 	case serveErr = <-errc:

@@ -5,52 +5,18 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strconv"
-	"sync/atomic"
 	"time"
 
-	"github.com/ooctl/oo/internal/randid"
+	"github.com/ooctl/oo/internal/reqid"
 	"github.com/ooctl/oo/pkg/api"
 )
 
 // RequestIDHeader is kept when a client sends it, generated otherwise, forwarded to services
 // and echoed in the response so one id follows a request through every log.
-const RequestIDHeader = "X-Request-Id"
+const RequestIDHeader = reqid.Header
 
-// requestIDs makes ids as a per-process random prefix plus a counter: unique enough to grep
-// logs, and far cheaper than reading the random source on every proxied request.
-type requestIDs struct {
-	prefix string
-	n      atomic.Uint64
-}
-
-func newRequestIDs() *requestIDs {
-	return &requestIDs{prefix: randid.Hex(6) + "-"}
-}
-
-// next builds the id in a stack buffer so that the string is the only allocation.
-func (g *requestIDs) next() string {
-	var b [40]byte
-	return string(strconv.AppendUint(append(b[:0], g.prefix...), g.n.Add(1), 36))
-}
-
-// MaxRequestIDLen bounds a client's X-Request-Id: it is echoed, forwarded and logged with
-// every line of the request, so a large one would be copied everywhere.
-const MaxRequestIDLen = 128
-
-// validRequestID accepts 1..MaxRequestIDLen bytes of visible ASCII; anything else (control
-// characters that could forge log lines, spaces, non-ASCII) is replaced by a generated id.
-func validRequestID(id string) bool {
-	if len(id) == 0 || len(id) > MaxRequestIDLen {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < 0x21 || id[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
+// MaxRequestIDLen bounds a client's X-Request-Id (see reqid.MaxLen).
+const MaxRequestIDLen = reqid.MaxLen
 
 // statusRecorder remembers the status for the access log. It forwards Flush and Unwrap so that
 // streaming responses and WebSocket upgrades work through it.
@@ -84,16 +50,16 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 // withCommon wraps h with request ids, panic recovery and the access log. The log line is only
 // built when info logging is on, so a quiet server spends nothing on it per request.
 func withCommon(log *slog.Logger, h http.Handler) http.Handler {
-	ids := newRequestIDs()
+	ids := reqid.New()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The header maps are indexed directly with the canonical key: Get and Set would
 		// canonicalise it on every request, and this runs for every proxied request.
 		var id string
-		if v := r.Header[RequestIDHeader]; len(v) > 0 && validRequestID(v[0]) {
+		if v := r.Header[RequestIDHeader]; len(v) > 0 && reqid.Valid(v[0]) {
 			id = v[0]
 		}
 		if id == "" {
-			id = ids.next()
+			id = ids.Next()
 			// One allocation serves both maps. Each gets its own element, capped at length 1,
 			// so an Add on either map reallocates instead of writing into the other's value.
 			both := &[2]string{id, id}

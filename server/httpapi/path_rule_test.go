@@ -12,7 +12,9 @@ import (
 // the path is forwarded as sent (issue 11). So a percent-encoded slash or dot in the first
 // segment never routes to a service (or to the API) under another reading, and what routing
 // saw is what the service sees.
-func TestPxFirstSegmentIsTakenAsSent(t *testing.T) {
+func TestPxFirstSegmentIsTakenAsSent(t *testing.T) { bothPaths(t, testPxFirstSegmentIsTakenAsSent) }
+
+func testPxFirstSegmentIsTakenAsSent(t *testing.T) {
 	var mu sync.Mutex
 	var got []string
 	s := pxStart(t, "echo-svc", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -58,7 +58,9 @@ func readAnswer(t *testing.T, conn net.Conn, br *bufio.Reader, within time.Durat
 // A client that announces a body, sends one byte and stops would hold its connection and a
 // backend request forever (issue 11). After the idle timeout it gets a 408, its connection is
 // closed, and the backend's request ends.
-func TestPxStalledBodyIs408(t *testing.T) {
+func TestPxStalledBodyIs408(t *testing.T) { bothPaths(t, testPxStalledBodyIs408) }
+
+func testPxStalledBodyIs408(t *testing.T) {
 	results := make(chan bodyResult, 1)
 	s := pxStart(t, "stall-svc", bodyBackend(results), func(c *server.Config) {
 		c.Proxy.BodyIdleTimeout = 300 * time.Millisecond
@@ -86,6 +88,10 @@ func TestPxStalledBodyIs408(t *testing.T) {
 // The idle timeout is between bytes, not a bound on the whole body: an upload that keeps
 // flowing for several times the timeout goes through.
 func TestPxFlowingBodyOutlivesIdleTimeout(t *testing.T) {
+	bothPaths(t, testPxFlowingBodyOutlivesIdleTimeout)
+}
+
+func testPxFlowingBodyOutlivesIdleTimeout(t *testing.T) {
 	results := make(chan bodyResult, 1)
 	const idle = time.Second
 	s := pxStart(t, "flow-svc", bodyBackend(results), func(c *server.Config) { c.Proxy.BodyIdleTimeout = idle })
@@ -109,6 +115,10 @@ func TestPxFlowingBodyOutlivesIdleTimeout(t *testing.T) {
 
 // A response that streams long after the body arrived is not cut by the body's idle deadline.
 func TestPxIdleTimeoutDoesNotCutTheResponse(t *testing.T) {
+	bothPaths(t, testPxIdleTimeoutDoesNotCutTheResponse)
+}
+
+func testPxIdleTimeoutDoesNotCutTheResponse(t *testing.T) {
 	const idle = 300 * time.Millisecond
 	s := pxStart(t, "slow-svc", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -130,7 +140,9 @@ func TestPxIdleTimeoutDoesNotCutTheResponse(t *testing.T) {
 
 // A chunked body the client got wrong is the client's 400, not a 502 that blames the backend
 // (issue 11).
-func TestPxMalformedChunkedBodyIs400(t *testing.T) {
+func TestPxMalformedChunkedBodyIs400(t *testing.T) { bothPaths(t, testPxMalformedChunkedBodyIs400) }
+
+func testPxMalformedChunkedBodyIs400(t *testing.T) {
 	results := make(chan bodyResult, 1)
 	s := pxStart(t, "chunk-svc", bodyBackend(results))
 	for _, bad := range []string{"zz\r\nhello\r\n0\r\n\r\n", "5\r\nhelloXX0\r\n\r\n"} {

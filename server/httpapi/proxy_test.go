@@ -17,10 +17,23 @@ import (
 	"github.com/ooctl/oo/server/servertest"
 )
 
+// bothPaths runs a proxy test with the server's fast path in front ("fast", the default) and
+// with every request served by net/http ("nethttp", --proxy-net-http-only).
+func bothPaths(t *testing.T, test func(t *testing.T)) {
+	t.Run("nethttp", test)
+	t.Run("fast", test)
+}
+
+// pathMode configures the server for the path bothPaths named the test after.
+func pathMode(t testing.TB) func(*server.Config) {
+	netHTTP := strings.Contains(t.Name(), "/nethttp")
+	return func(c *server.Config) { c.ProxyNetHTTPOnly = netHTTP }
+}
+
 // pxStart runs a server (probing off) with handler registered as the only instance of slug.
 func pxStart(t testing.TB, slug string, handler http.Handler, mutate ...func(*server.Config)) *servertest.Server {
 	t.Helper()
-	s := servertest.Start(t, mutate...)
+	s := servertest.Start(t, append([]func(*server.Config){pathMode(t)}, mutate...)...)
 	tok := s.Register(t, slug, slug+"-password-1234")
 	backend := httptest.NewServer(handler)
 	t.Cleanup(backend.Close)
@@ -31,8 +44,10 @@ func pxStart(t testing.TB, slug string, handler http.Handler, mutate ...func(*se
 	return s
 }
 
-func TestPxUnknownSlugIsJSON404(t *testing.T) {
-	s := servertest.Start(t)
+func TestPxUnknownSlugIsJSON404(t *testing.T) { bothPaths(t, testPxUnknownSlugIsJSON404) }
+
+func testPxUnknownSlugIsJSON404(t *testing.T) {
+	s := servertest.Start(t, pathMode(t))
 	rsp, err := http.Get(s.URL + "/no-such-svc/hello")
 	if err != nil {
 		t.Fatal(err)
@@ -45,12 +60,16 @@ func TestPxUnknownSlugIsJSON404(t *testing.T) {
 }
 
 // The server's middleware wraps the ResponseWriter; upgrades and flushes must get through it.
-func TestPxWebSocketThroughServer(t *testing.T) {
+func TestPxWebSocketThroughServer(t *testing.T) { bothPaths(t, testPxWebSocketThroughServer) }
+
+func testPxWebSocketThroughServer(t *testing.T) {
 	s := pxStart(t, "ws-svc", http.HandlerFunc(proxytest.WSEchoHandler))
 	proxytest.WSEchoRoundTrip(t, strings.TrimPrefix(s.URL, "http://"), "/ws-svc/socket")
 }
 
-func TestPxSSEThroughServer(t *testing.T) {
+func TestPxSSEThroughServer(t *testing.T) { bothPaths(t, testPxSSEThroughServer) }
+
+func testPxSSEThroughServer(t *testing.T) {
 	ack := make(chan struct{})
 	s := pxStart(t, "sse-svc", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")

@@ -12,6 +12,10 @@ import (
 // Through the real proxy: X-Real-Ip is the peer, whatever the client claims, and Forwarded is
 // the client's chain with this hop appended, like X-Forwarded-For.
 func TestRealIPAndForwardedThroughProxy(t *testing.T) {
+	bothPaths(t, testRealIPAndForwardedThroughProxy)
+}
+
+func testRealIPAndForwardedThroughProxy(t *testing.T) {
 	backend := echoBackend(t)
 	reg, px := setup(t, registry.Options{})
 	register(t, reg, backend.URL)

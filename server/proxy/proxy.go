@@ -94,6 +94,11 @@ type Proxy struct {
 	viaHdr []string
 	// bodyIdle is Options.BodyIdleTimeout.
 	bodyIdle time.Duration
+	// The fast path's own connections to backends (see fast.go): how it dials, the idle pool
+	// its client connections leave theirs in, and Options.ResponseHeaderTimeout.
+	dial egress.DialFunc
+	idle idlePool
+	rht  time.Duration
 }
 
 // New returns a proxy routing by reg's route table.
@@ -103,6 +108,8 @@ func New(reg *registry.Registry, opts Options) *Proxy {
 	p.via = "1.1 oo-" + randid.Hex(6)
 	p.viaHdr = []string{p.via}[0:1:1]
 	dial := opts.Targets.Dialer(net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second})
+	p.dial, p.rht = dial, opts.ResponseHeaderTimeout
+	p.idle = idlePool{max: opts.MaxIdleConnsPerHost, ttl: opts.IdleConnTimeout}
 	p.transport = &http.Transport{
 		// Never an environment proxy: backends are registered addresses, often loopback.
 		Proxy:                 nil,
@@ -132,7 +139,10 @@ func New(reg *registry.Registry, opts Options) *Proxy {
 }
 
 // Close drops idle keep-alive connections to backends.
-func (p *Proxy) Close() { p.transport.CloseIdleConnections() }
+func (p *Proxy) Close() {
+	p.transport.CloseIdleConnections()
+	p.idle.closeAll()
+}
 
 // ServeHTTP answers 404 for a slug nobody registered and 503 for one with no routable instance;
 // everything else goes to the backend.
@@ -155,6 +165,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil && r.Body != http.NoBody {
 		r = p.watchBody(w, r)
 	}
+	// A proxy relays the representation as the backend describes it. Without a Content-Type
+	// from the backend, net/http would sniff one from the first bytes; a nil value counts as
+	// set and writes nothing (the fast path adds none either). A backend's own is added to it.
+	w.Header()["Content-Type"] = nil
 	p.rp.ServeHTTP(w, r)
 }
 

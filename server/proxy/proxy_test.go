@@ -29,7 +29,12 @@ var svc = auth.Principal{UserID: "usr_s", Slug: "echo-svc", Roles: []string{api.
 
 // setup starts a registry (real store in a temp dir) and the proxy on a loopback server.
 // Probing is off unless opts asks for it, so a test decides when instances change state.
-func setup(t testing.TB, opts registry.Options) (*registry.Registry, *httptest.Server) {
+func setup(t testing.TB, opts registry.Options) (*registry.Registry, *served) {
+	t.Helper()
+	return setupMode(t, opts, fastMode(t))
+}
+
+func setupMode(t testing.TB, opts registry.Options, fast bool) (*registry.Registry, *served) {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "oo.db"), bolt.Options{})
 	if err != nil {
@@ -46,7 +51,12 @@ func setup(t testing.TB, opts registry.Options) (*registry.Registry, *httptest.S
 	done := make(chan struct{})
 	go func() { defer close(done); reg.Run(ctx) }()
 	px := proxy.New(reg, proxy.Options{})
-	srv := httptest.NewServer(px)
+	var srv *served
+	if fast {
+		srv = serveFast(t, px, proxy.FastOptions{})
+	} else {
+		srv = serve(t, px)
+	}
 	t.Cleanup(func() {
 		srv.Close()
 		px.Close()
@@ -122,7 +132,9 @@ type echoed struct {
 	Body       string      `json:"body"`
 }
 
-func TestForwardsPathQueryAndHeaders(t *testing.T) {
+func TestForwardsPathQueryAndHeaders(t *testing.T) { bothPaths(t, testForwardsPathQueryAndHeaders) }
+
+func testForwardsPathQueryAndHeaders(t *testing.T) {
 	backend := echoBackend(t)
 	reg, px := setup(t, registry.Options{})
 	register(t, reg, backend.URL)
@@ -175,6 +187,10 @@ func TestForwardsPathQueryAndHeaders(t *testing.T) {
 }
 
 func TestUnknownSlugIs404AndDownSlugIs503(t *testing.T) {
+	bothPaths(t, testUnknownSlugIs404AndDownSlugIs503)
+}
+
+func testUnknownSlugIs404AndDownSlugIs503(t *testing.T) {
 	reg, px := setup(t, registry.Options{})
 	rsp, body := get(t, px.URL+"/nobody-svc/hello")
 	if rsp.StatusCode != http.StatusNotFound || rsp.Header.Get("Content-Type") != "application/json" ||
@@ -195,6 +211,10 @@ func TestUnknownSlugIs404AndDownSlugIs503(t *testing.T) {
 // An instance whose URL is the proxy itself must not make a request loop until memory runs out:
 // the request that comes back is refused with 508, and that answer reaches the client.
 func TestInstancePointingAtTheProxyIs508(t *testing.T) {
+	bothPaths(t, testInstancePointingAtTheProxyIs508)
+}
+
+func testInstancePointingAtTheProxyIs508(t *testing.T) {
 	reg, px := setup(t, registry.Options{})
 	register(t, reg, px.URL)
 	rsp, body := get(t, px.URL+"/echo-svc/hello")
@@ -205,7 +225,9 @@ func TestInstancePointingAtTheProxyIs508(t *testing.T) {
 }
 
 // Via keeps the chain a client or an upstream proxy sent and adds this proxy once.
-func TestViaChainIsKept(t *testing.T) {
+func TestViaChainIsKept(t *testing.T) { bothPaths(t, testViaChainIsKept) }
+
+func testViaChainIsKept(t *testing.T) {
 	seenc := make(chan []string, 1)
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seenc <- r.Header.Values("Via")
@@ -255,6 +277,10 @@ func seenUp(t testing.TB, reg *registry.Registry, id string) {
 }
 
 func TestDialFailureRetriesOnAnotherInstance(t *testing.T) {
+	bothPaths(t, testDialFailureRetriesOnAnotherInstance)
+}
+
+func testDialFailureRetriesOnAnotherInstance(t *testing.T) {
 	backend := echoBackend(t)
 	reg, px := setup(t, registry.Options{})
 	dead := register(t, reg, deadURL(t))
@@ -296,6 +322,10 @@ func TestDialFailureRetriesOnAnotherInstance(t *testing.T) {
 // that refused dial must not take the instance out, so the first request after it listens is
 // served. It used to be marked Unreachable and answered 503 until something else revived it.
 func TestStartingInstanceIsTriedAndServesOnceItListens(t *testing.T) {
+	bothPaths(t, testStartingInstanceIsTriedAndServesOnceItListens)
+}
+
+func testStartingInstanceIsTriedAndServesOnceItListens(t *testing.T) {
 	reg, px := setup(t, registry.Options{})
 	url := deadURL(t)
 	inst := register(t, reg, url)
@@ -322,7 +352,9 @@ func TestStartingInstanceIsTriedAndServesOnceItListens(t *testing.T) {
 	}
 }
 
-func TestOnlyInstanceDownIs503(t *testing.T) {
+func TestOnlyInstanceDownIs503(t *testing.T) { bothPaths(t, testOnlyInstanceDownIs503) }
+
+func testOnlyInstanceDownIs503(t *testing.T) {
 	reg, px := setup(t, registry.Options{})
 	register(t, reg, deadURL(t))
 	rsp, body := get(t, px.URL+"/echo-svc/x")
@@ -332,6 +364,10 @@ func TestOnlyInstanceDownIs503(t *testing.T) {
 }
 
 func TestBackendBreakingMidRequestIs502(t *testing.T) {
+	bothPaths(t, testBackendBreakingMidRequestIs502)
+}
+
+func testBackendBreakingMidRequestIs502(t *testing.T) {
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, _, err := http.NewResponseController(w).Hijack()
 		if err == nil {
@@ -355,7 +391,9 @@ func TestBackendBreakingMidRequestIs502(t *testing.T) {
 	}
 }
 
-func TestFailoverDuringLoad(t *testing.T) {
+func TestFailoverDuringLoad(t *testing.T) { bothPaths(t, testFailoverDuringLoad) }
+
+func testFailoverDuringLoad(t *testing.T) {
 	hello := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"hello":"world"}`)
@@ -411,7 +449,9 @@ func TestFailoverDuringLoad(t *testing.T) {
 	}
 }
 
-func TestSSEEventsArriveOneByOne(t *testing.T) {
+func TestSSEEventsArriveOneByOne(t *testing.T) { bothPaths(t, testSSEEventsArriveOneByOne) }
+
+func testSSEEventsArriveOneByOne(t *testing.T) {
 	const events = 5
 	ack := make(chan struct{})
 	sentAt := make(chan time.Time, events)
@@ -470,6 +510,10 @@ func TestSSEEventsArriveOneByOne(t *testing.T) {
 }
 
 func TestClientDisconnectCancelsUpstream(t *testing.T) {
+	bothPaths(t, testClientDisconnectCancelsUpstream)
+}
+
+func testClientDisconnectCancelsUpstream(t *testing.T) {
 	started, cancelled := make(chan struct{}), make(chan struct{})
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(started)
@@ -498,7 +542,9 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 	}
 }
 
-func TestWebSocketEcho(t *testing.T) {
+func TestWebSocketEcho(t *testing.T) { bothPaths(t, testWebSocketEcho) }
+
+func testWebSocketEcho(t *testing.T) {
 	backend := httptest.NewServer(http.HandlerFunc(proxytest.WSEchoHandler))
 	defer backend.Close()
 	reg, px := setup(t, registry.Options{})
@@ -531,7 +577,9 @@ func (p *patternReader) Read(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func TestLargeUploadStreams(t *testing.T) {
+func TestLargeUploadStreams(t *testing.T) { bothPaths(t, testLargeUploadStreams) }
+
+func testLargeUploadStreams(t *testing.T) {
 	if testing.Short() {
 		t.Skip("moves 256 MiB")
 	}
@@ -590,7 +638,9 @@ func TestLargeUploadStreams(t *testing.T) {
 	}
 }
 
-func TestPickSpreadsOverInstances(t *testing.T) {
+func TestPickSpreadsOverInstances(t *testing.T) { bothPaths(t, testPickSpreadsOverInstances) }
+
+func testPickSpreadsOverInstances(t *testing.T) {
 	var hits [2]atomic.Int64
 	mk := func(i int) *httptest.Server {
 		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits[i].Add(1) }))

@@ -18,7 +18,7 @@ import (
 )
 
 // setupWith is setup with the proxy's options given (probing off).
-func setupWith(t testing.TB, ropts registry.Options, popts proxy.Options) (*registry.Registry, *httptest.Server) {
+func setupWith(t testing.TB, ropts registry.Options, popts proxy.Options) (*registry.Registry, *served) {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "oo.db"), bolt.Options{})
 	if err != nil {
@@ -30,7 +30,7 @@ func setupWith(t testing.TB, ropts registry.Options, popts proxy.Options) (*regi
 		t.Fatal(err)
 	}
 	px := proxy.New(reg, popts)
-	srv := httptest.NewServer(px)
+	srv := serve(t, px)
 	t.Cleanup(func() {
 		srv.Close()
 		px.Close()
@@ -44,7 +44,9 @@ func setupWith(t testing.TB, ropts registry.Options, popts proxy.Options) (*regi
 // now is refused on the proxy's dial: the client gets a 502 saying so, the address gets no
 // connection. The same name resolving to an allowed address reaches the backend, so the
 // refusal is the policy's doing.
-func TestProxyChecksPolicyAtDialTime(t *testing.T) {
+func TestProxyChecksPolicyAtDialTime(t *testing.T) { bothPaths(t, testProxyChecksPolicyAtDialTime) }
+
+func testProxyChecksPolicyAtDialTime(t *testing.T) {
 	var hits atomic.Int32
 	backend := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)

@@ -59,6 +59,7 @@ type StartOptions struct {
 	logFormat          string
 	logLevel           string
 	proxy              proxy.Options
+	netHTTPOnly        bool
 	// envErrs are malformed environment defaults, reported when the command runs (not when
 	// the command tree is built, which every oo command does).
 	envErrs []error
@@ -154,6 +155,10 @@ requests finish (up to --shutdown-timeout) and closes the store.`,
 		}
 		fl.IntVar(n.p, n.name, def, n.usage+" ("+n.env+")")
 	}
+	// Hidden: the proxy's fast path is always on; turning it off is for A/B measurements
+	// (bench/run.sh) and for ruling it out when a request misbehaves.
+	fl.BoolVar(&o.netHTTPOnly, "proxy-net-http-only", os.Getenv("OO_PROXY_NET_HTTP_ONLY") == "1", "proxy every request with net/http, never the fast path (OO_PROXY_NET_HTTP_ONLY=1)")
+	_ = fl.MarkHidden("proxy-net-http-only")
 	fl.StringVar(&o.logFormat, "log-format", envOr("OO_LOG_FORMAT", "text"), "text or json (OO_LOG_FORMAT)")
 	fl.StringVar(&o.logLevel, "log-level", envOr("OO_LOG_LEVEL", "info"), "debug, info, warn or error (OO_LOG_LEVEL)")
 	return cmd
@@ -227,6 +232,7 @@ func startRun(o *StartOptions) error {
 		AllowTargets:       allow,
 		DenyTargets:        deny,
 		Proxy:              o.proxy,
+		ProxyNetHTTPOnly:   o.netHTTPOnly,
 		Logger:             logger,
 		Stderr:             ios.ErrOut,
 	})

@@ -1,0 +1,432 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/ooctl/oo/internal/reqid"
+	"github.com/ooctl/oo/pkg/api"
+)
+
+// FastOptions configure a FastServer. Zero values are net/http's defaults as the server sets
+// them.
+type FastOptions struct {
+	// Log receives the access log line of every fast-path request at info (the same line the
+	// server's middleware writes for net/http) and panics at error. nil: the proxy's logger.
+	Log *slog.Logger
+	// IdleTimeout closes a keep-alive connection that sends no new request; default 120s.
+	IdleTimeout time.Duration
+	// ReadHeaderTimeout bounds reading a request head once its first byte arrived; default 10s.
+	ReadHeaderTimeout time.Duration
+}
+
+// FastServer serves a listener with the proxy's purpose-built HTTP/1.1 data path. Every
+// accepted connection is read by a strict parser: a plain proxied request (see
+// docs/architecture.md) is forwarded by the goroutine that reads it, over a backend connection
+// it owns, with buffers it owns. Everything else — API routes, upgrades, Expect, trailers,
+// HTTP/1.0, anything the parser cannot frame beyond doubt — hands the connection, with the
+// bytes already read, to Fallback, the net/http server that serves it as before.
+type FastServer struct {
+	p        *Proxy
+	fallback *http.Server
+	hand     *handoff
+	log      *slog.Logger
+	ids      *reqid.Gen
+	idle     time.Duration
+	hdr      time.Duration
+
+	mu      sync.Mutex
+	ln      net.Listener
+	conns   map[*fconn]struct{}
+	closing atomic.Bool
+	serving sync.Once
+	fbErr   chan error
+	// served counts requests the fast path answered, handed connections it gave to net/http.
+	served, handed atomic.Uint64
+}
+
+// Stats reports how many requests the fast path answered itself and how many connections it
+// handed to net/http.
+func (s *FastServer) Stats() (served, handed uint64) { return s.served.Load(), s.handed.Load() }
+
+// NewFastServer returns a server for p whose fallback is the given net/http server (its
+// Handler serves everything the fast path does not, API included).
+func NewFastServer(p *Proxy, fallback *http.Server, opts FastOptions) *FastServer {
+	if opts.Log == nil {
+		opts.Log = p.log
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 120 * time.Second
+	}
+	if opts.ReadHeaderTimeout <= 0 {
+		opts.ReadHeaderTimeout = 10 * time.Second
+	}
+	return &FastServer{p: p, fallback: fallback, log: opts.Log, ids: reqid.New(),
+		idle: opts.IdleTimeout, hdr: opts.ReadHeaderTimeout, conns: map[*fconn]struct{}{},
+		fbErr: make(chan error, 1)}
+}
+
+// Serve accepts connections on ln until Shutdown or Close; it returns http.ErrServerClosed
+// then.
+func (s *FastServer) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	s.ln = ln
+	if s.hand == nil {
+		s.hand = newHandoff(ln.Addr())
+	}
+	s.mu.Unlock()
+	if s.closing.Load() {
+		ln.Close()
+		return http.ErrServerClosed
+	}
+	s.serving.Do(func() { go func() { s.fbErr <- s.fallback.Serve(s.hand) }() })
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return http.ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+				// As net/http does: out of file descriptors is worth waiting out.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		fc := s.newConn(c)
+		if fc == nil {
+			c.Close()
+			continue
+		}
+		go fc.serve()
+	}
+}
+
+// Shutdown stops accepting, closes idle connections, waits for in-flight requests to finish
+// (their connections then close) and shuts the fallback server down the same way: the
+// semantics of http.Server.Shutdown over both paths.
+func (s *FastServer) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	s.mu.Lock()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	for fc := range s.conns {
+		fc.closeIfIdle()
+	}
+	s.mu.Unlock()
+	fb := make(chan error, 1)
+	go func() { fb <- s.fallback.Shutdown(ctx) }()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.conns)
+		for fc := range s.conns {
+			fc.closeIfIdle() // one that finished its request since
+		}
+		s.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			<-fb
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return <-fb
+}
+
+// Close closes the listener and every connection at once, both paths.
+func (s *FastServer) Close() error {
+	s.closing.Store(true)
+	s.mu.Lock()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	for fc := range s.conns {
+		fc.c.Close()
+	}
+	s.mu.Unlock()
+	return s.fallback.Close()
+}
+
+func (s *FastServer) newConn(c net.Conn) *fconn {
+	fc := &fconn{s: s, c: c}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return nil
+	}
+	s.conns[fc] = struct{}{}
+	return fc
+}
+
+func (s *FastServer) forget(fc *fconn) {
+	s.mu.Lock()
+	delete(s.conns, fc)
+	s.mu.Unlock()
+}
+
+// Connection states, for Shutdown: an idle connection (between requests, nothing buffered) is
+// closed at once, an active one finishes its request first.
+const (
+	stIdle int32 = iota
+	stActive
+	stClosed
+)
+
+// Buffer sizes of one client connection: a request head must fit in readBufSize (a larger one
+// goes to net/http, which accepts up to 1 MB).
+const (
+	readBufSize  = 16 << 10
+	writeBufSize = 16 << 10
+)
+
+// fconn is one client connection on the fast path, served by one goroutine.
+type fconn struct {
+	s         *FastServer
+	c         net.Conn
+	state     atomic.Int32
+	ip        string // the peer's address without port
+	handed    bool   // the connection went to net/http
+	afterPost bool   // the last request was a POST (see readHead)
+
+	rbuf    []byte // rbuf[r0:r1] is read and not yet consumed
+	r0, r1  int
+	out     []byte // what goes to the backend: the request head, a small body
+	wbuf    []byte // what goes to the client
+	h       reqHead
+	ex      exchange
+	headLen int
+	rh      resHead
+
+	// The request being served, copied out of rbuf so that the buffer can be reused for its
+	// body: the id, and (for the log and error answers) method, path and slug.
+	meta                   []byte
+	id, method, path, slug []byte
+	start                  time.Time
+	status                 int
+	head                   bool // HEAD request
+	backends               [4]*bconn
+	dateSec                int64
+	date                   [29]byte
+	watch                  *watcher
+	watching               bool
+	bodyDone               chan bodyResult // the body copier's result, when it runs on its own goroutine
+}
+
+func (fc *fconn) closeIfIdle() {
+	if fc.state.CompareAndSwap(stIdle, stClosed) {
+		fc.c.Close()
+	}
+}
+
+func (fc *fconn) serve() {
+	defer func() {
+		if v := recover(); v != nil {
+			fc.s.log.Error("panic in the proxy's fast path", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+		fc.release()
+		fc.c.Close()
+		fc.s.forget(fc)
+	}()
+	host, _, err := net.SplitHostPort(fc.c.RemoteAddr().String())
+	if err != nil {
+		// No peer address to forward: net/http's path decides what that means.
+		fc.handOff()
+		return
+	}
+	fc.ip = host
+	fc.rbuf = make([]byte, readBufSize)
+	fc.wbuf = make([]byte, 0, writeBufSize)
+	fc.out = make([]byte, 0, readBufSize+1024)
+	fc.meta = make([]byte, 0, 256)
+	for {
+		switch fc.readHead() {
+		case vFallback:
+			fc.handOff()
+			return
+		case vMore: // the connection ended or timed out between or within requests
+			return
+		}
+		fc.afterPost = string(fc.h.method) == "POST"
+		keep := fc.serveRequest()
+		if fc.handed {
+			return
+		}
+		fc.s.served.Add(1)
+		if !keep || fc.s.closing.Load() {
+			return
+		}
+	}
+}
+
+// readHead reads until rbuf holds a whole request head (vFast), the parser refuses it
+// (vFallback), or the connection ends (vMore).
+func (fc *fconn) readHead() verdict {
+	hdrDeadline := false
+	for {
+		if fc.afterPost && fc.r1-fc.r0 >= 4 {
+			// net/http's tolerance of old clients that end a POST body with a CRLF too
+			// (RFC 9112 §2.2): up to four CR or LF bytes after a POST are skipped.
+			fc.afterPost = false
+			for k := 0; k < 4 && (fc.rbuf[fc.r0] == '\r' || fc.rbuf[fc.r0] == '\n'); k++ {
+				fc.r0++
+			}
+		}
+		if fc.r1 > fc.r0 && !(fc.afterPost && fc.r1-fc.r0 < 4) {
+			n, v := parseRequest(fc.rbuf[fc.r0:fc.r1], &fc.h)
+			if v == vFast {
+				fc.headLen = n
+				return v
+			}
+			if v == vFallback || fc.r1-fc.r0 == len(fc.rbuf) {
+				return vFallback
+			}
+		}
+		if fc.r0 == fc.r1 {
+			fc.r0, fc.r1 = 0, 0
+		} else if fc.r0 > 0 {
+			fc.r1 = copy(fc.rbuf, fc.rbuf[fc.r0:fc.r1])
+			fc.r0 = 0
+		}
+		if fc.r1 == 0 {
+			fc.state.Store(stIdle)
+			if fc.s.closing.Load() && fc.state.CompareAndSwap(stIdle, stClosed) {
+				return vMore
+			}
+			_ = fc.c.SetReadDeadline(time.Now().Add(fc.s.idle))
+		} else if !hdrDeadline {
+			hdrDeadline = true
+			_ = fc.c.SetReadDeadline(time.Now().Add(fc.s.hdr))
+		}
+		n, err := fc.c.Read(fc.rbuf[fc.r1:])
+		if n > 0 && fc.r1 == 0 && !fc.state.CompareAndSwap(stIdle, stActive) {
+			return vMore // Shutdown closed it as idle
+		}
+		fc.r1 += n
+		if err != nil {
+			return vMore
+		}
+	}
+}
+
+// errTooManyFiles is what Accept fails with when the process is out of file descriptors.
+var errTooManyFiles = syscall.EMFILE
+
+// handOff gives the connection, with what was read and not consumed, to net/http.
+func (fc *fconn) handOff() {
+	fc.s.handed.Add(1)
+	fc.handed = true
+	fc.release()
+	fc.s.forget(fc)
+	_ = fc.c.SetReadDeadline(time.Time{})
+	var pre []byte
+	if fc.r1 > fc.r0 {
+		pre = append([]byte(nil), fc.rbuf[fc.r0:fc.r1]...)
+	}
+	c := fc.c
+	fc.c = nopCloseConn{c}
+	fc.s.hand.give(&prefixConn{Conn: c, pre: pre})
+}
+
+// nopCloseConn stands in for a connection net/http now owns.
+type nopCloseConn struct{ net.Conn }
+
+func (nopCloseConn) Close() error { return nil }
+
+// release returns the backend connections this client connection holds to the shared pool.
+func (fc *fconn) release() {
+	for i, bc := range fc.backends {
+		if bc != nil {
+			fc.s.p.idle.put(bc)
+			fc.backends[i] = nil
+		}
+	}
+}
+
+// handoff is the listener net/http serves: it accepts the connections the fast path gives up.
+type handoff struct {
+	addr net.Addr
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newHandoff(addr net.Addr) *handoff {
+	return &handoff{addr: addr, ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (h *handoff) Accept() (net.Conn, error) {
+	select {
+	case c := <-h.ch:
+		return c, nil
+	case <-h.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (h *handoff) Close() error {
+	h.once.Do(func() { close(h.done) })
+	return nil
+}
+
+func (h *handoff) Addr() net.Addr { return h.addr }
+
+func (h *handoff) give(c net.Conn) {
+	select {
+	case h.ch <- c:
+	case <-h.done:
+		c.Close()
+	}
+}
+
+// prefixConn is a connection whose first bytes were already read by the fast path.
+type prefixConn struct {
+	net.Conn
+	pre []byte
+}
+
+func (c *prefixConn) Read(b []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(b, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.Conn.Read(b)
+}
+
+// CloseWrite lets net/http half-close as it does on a TCP connection.
+func (c *prefixConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// reserved reports whether the path goes to the API, as the server's root handler decides it.
+func reserved(path, slug []byte) bool {
+	if len(path) == 1 {
+		return true
+	}
+	seg := path[1 : 1+len(slug)]
+	_, r := api.FirstSegment(unsafe.String(unsafe.SliceData(seg), len(seg)))
+	return r
+}

@@ -1,0 +1,192 @@
+package proxy_test
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ooctl/oo/server/proxy"
+	"github.com/ooctl/oo/server/registry"
+)
+
+// fastSetup is setup on the fast path whatever the test's name.
+func fastSetup(t testing.TB) (*registry.Registry, *served) {
+	t.Helper()
+	return setupMode(t, registry.Options{}, true)
+}
+
+// rawExchange sends raw request bytes on a new connection and reads one response.
+func rawExchange(t testing.TB, url, req string) (*http.Response, string) {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	rsp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading the response to %q: %v", req, err)
+	}
+	body, _ := io.ReadAll(rsp.Body)
+	return rsp, string(body)
+}
+
+// Plain requests are the fast path's own: none is handed to net/http.
+func TestFastPathServesPlainRequests(t *testing.T) {
+	backend := echoBackend(t)
+	reg, px := fastSetup(t)
+	register(t, reg, backend.URL)
+	reqs := []string{
+		"GET /echo-svc/a?b=c HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /echo-svc/a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+		"POST /echo-svc/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+		"DELETE /echo-svc/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+	}
+	for _, r := range reqs {
+		rsp, body := rawExchange(t, px.URL, r)
+		if rsp.StatusCode != http.StatusOK {
+			t.Fatalf("%q: HTTP %d %s", r, rsp.StatusCode, body)
+		}
+	}
+	// The count follows the response by a moment.
+	eventually(t, 5*time.Second, "the fast path to count every request", func() bool {
+		served, _ := px.Fast.Stats()
+		return served == uint64(len(reqs))
+	})
+	if _, handed := px.Fast.Stats(); handed != 0 {
+		t.Fatalf("fast path handed %d requests to net/http", handed)
+	}
+}
+
+// What the strict parser does not decide is net/http's, with the bytes already read.
+func TestFastPathHandsUnusualRequestsToNetHTTP(t *testing.T) {
+	backend := echoBackend(t)
+	reg, px := fastSetup(t)
+	register(t, reg, backend.URL)
+	for _, c := range []struct{ name, req string }{
+		{"HTTP/1.0", "GET /echo-svc/a HTTP/1.0\r\nHost: x\r\n\r\n"},
+		{"Expect", "POST /echo-svc/a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi"},
+		{"API", "GET /registry-svc/instances HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"bare LF", "GET /echo-svc/a HTTP/1.1\nHost: x\n\n"},
+		{"CL+TE", "POST /echo-svc/a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+		{"two CL", "POST /echo-svc/a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nhi"},
+		{"obs-fold", "GET /echo-svc/a HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n"},
+		{"escape in slug", "GET /echo%2Dsvc/a HTTP/1.1\r\nHost: x\r\n\r\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, before := px.Fast.Stats()
+			rawExchange(t, px.URL, c.req)
+			if _, after := px.Fast.Stats(); after != before+1 {
+				t.Fatalf("not handed to net/http")
+			}
+		})
+	}
+}
+
+// BenchmarkFastPathGET is one plain GET through the fast path, with a raw client and a raw
+// backend that allocate nothing themselves, so that allocs/op is the proxy's alone.
+func BenchmarkFastPathGET(b *testing.B) {
+	backend := rawBackend(b)
+	reg, px := fastSetup(b)
+	register(b, reg, "http://"+backend)
+	c, err := net.Dial("tcp", strings.TrimPrefix(px.URL, "http://"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	req := []byte("GET /echo-svc/hello HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+	buf := make([]byte, 4096)
+	roundTrip := func() {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for {
+			k, err := c.Read(buf[n:])
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += k
+			if complete(buf[:n]) {
+				return
+			}
+		}
+	}
+	roundTrip() // the backend connection is dialed here
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		roundTrip()
+	}
+	b.StopTimer()
+	if served, handed := px.Fast.Stats(); handed != 0 || served < 2 {
+		b.Fatalf("fast path served %d, handed %d", served, handed)
+	}
+}
+
+// complete reports whether b holds a whole response with a Content-Length.
+func complete(b []byte) bool {
+	i := bytes.Index(b, []byte("\r\n\r\n"))
+	if i < 0 {
+		return false
+	}
+	j := bytes.Index(b, []byte("Content-Length: "))
+	if j < 0 || j > i {
+		return false
+	}
+	k := bytes.IndexByte(b[j:], '\r')
+	n, _ := strconv.Atoi(string(b[j+16 : j+k]))
+	return len(b) >= i+4+n
+}
+
+// rawBackend answers every request head it reads with the same small response.
+func rawBackend(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	rsp := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: Wed, 02 Dec 2026 07:00:00 GMT\r\nContent-Length: 17\r\n\r\n{\"hello\":\"world\"}")
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 16<<10)
+				n := 0
+				for {
+					k, err := c.Read(buf[n:])
+					if err != nil {
+						return
+					}
+					n += k
+					for {
+						i := bytes.Index(buf[:n], []byte("\r\n\r\n"))
+						if i < 0 {
+							break
+						}
+						n = copy(buf, buf[i+4:n])
+						if _, err := c.Write(rsp); err != nil {
+							return
+						}
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+var _ = proxy.FastOptions{}
