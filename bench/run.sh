@@ -18,6 +18,10 @@
 #   BENCH_PATH=/bench-svc/hello   path requested (the oo slug is its first segment)
 #   OO_INFO_RUN=1             also measure a second oo with its access log on (--log-level info,
 #                             written to a file), in the same rounds
+#   OO_NETHTTP_RUN=1          also measure a second oo with its fast path off
+#                             (--proxy-net-http-only: every request through net/http and
+#                             httputil.ReverseProxy) as "oo-nethttp", in the same rounds; prints
+#                             the CPU ratio of the two paths
 #   OO_BASE_BIN=PATH          also measure another oo binary (say, built from the previous commit)
 #                             as "oo-base", in the same rounds: an A/B of a change, free of the
 #                             drift between two runs; prints the CPU ratio oo/oo-base
@@ -26,8 +30,8 @@
 #   GO_BENCH=1                also run `go test -bench . -benchmem` in server/registry, server/proxy
 #                             and server/httpapi (route lookup; one proxied request in process)
 #   CADDY_KEEPALIVE=64        Caddy's idle upstream connections per host (nginx: keepalive 64)
-#   BACKEND_PORT OO_PORT OO_INFO_PORT OO_BASE_PORT NGINX_PORT CADDY_PORT PPROF_PORT
-#                             loopback ports (19311 19231 19233 19234 19080 19081 19232)
+#   BACKEND_PORT OO_PORT OO_INFO_PORT OO_BASE_PORT OO_NETHTTP_PORT NGINX_PORT CADDY_PORT PPROF_PORT
+#                             loopback ports (19311 19231 19233 19234 19235 19080 19081 19232)
 #   BENCH_KEEP_TMP=1          keep the temp dir (configs, logs, raw wrk output) for inspection
 # Needs go, curl, wrk, nginx and caddy; installs the Debian packages that are missing (apt-get
 # as root, sudo otherwise). Every process it starts is stopped on exit.
@@ -40,6 +44,8 @@ WARMUP=${WARMUP:-1s}
 REPEAT=${REPEAT:-3}
 BENCH_PATH=${BENCH_PATH:-/bench-svc/hello}
 OO_INFO_RUN=${OO_INFO_RUN:-1}
+OO_NETHTTP_RUN=${OO_NETHTTP_RUN:-1}
+OO_NETHTTP_PORT=${OO_NETHTTP_PORT:-19235}
 PROFILE=${PROFILE:-1}
 GO_BENCH=${GO_BENCH:-1}
 CADDY_KEEPALIVE=${CADDY_KEEPALIVE:-64}
@@ -165,8 +171,8 @@ wait_200() { # wait_200 URL [SECONDS]: until URL answers 200; prints the last co
 	return 1
 }
 
-for p in "$BACKEND_PORT" "$OO_PORT" "$OO_INFO_PORT" "$OO_BASE_PORT" "$NGINX_PORT" "$CADDY_PORT" "$PPROF_PORT"; do
-	port_free "$p" || die "port $HOST:$p is in use; set BACKEND_PORT, OO_PORT, OO_INFO_PORT, OO_BASE_PORT, NGINX_PORT, CADDY_PORT or PPROF_PORT"
+for p in "$BACKEND_PORT" "$OO_PORT" "$OO_INFO_PORT" "$OO_BASE_PORT" "$OO_NETHTTP_PORT" "$NGINX_PORT" "$CADDY_PORT" "$PPROF_PORT"; do
+	port_free "$p" || die "port $HOST:$p is in use; set BACKEND_PORT, OO_PORT, OO_INFO_PORT, OO_BASE_PORT, OO_NETHTTP_PORT, NGINX_PORT, CADDY_PORT or PPROF_PORT"
 done
 
 # ---------------------------------------------------------------------------------------------
@@ -174,6 +180,7 @@ done
 # ---------------------------------------------------------------------------------------------
 CLK_TCK=$(getconf CLK_TCK)
 NPROC=$(nproc)
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 descendants() { # descendants PID: PID and all its live descendants (nginx master + workers)
 	local root=$1 f rest ppid pid changed=1
@@ -356,6 +363,7 @@ oo_start() {
 
 OO_STATUS=ok
 OO_INFO_PID=-
+OO_NETHTTP_PID=-
 if oo_start oo warn "$TMP/oo" "$OO_PORT"; then
 	OO_WARN_PID=$OO_PID
 	if [[ $OO_INFO_RUN == 1 ]]; then
@@ -364,6 +372,14 @@ if oo_start oo warn "$TMP/oo" "$OO_PORT"; then
 		else
 			log "oo with info logging did not start; measuring without it"
 			OO_INFO_RUN=0
+		fi
+	fi
+	if [[ $OO_NETHTTP_RUN == 1 ]]; then
+		if oo_start oo-nethttp warn "$TMP/oo" "$OO_NETHTTP_PORT" OO_PROXY_NET_HTTP_ONLY=1; then
+			OO_NETHTTP_PID=$OO_PID
+		else
+			log "oo with the fast path off did not start; measuring without it"
+			OO_NETHTTP_RUN=0
 		fi
 	fi
 	if [[ -n $OO_BASE_BIN ]]; then
@@ -378,6 +394,7 @@ if oo_start oo warn "$TMP/oo" "$OO_PORT"; then
 else
 	OO_STATUS=pending
 	OO_INFO_RUN=0
+	OO_NETHTTP_RUN=0
 	OO_BASE_BIN=""
 	log "oo rows pending: the register-and-proxy flow does not work in this checkout yet"
 fi
@@ -458,16 +475,18 @@ TARGETS=(direct)
 [[ $OO_STATUS == ok ]] && TARGETS+=(oo)
 TARGETS+=(nginx caddy)
 [[ $OO_INFO_RUN == 1 ]] && TARGETS+=(oo-info)
+[[ $OO_NETHTTP_RUN == 1 ]] && TARGETS+=(oo-nethttp)
 [[ -n $OO_BASE_BIN ]] && TARGETS+=(oo-base)
 declare -A URL=(
 	[direct]="http://$HOST:$BACKEND_PORT$BENCH_PATH"
 	[oo]="http://$HOST:$OO_PORT$BENCH_PATH"
 	[oo-info]="http://$HOST:$OO_INFO_PORT$BENCH_PATH"
 	[oo-base]="http://$HOST:$OO_BASE_PORT$BENCH_PATH"
+	[oo-nethttp]="http://$HOST:$OO_NETHTTP_PORT$BENCH_PATH"
 	[nginx]="http://$HOST:$NGINX_PORT$BENCH_PATH"
 	[caddy]="http://$HOST:$CADDY_PORT$BENCH_PATH"
 )
-declare -A PID_OF=([direct]=- [oo]=${OO_WARN_PID:--} [oo-info]=$OO_INFO_PID [oo-base]=${OO_BASE_PID:--} [nginx]=$NGINX_PID [caddy]=$CADDY_PID)
+declare -A PID_OF=([direct]=- [oo]=${OO_WARN_PID:--} [oo-info]=$OO_INFO_PID [oo-base]=${OO_BASE_PID:--} [oo-nethttp]=$OO_NETHTTP_PID [nginx]=$NGINX_PID [caddy]=$CADDY_PID)
 START_TIME=$SECONDS
 for ((round = 1; round <= REPEAT; round++)); do
 	nt=${#TARGETS[@]}
@@ -478,6 +497,7 @@ for ((round = 1; round <= REPEAT; round++)); do
 done
 [[ $OO_STATUS == ok ]] && stop_pid "$OO_WARN_PID"
 [[ $OO_INFO_RUN == 1 ]] && stop_pid "$OO_INFO_PID"
+[[ $OO_NETHTTP_RUN == 1 ]] && stop_pid "$OO_NETHTTP_PID"
 [[ -n $OO_BASE_BIN ]] && stop_pid "$OO_BASE_PID"
 log "measurements took $((SECONDS - START_TIME)) s"
 
@@ -502,6 +522,7 @@ column_of() { # column_of NAME INDEX: that field of every RAW line of NAME
 declare -A MED
 NAMES=(direct oo nginx caddy)
 [[ $OO_INFO_RUN == 1 ]] && NAMES+=(oo-info)
+[[ $OO_NETHTTP_RUN == 1 ]] && NAMES+=(oo-nethttp)
 [[ -n $OO_BASE_BIN ]] && NAMES+=(oo-base)
 for n in "${NAMES[@]}"; do
 	for i in 3 4 5 6 8 9 10 11 12; do
@@ -524,16 +545,17 @@ echo "oo proxy benchmark, $DATE"
 echo "machine: $NPROC CPU, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), kernel $(uname -r)"
 echo "tools:   $(go version | cut -d' ' -f3), $(nginx -v 2>&1 | sed 's/.*: //'), caddy $(caddy version | cut -d' ' -f1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 echo "source:  $(git describe --always --dirty 2>/dev/null || echo unknown)"
+echo "loadavg: $LOADAVG_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (1, 5, 15 min)"
 echo "load:    wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION --latency, warm-up $WARMUP, GET $BENCH_PATH; median of $REPEAT round(s)"
 echo
-printf '| %-7s | %9s | %11s | %7s | %7s | %6s | %10s | %7s | %12s | %9s | %5s |\n' \
+printf '| %-10s | %9s | %11s | %7s | %7s | %6s | %10s | %7s | %12s | %9s | %5s |\n' \
 	target "req/s" "req/s range" "p50 ms" "p99 ms" errors "proxy CPU" "of it" "backend CPU" "proxy CPU" other
-printf '| %-7s | %9s | %11s | %7s | %7s | %6s | %10s | %7s | %12s | %9s | %5s |\n' \
+printf '| %-10s | %9s | %11s | %7s | %7s | %6s | %10s | %7s | %12s | %9s | %5s |\n' \
 	"" "" "" "" "" "" "us/req" "sys %" "us/req" "/ backend" "CPU %"
-printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' --------- ----------- ------------- --------- --------- -------- ------------ --------- -------------- ----------- -------
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ------------ ----------- ------------- --------- --------- -------- ------------ --------- -------------- ----------- -------
 fmt1() { awk -v v="$1" -v f="$2" 'BEGIN { if (v == "-") print v; else printf f, v }'; }
 for n in "${NAMES[@]}"; do
-	printf '| %-7s | %9s | %11s | %7s | %7s | %6s | %10s | %7s | %12s | %9s | %5s |\n' "$n" \
+	printf '| %-10s | %9s | %11s | %7s | %7s | %6s | %10s | %7s | %12s | %9s | %5s |\n' "$n" \
 		"$(fmt1 "${MED[$n.3]}" %.0f)" "${MED[$n.range]}" "$(fmt1 "${MED[$n.4]}" %.2f)" "$(fmt1 "${MED[$n.5]}" %.2f)" \
 		"${MED[$n.7]}" "$(fmt1 "${MED[$n.8]}" %.1f)" "$(fmt1 "${MED[$n.11]}" %.0f)" "$(fmt1 "${MED[$n.9]}" %.1f)" \
 		"$(fmt1 "${MED[$n.12]}" %.2f)" "$(fmt1 "${MED[$n.10]}" %.0f)"
@@ -543,11 +565,16 @@ echo " share, \"/ backend\" the same in units of the backend's CPU per request, 
 echo " when the host's speed drifts; other CPU %: share of the whole machine taken by processes"
 echo " outside this benchmark during the measurement, approximate)"
 echo
-echo "throughput oo/nginx  = $(ratio "${MED[oo.3]}" "${MED[nginx.3]}")"
+echo "throughput oo/nginx  = $(ratio "${MED[oo.3]}" "${MED[nginx.3]}")   (target >= 0.85)"
+echo "p99        oo/nginx  = $(ratio "${MED[oo.5]}" "${MED[nginx.5]}")   (target <= 1.20)"
 echo "throughput oo/caddy  = $(ratio "${MED[oo.3]}" "${MED[caddy.3]}")   (target >= 1.20)"
 echo "throughput oo/direct = $(ratio "${MED[oo.3]}" "${MED[direct.3]}")"
 echo "p99        oo/caddy  = $(ratio "${MED[oo.5]}" "${MED[caddy.5]}")   (target <= 1.00)"
 echo "CPU/req    oo/nginx  = $(ratio "${MED[oo.8]}" "${MED[nginx.8]}"),  oo/caddy = $(ratio "${MED[oo.8]}" "${MED[caddy.8]}")   (per backend-CPU units: $(ratio "${MED[oo.12]}" "${MED[nginx.12]}"), $(ratio "${MED[oo.12]}" "${MED[caddy.12]}"))"
+echo "           (CPU/req target oo/nginx <= 1.30)"
+if [[ $OO_NETHTTP_RUN == 1 ]]; then
+	echo "fast path vs net/http path, same binary: throughput oo/oo-nethttp = $(ratio "${MED[oo.3]}" "${MED[oo-nethttp.3]}"), p99 = $(ratio "${MED[oo.5]}" "${MED[oo-nethttp.5]}"), CPU/req = $(ratio "${MED[oo.8]}" "${MED[oo-nethttp.8]}") (per backend-CPU units: $(ratio "${MED[oo.12]}" "${MED[oo-nethttp.12]}"))"
+fi
 [[ -n $OO_BASE_BIN ]] && echo "CPU/req    oo/oo-base = $(ratio "${MED[oo.8]}" "${MED[oo-base.8]}")   (per backend-CPU units: $(ratio "${MED[oo.12]}" "${MED[oo-base.12]}"); oo-base: $OO_BASE_BIN)"
 [[ $OO_STATUS == ok ]] || echo "oo: PENDING (the register-and-proxy flow did not work in this checkout; see the log above)"
 

@@ -199,6 +199,15 @@ const (
 	writeBufSize = 16 << 10
 )
 
+// connBufs are the buffers of one client connection, recycled: a connection handed to
+// net/http after one read, or one that serves a single request, should not cost 50 kB of
+// fresh memory.
+type connBufs struct{ rbuf, wbuf, out, meta []byte }
+
+var connBufPool = sync.Pool{New: func() any {
+	return &connBufs{make([]byte, readBufSize), make([]byte, 0, writeBufSize), make([]byte, 0, readBufSize+1024), make([]byte, 0, 256)}
+}}
+
 // fconn is one client connection on the fast path, served by one goroutine.
 type fconn struct {
 	s         *FastServer
@@ -239,9 +248,16 @@ func (fc *fconn) closeIfIdle() {
 }
 
 func (fc *fconn) serve() {
+	bufs := connBufPool.Get().(*connBufs)
+	fc.rbuf, fc.wbuf, fc.out, fc.meta = bufs.rbuf, bufs.wbuf[:0], bufs.out[:0], bufs.meta[:0]
 	defer func() {
 		if v := recover(); v != nil {
 			fc.s.log.Error("panic in the proxy's fast path", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		} else {
+			// Nothing else uses them now: body copiers and watchers are joined before a
+			// request ends (not so after a panic, whose buffers are left to the GC).
+			*bufs = connBufs{fc.rbuf, fc.wbuf, fc.out, fc.meta}
+			connBufPool.Put(bufs)
 		}
 		fc.release()
 		fc.c.Close()
@@ -254,10 +270,6 @@ func (fc *fconn) serve() {
 		return
 	}
 	fc.ip = host
-	fc.rbuf = make([]byte, readBufSize)
-	fc.wbuf = make([]byte, 0, writeBufSize)
-	fc.out = make([]byte, 0, readBufSize+1024)
-	fc.meta = make([]byte, 0, 256)
 	for {
 		switch fc.readHead() {
 		case vFallback:
