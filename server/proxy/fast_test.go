@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -150,43 +151,129 @@ func complete(b []byte) bool {
 
 // rawBackend answers every request head it reads with the same small response.
 func rawBackend(t testing.TB) string {
+	rsp := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: Wed, 02 Dec 2026 07:00:00 GMT\r\nContent-Length: 17\r\n\r\n{\"hello\":\"world\"}")
+	return listen(t, func(c net.Conn) {
+		defer c.Close()
+		buf := make([]byte, 16<<10)
+		n := 0
+		for {
+			k, err := c.Read(buf[n:])
+			if err != nil {
+				return
+			}
+			n += k
+			for {
+				i := bytes.Index(buf[:n], []byte("\r\n\r\n"))
+				if i < 0 {
+					break
+				}
+				n = copy(buf, buf[i+4:n])
+				if _, err := c.Write(rsp); err != nil {
+					return
+				}
+			}
+		}
+	})
+}
+
+// listen serves every connection to a new loopback listener with serve, on its own goroutine,
+// until the test ends.
+func listen(t testing.TB, serve func(net.Conn)) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	rsp := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: Wed, 02 Dec 2026 07:00:00 GMT\r\nContent-Length: 17\r\n\r\n{\"hello\":\"world\"}")
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 16<<10)
-				n := 0
-				for {
-					k, err := c.Read(buf[n:])
-					if err != nil {
-						return
-					}
-					n += k
-					for {
-						i := bytes.Index(buf[:n], []byte("\r\n\r\n"))
-						if i < 0 {
-							break
-						}
-						n = copy(buf, buf[i+4:n])
-						if _, err := c.Write(rsp); err != nil {
-							return
-						}
-					}
-				}
-			}()
+			go serve(c)
 		}
 	}()
 	return ln.Addr().String()
 }
 
-var _ = proxy.FastOptions{}
+// A backend slower than the response-header timeout is a 504, on both paths.
+func TestResponseHeaderTimeoutIs504(t *testing.T) { bothPaths(t, testResponseHeaderTimeoutIs504) }
+
+func testResponseHeaderTimeoutIs504(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer backend.Close()
+	reg, px := setupWith(t, registry.Options{}, proxy.Options{ResponseHeaderTimeout: 100 * time.Millisecond})
+	register(t, reg, backend.URL)
+	rsp, body := get(t, px.URL+"/echo-svc/slow")
+	if rsp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(body, "did not answer in time") {
+		t.Fatalf("HTTP %d %s, want 504", rsp.StatusCode, body)
+	}
+}
+
+// closingBackend answers each request and then closes the connection without saying so
+// (no Connection: close), as a backend whose keep-alive timeout just ran out does. closed
+// receives once the close is done.
+func closingBackend(t testing.TB, closed chan<- struct{}) string {
+	return "http://" + listen(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err == nil {
+			io.Copy(io.Discard, req.Body)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+		c.Close()
+		closed <- struct{}{}
+	})
+}
+
+// A kept-alive backend connection the backend has closed is never used for a request that
+// cannot be sent twice, and an idempotent request that meets one is retried: every request
+// succeeds, on both paths.
+func TestClosedKeepAliveConnectionIsNotAFailure(t *testing.T) {
+	bothPaths(t, testClosedKeepAliveConnectionIsNotAFailure)
+}
+
+func testClosedKeepAliveConnectionIsNotAFailure(t *testing.T) {
+	closed := make(chan struct{}, 100)
+	reg, px := setup(t, registry.Options{})
+	register(t, reg, closingBackend(t, closed))
+	c, err := net.Dial("tcp", strings.TrimPrefix(px.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for i, req := range []string{
+		"GET /echo-svc/1 HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /echo-svc/2 HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /echo-svc/3 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+		"POST /echo-svc/4 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+		"DELETE /echo-svc/5 HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		rsp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(rsp.Body)
+		if rsp.StatusCode != http.StatusOK || string(body) != "ok" {
+			t.Fatalf("request %d: HTTP %d %q", i, rsp.StatusCode, body)
+		}
+		// The backend's close has happened before the next request goes out: what is
+		// tested is that it is noticed, not how fast.
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the backend did not close")
+		}
+	}
+}
