@@ -29,8 +29,14 @@ import (
 
 // Config is everything `oo server start` can be told. Zero values mean the defaults.
 type Config struct {
-	Addr          string        // listen address; default 127.0.0.1:58231
-	DataDir       string        // holds oo.db; required
+	Addr    string // listen address; default 127.0.0.1:58231
+	DataDir string // holds oo.db; required with the bolt store
+	// Store is where state lives: "bolt" (default), one file in DataDir for a single server,
+	// or "etcd", shared by every replica started on the same etcd and prefix (see Etcd).
+	Store string
+	// Advertise is the address other replicas and users reach this one at, as `oo server ls`
+	// shows it; default the listen address.
+	Advertise     string
 	Registration  string        // "open" (default) or "closed"
 	TokenTTL      time.Duration // default 720h
 	AdminPassword string        // first boot only; generated and printed when empty
@@ -87,6 +93,12 @@ type Config struct {
 func (c *Config) defaults() {
 	if c.Addr == "" {
 		c.Addr = api.DefaultAddr
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.Store == "" {
+		c.Store = StoreBolt
 	}
 	if c.Registration == "" {
 		c.Registration = "open"
@@ -156,7 +168,14 @@ type Server struct {
 	proxy    *proxy.Proxy
 	targets  *egress.Policy
 	handler  http.Handler
+	replicas *replicas
 }
+
+// The stores Config.Store names.
+const (
+	StoreBolt = "bolt"
+	StoreEtcd = "etcd"
+)
 
 // DBFile is the database file name inside the data dir.
 const DBFile = "oo.db"
@@ -210,13 +229,14 @@ func New(cfg Config) (*Server, error) {
 	// The proxy's hot path never waits for the store: memory only (the same thing with bolt).
 	popts.Identity = localIdentity{users}
 	prx := proxy.New(reg, popts)
+	reps := newReplicas(&cfg)
 	a := &httpapi.API{Users: users, Registry: reg, Proxy: prx, Log: cfg.Logger, BodyTimeout: cfg.APIBodyTimeout,
-		LoginLimit: throttle.New(cfg.LoginFailures, cfg.LoginFailureWindow)}
+		LoginLimit: throttle.New(cfg.LoginFailures, cfg.LoginFailureWindow), Replicas: reps}
 	h := a.Handler()
 	if cfg.Middleware != nil {
 		h = cfg.Middleware(h)
 	}
-	return &Server{cfg: cfg, store: st, users: users, registry: reg, proxy: prx, targets: targets, handler: h}, nil
+	return &Server{cfg: cfg, store: st, users: users, registry: reg, proxy: prx, targets: targets, handler: h, replicas: reps}, nil
 }
 
 // Handler is the root handler, for tests that serve it themselves.
@@ -251,6 +271,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			IdleTimeout: hs.IdleTimeout, ReadHeaderTimeout: hs.ReadHeaderTimeout})
 		srv, serve = fs, fs.Serve
 	}
+	s.replicas.listening(ln.Addr().String(), s.cfg.Advertise != "")
 	errc := make(chan error, 1)
 	go func() { errc <- serve(ln) }()
 	s.cfg.Logger.Info("oo server listening", "addr", ln.Addr().String(), "store", s.store.Describe(), "targets", s.targets.String())

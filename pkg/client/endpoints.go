@@ -212,3 +212,12 @@ func (c *Client) RemoveUser(ctx context.Context, ref string, removeInstances boo
 	}
 	return c.call(ctx, http.MethodDelete, path, nil, nil)
 }
+
+// ListReplicas lists the running servers of the platform and which one probes.
+func (c *Client) ListReplicas(ctx context.Context) (*api.ListReplicasResponse, error) {
+	var rsp api.ListReplicasResponse
+	if err := c.call(ctx, http.MethodGet, api.PathReplicas, nil, &rsp); err != nil {
+		return nil, err
+	}
+	return &rsp, nil
+}

@@ -51,6 +51,18 @@ func Age(now, t time.Time) string {
 	}
 }
 
+// When renders a past time for a table: an Age on a terminal, RFC 3339 in UTC for scripts
+// (which would otherwise parse "5h ago"), "-" when t is zero.
+func When(tty bool, now, t time.Time) string {
+	switch {
+	case t.IsZero():
+		return "-"
+	case tty:
+		return Age(now, t)
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
 // Until renders a future time relative to now: "in 29d", "in 5m"; "expired 3m ago" when past.
 func Until(now, t time.Time) string {
 	d := t.Sub(now)

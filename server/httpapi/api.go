@@ -32,6 +32,8 @@ type API struct {
 	// LoginLimit throttles failed logins per client address and per slug (429 with
 	// Retry-After); nil allows any number.
 	LoginLimit *throttle.Limiter
+	// Replicas lists the running servers; nil answers an empty list.
+	Replicas Replicas
 }
 
 // Handler returns the server's root handler.
@@ -76,6 +78,7 @@ func (a *API) router() *router {
 	rt := newRouter()
 	a.userRoutes(rt)
 	a.registryRoutes(rt)
+	a.replicaRoutes(rt)
 	rt.handle(http.MethodGet, api.PathHealthz, func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/pkg/buildinfo"
 	"github.com/ooctl/oo/pkg/cmdutil"
 	"github.com/ooctl/oo/pkg/iostreams"
 	"github.com/ooctl/oo/server"
@@ -32,9 +33,10 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 		Long: `Run the oo platform: the user service, the service registry with health checks, and the
 reverse proxy that routes SERVER/<slug>/... to the instances owned by <slug>.`,
 		Example: `  oo server start
-  OO_ADMIN_PASSWORD=change-me oo server start --addr 127.0.0.1:9000 --data-dir ./oo-data`,
+  OO_ADMIN_PASSWORD=change-me oo server start --addr 127.0.0.1:9000 --data-dir ./oo-data
+  oo server ls`,
 	}
-	cmd.AddCommand(NewCmdStart(f, nil))
+	cmd.AddCommand(NewCmdStart(f, nil), NewCmdLs(f, nil))
 	return cmd
 }
 
@@ -235,6 +237,7 @@ func startRun(o *StartOptions) error {
 		ProxyNetHTTPOnly:   o.netHTTPOnly,
 		Logger:             logger,
 		Stderr:             ios.ErrOut,
+		Version:            buildinfo.Get().Version,
 	})
 }
 

@@ -2,7 +2,6 @@ package user
 
 import (
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -61,14 +60,7 @@ func lsRun(o *LsOptions) error {
 	tp := tableprinter.New(o.IO, "ID", "SLUG", "NAME", "ROLES", "CREATED")
 	now := o.Now()
 	for _, u := range rsp.Users {
-		created := "-"
-		if !u.CreatedAt.IsZero() {
-			created = cmdutil.Age(now, u.CreatedAt)
-			if !o.IO.IsStdoutTTY() {
-				created = u.CreatedAt.UTC().Format(time.RFC3339)
-			}
-		}
-		tp.AddRow(u.ID, u.Slug, u.Name, strings.Join(u.Roles, ","), created)
+		tp.AddRow(u.ID, u.Slug, u.Name, strings.Join(u.Roles, ","), cmdutil.When(o.IO.IsStdoutTTY(), now, u.CreatedAt))
 	}
 	return tp.Render()
 }
