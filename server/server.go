@@ -36,7 +36,9 @@ type Config struct {
 	Store string
 	// Advertise is the address other replicas and users reach this one at, as `oo server ls`
 	// shows it; default the listen address.
-	Advertise     string
+	Advertise string
+	// Version is this build's version, as `oo server ls` shows it; default "dev".
+	Version       string
 	Registration  string        // "open" (default) or "closed"
 	TokenTTL      time.Duration // default 720h
 	AdminPassword string        // first boot only; generated and printed when empty
