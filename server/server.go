@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/ooctl/oo/pkg/api"
@@ -22,7 +21,7 @@ import (
 	"github.com/ooctl/oo/server/proxy"
 	"github.com/ooctl/oo/server/registry"
 	"github.com/ooctl/oo/server/store"
-	"github.com/ooctl/oo/server/store/bolt"
+	"github.com/ooctl/oo/server/store/etcd"
 	"github.com/ooctl/oo/server/throttle"
 	"github.com/ooctl/oo/server/user"
 )
@@ -37,6 +36,13 @@ type Config struct {
 	// Advertise is the address other replicas and users reach this one at, as `oo server ls`
 	// shows it; default the listen address.
 	Advertise string
+	// Etcd is how to reach etcd with Store "etcd": endpoints, TLS files, credentials, key
+	// prefix (default /oo/, so several platforms can share one etcd) and timeouts.
+	Etcd etcd.Config
+	// ReplicaTTL is the lease of this replica's registration and prober campaign with etcd:
+	// a replica that dies is listed, and keeps the prober role, this long at most. Default
+	// etcd.DefaultReplicaTTL (5s).
+	ReplicaTTL time.Duration
 	// Version is this build's version, as `oo server ls` shows it; default "dev".
 	Version       string
 	Registration  string        // "open" (default) or "closed"
@@ -171,6 +177,8 @@ type Server struct {
 	targets  *egress.Policy
 	handler  http.Handler
 	replicas *replicas
+	// shared is the etcd store when Store is "etcd", else nil.
+	shared *etcd.Store
 }
 
 // The stores Config.Store names.
@@ -186,17 +194,14 @@ const DBFile = "oo.db"
 // data dir.
 func New(cfg Config) (*Server, error) {
 	cfg.defaults()
-	if cfg.DataDir == "" {
-		return nil, errors.New("no data dir given")
-	}
 	if cfg.Registration != "open" && cfg.Registration != "closed" {
 		return nil, fmt.Errorf("--registration must be open or closed, not %q", cfg.Registration)
 	}
-	st, err := bolt.Open(filepath.Join(cfg.DataDir, DBFile), bolt.Options{})
+	st, shared, err := openStore(&cfg)
 	if err != nil {
 		return nil, err
 	}
-	users, err := user.New(st, user.Options{
+	uopts := user.Options{
 		TokenTTL:        cfg.TokenTTL,
 		Registration:    cfg.Registration,
 		AdminPassword:   cfg.AdminPassword,
@@ -205,7 +210,11 @@ func New(cfg Config) (*Server, error) {
 		Notice:          cfg.Stderr,
 		Logger:          cfg.Logger,
 		Now:             cfg.Now,
-	})
+	}
+	if shared != nil {
+		uopts.Shared = shared
+	}
+	users, err := user.New(st, uopts)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -214,14 +223,19 @@ func New(cfg Config) (*Server, error) {
 	if targets == nil {
 		targets = egress.New(cfg.AllowTargets, cfg.DenyTargets)
 	}
-	reg, err := registry.New(st, registry.Options{
+	ropts := registry.Options{
 		Targets:        targets,
 		ProbeInterval:  cfg.ProbeInterval,
 		InstanceExpiry: cfg.InstanceExpiry,
 		MaxInstances:   max(0, cfg.MaxInstances),
 		Logger:         cfg.Logger,
-	})
+	}
+	if shared != nil {
+		ropts.Shared = shared // and it probes only while this replica is the elected prober
+	}
+	reg, err := registry.New(st, ropts)
 	if err != nil {
+		users.Close()
 		st.Close()
 		return nil, err
 	}
@@ -232,13 +246,16 @@ func New(cfg Config) (*Server, error) {
 	popts.Identity = localIdentity{users}
 	prx := proxy.New(reg, popts)
 	reps := newReplicas(&cfg)
+	if shared != nil {
+		reps.members = sharedMembers(shared)
+	}
 	a := &httpapi.API{Users: users, Registry: reg, Proxy: prx, Log: cfg.Logger, BodyTimeout: cfg.APIBodyTimeout,
 		LoginLimit: throttle.New(cfg.LoginFailures, cfg.LoginFailureWindow), Replicas: reps}
 	h := a.Handler()
 	if cfg.Middleware != nil {
 		h = cfg.Middleware(h)
 	}
-	return &Server{cfg: cfg, store: st, users: users, registry: reg, proxy: prx, targets: targets, handler: h, replicas: reps}, nil
+	return &Server{cfg: cfg, store: st, users: users, registry: reg, proxy: prx, targets: targets, handler: h, replicas: reps, shared: shared}, nil
 }
 
 // Handler is the root handler, for tests that serve it themselves.
@@ -247,9 +264,11 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Serve runs background work (health checks) and serves HTTP on ln until ctx is done, then
 // drains in-flight requests (bounded by ShutdownTimeout) and closes the store.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.replicas.listening(ln.Addr().String(), s.cfg.Advertise != "")
 	bg, stopBG := context.WithCancel(context.Background())
 	regDone := make(chan struct{})
 	go func() { defer close(regDone); s.registry.Run(bg) }()
+	memberDone := s.runMember(bg)
 
 	hs := &http.Server{
 		Handler:           s.handler,
@@ -273,7 +292,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			IdleTimeout: hs.IdleTimeout, ReadHeaderTimeout: hs.ReadHeaderTimeout})
 		srv, serve = fs, fs.Serve
 	}
-	s.replicas.listening(ln.Addr().String(), s.cfg.Advertise != "")
 	errc := make(chan error, 1)
 	go func() { errc <- serve(ln) }()
 	s.cfg.Logger.Info("oo server listening", "addr", ln.Addr().String(), "store", s.store.Describe(), "targets", s.targets.String())
@@ -292,6 +310,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	stopBG()
 	<-regDone
+	memberDone()
 	return errors.Join(serveErr, s.Close())
 }
 

@@ -60,6 +60,10 @@ type StartOptions struct {
 	denyTargets        string
 	logFormat          string
 	logLevel           string
+	store              string
+	etcdEndpoints      string
+	etcd               etcdFlags
+	advertise          string
 	proxy              proxy.Options
 	netHTTPOnly        bool
 	// envErrs are malformed environment defaults, reported when the command runs (not when
@@ -76,7 +80,14 @@ func NewCmdStart(f *cmdutil.Factory, runF func(*StartOptions) error) *cobra.Comm
 	cmd := &cobra.Command{
 		Use:   "start",
 		Short: "Start the server in the foreground",
-		Long: `Start the oo server in the foreground. State lives in one bbolt file under --data-dir.
+		Long: `Start the oo server in the foreground. State lives in one bbolt file under --data-dir
+(--store bolt, the default), or in etcd (--store etcd), shared by every server started on the
+same etcd and --etcd-prefix: several replicas, any of which answers every API call and
+proxies every slug. Put a load balancer or a DNS name with several addresses in front of them.
+With etcd, --data-dir is not used; each replica registers itself (see "oo server ls"), one of
+them is elected to health-check the instances, and a replica cut off from etcd keeps proxying
+from the routes it knows while writes answer 503. --etcd-password is visible to other users
+in the process list: prefer OO_ETCD_PASSWORD.
 
 On first boot an admin account (slug "admin") is created with the password from
 OO_ADMIN_PASSWORD, or with a random password printed once to stderr. On later starts
@@ -99,7 +110,14 @@ requests finish (up to --shutdown-timeout) and closes the store.`,
   oo server start --addr 127.0.0.1:9000 --data-dir ./oo-data --registration closed --log-format json
 
   # reachable from the LAN, proxying only to this machine and the 10/8 network
-  oo server start --addr 0.0.0.0:58231 --allow-targets 127.0.0.0/8,::1,10.0.0.0/8`,
+  oo server start --addr 0.0.0.0:58231 --allow-targets 127.0.0.0/8,::1,10.0.0.0/8
+
+  # one of several replicas sharing an etcd cluster (run the same on each box, with its --addr)
+  oo server start --store etcd --etcd-endpoints http://10.0.0.5:2379,http://10.0.0.6:2379 --addr 10.0.0.1:58231
+
+  # etcd over TLS with a client certificate and a user; the password from the environment
+  OO_ETCD_PASSWORD=... oo server start --store etcd --etcd-endpoints https://etcd.internal:2379 \
+    --etcd-ca ca.pem --etcd-cert client.pem --etcd-key client-key.pem --etcd-username oo --etcd-prefix /team-a/oo/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Ctx = cmd.Context()
@@ -161,6 +179,10 @@ requests finish (up to --shutdown-timeout) and closes the store.`,
 	// (bench/run.sh) and for ruling it out when a request misbehaves.
 	fl.BoolVar(&o.netHTTPOnly, "proxy-net-http-only", os.Getenv("OO_PROXY_NET_HTTP_ONLY") == "1", "proxy every request with net/http, never the fast path (OO_PROXY_NET_HTTP_ONLY=1)")
 	_ = fl.MarkHidden("proxy-net-http-only")
+	fl.StringVar(&o.store, "store", envOr("OO_STORE", server.StoreBolt), "where state lives: bolt (one file in --data-dir, one server) or etcd (shared by replicas) (OO_STORE)")
+	fl.StringVar(&o.etcdEndpoints, "etcd-endpoints", os.Getenv("OO_ETCD_ENDPOINTS"), "comma-separated etcd client URLs, e.g. http://10.0.0.5:2379,http://10.0.0.6:2379 (OO_ETCD_ENDPOINTS)")
+	o.etcd.add(fl)
+	fl.StringVar(&o.advertise, "advertise", os.Getenv("OO_ADVERTISE"), "the address other replicas and users reach this server at, shown by `oo server ls`; default the listen address (OO_ADVERTISE)")
 	fl.StringVar(&o.logFormat, "log-format", envOr("OO_LOG_FORMAT", "text"), "text or json (OO_LOG_FORMAT)")
 	fl.StringVar(&o.logLevel, "log-level", envOr("OO_LOG_LEVEL", "info"), "debug, info, warn or error (OO_LOG_LEVEL)")
 	return cmd
@@ -190,6 +212,10 @@ func startRun(o *StartOptions) error {
 	}
 	if o.registration != "open" && o.registration != "closed" {
 		return cmdutil.Usagef("--registration must be open or closed, not %q", o.registration)
+	}
+	etcdCfg, err := o.etcdConfig()
+	if err != nil {
+		return err
 	}
 	allow, err := egress.ParseList(o.allowTargets)
 	if err != nil {
@@ -238,6 +264,9 @@ func startRun(o *StartOptions) error {
 		Logger:             logger,
 		Stderr:             ios.ErrOut,
 		Version:            buildinfo.Get().Version,
+		Store:              o.store,
+		Etcd:               etcdCfg,
+		Advertise:          o.advertise,
 	})
 }
 

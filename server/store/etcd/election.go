@@ -19,7 +19,7 @@ import (
 // no longer have been renewed, and stops probing by then, so two probers overlap for at most
 // about one request timeout.
 
-func (s *Store) electionPrefix() string { return s.key("election/", "prober") }
+func (s *Store) electionPrefix() string { return s.Key("election", "prober") }
 
 // RunMember keeps replica m registered (replicas/<id>) and in the prober election until ctx is
 // done, each on a lease of ttl (DefaultReplicaTTL when 0). onProber(true) is called when m

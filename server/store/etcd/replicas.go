@@ -33,7 +33,7 @@ func (s *Store) Members(ctx context.Context) ([]Member, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	resp, err := s.c.Txn(ctx).Then(
-		clientv3.OpGet(s.key("replicas/", ""), clientv3.WithPrefix()),
+		clientv3.OpGet(s.Key("replicas", ""), clientv3.WithPrefix()),
 		clientv3.OpGet(s.electionPrefix()+"/", clientv3.WithFirstCreate()...),
 	).Commit()
 	if err != nil {
@@ -62,6 +62,6 @@ func (s *Store) register(ctx context.Context, m Member, lease clientv3.LeaseID) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	_, err = s.c.Put(ctx, s.key("replicas/", m.ID), string(raw), clientv3.WithLease(lease))
+	_, err = s.c.Put(ctx, s.Key("replicas", m.ID), string(raw), clientv3.WithLease(lease))
 	return classify(err)
 }

@@ -20,7 +20,7 @@ import (
 // its pages).
 func (s *Store) ListTokensAt() ([]store.TokenRecord, int64, error) {
 	var out []store.TokenRecord
-	rev, err := s.scan("tokens/", 0, func(_ string, raw []byte) error {
+	rev, err := s.scan("tokens", 0, func(_ string, raw []byte) error {
 		var t store.TokenRecord
 		if err := json.Unmarshal(raw, &t); err != nil {
 			return err
@@ -34,7 +34,7 @@ func (s *Store) ListTokensAt() ([]store.TokenRecord, int64, error) {
 // ReadToken returns the live token id and the revision of the read, which is linearizable:
 // it sees every write acknowledged before it began, on any replica.
 func (s *Store) ReadToken(id string) (store.TokenRecord, int64, error) {
-	raw, rev, err := s.get(s.key("tokens/", id))
+	raw, rev, err := s.get(s.Key("tokens", id))
 	if err != nil {
 		return store.TokenRecord{}, rev, err
 	}
@@ -57,7 +57,7 @@ const (
 // from etcd's history, so it lists the tokens again, hands them over as one Reset event and
 // watches from there, retrying with a growing pause while etcd does not answer.
 func (s *Store) WatchTokens(ctx context.Context, afterRev int64, apply func(store.TokenEvent)) {
-	prefix := s.key("tokens/", "")
+	prefix := s.Key("tokens", "")
 	next := afterRev + 1
 	pause := watchRetryMin
 	for ctx.Err() == nil {
