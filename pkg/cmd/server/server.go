@@ -15,6 +15,7 @@ import (
 
 	"github.com/adrg/xdg"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/pkg/buildinfo"
@@ -23,6 +24,7 @@ import (
 	"github.com/ooctl/oo/server"
 	"github.com/ooctl/oo/server/egress"
 	"github.com/ooctl/oo/server/proxy"
+	"github.com/ooctl/oo/server/store/etcd"
 )
 
 // NewCmd returns `oo server`.
@@ -317,4 +319,15 @@ func envInt(key string, def int) (int, error) {
 		return def, fmt.Errorf("%s=%q is not a whole number", key, v)
 	}
 	return n, nil
+}
+
+// add registers the --etcd-* flags but --etcd-endpoints (here: the server's variables are
+// named in this file only).
+func (e *etcdFlags) add(fl *pflag.FlagSet) {
+	fl.StringVar(&e.cert, "etcd-cert", os.Getenv("OO_ETCD_CERT"), "client certificate (PEM) for etcd's TLS client authentication; needs --etcd-key (OO_ETCD_CERT)")
+	fl.StringVar(&e.key, "etcd-key", os.Getenv("OO_ETCD_KEY"), "private key (PEM) of --etcd-cert (OO_ETCD_KEY)")
+	fl.StringVar(&e.ca, "etcd-ca", os.Getenv("OO_ETCD_CA"), "CA certificate (PEM) that signed etcd's server certificate; default the system's roots (OO_ETCD_CA)")
+	fl.StringVar(&e.username, "etcd-username", os.Getenv("OO_ETCD_USERNAME"), "etcd user, when etcd has authentication on (OO_ETCD_USERNAME)")
+	fl.StringVar(&e.password, "etcd-password", os.Getenv("OO_ETCD_PASSWORD"), "password of --etcd-username; prefer the variable, since a flag shows in the process list (OO_ETCD_PASSWORD)")
+	fl.StringVar(&e.prefix, "etcd-prefix", envOr("OO_ETCD_PREFIX", etcd.DefaultPrefix), "key prefix of this platform's state, so that several platforms can share one etcd (OO_ETCD_PREFIX)")
 }
