@@ -613,21 +613,8 @@ echo "results: $JSON"
 oo_profile() {
 	local ov="$TMP/overlay"
 	mkdir -p "$ov"
-	cat >"$ov/pprof.go" <<'GO'
-package main
-
-import (
-	"net/http"
-	_ "net/http/pprof" // registers /debug/pprof/ on http.DefaultServeMux
-	"os"
-)
-
-func init() {
-	if addr := os.Getenv("OO_BENCH_PPROF"); addr != "" {
-		go func() { _ = http.ListenAndServe(addr, nil) }()
-	}
-}
-GO
+	# bench/pprof-overlay.go.txt: serves net/http/pprof at $OO_BENCH_PPROF.
+	cp "$ROOT/bench/pprof-overlay.go.txt" "$ov/pprof.go"
 	printf '{"Replace": {"%s": "%s"}}\n' "$ROOT/cmd/oo/zz_bench_pprof.go" "$ov/pprof.go" >"$ov/overlay.json"
 	go build -overlay "$ov/overlay.json" -o "$TMP/oo-pprof" ./cmd/oo || return 1
 	oo_start oo-prof warn "$TMP/oo-pprof" "$OO_PORT" OO_BENCH_PPROF="$HOST:$PPROF_PORT" || return 1

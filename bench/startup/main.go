@@ -20,7 +20,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,6 +32,8 @@ import (
 	"slices"
 	"syscall"
 	"time"
+
+	"github.com/ooctl/oo/bench/internal/benchserver"
 )
 
 func main() {
@@ -60,7 +61,7 @@ func run(ctx context.Context, bin string, runs int, wait time.Duration, extra st
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	addr, err := freeAddr()
+	addr, err := benchserver.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -80,7 +81,7 @@ func run(ctx context.Context, bin string, runs int, wait time.Duration, extra st
 		_ = syscall.Kill(-srv.Process.Pid, syscall.SIGTERM)
 		_ = srv.Wait()
 	}()
-	if err := waitServing(ctx, base); err != nil {
+	if err := benchserver.WaitServing(ctx, base); err != nil {
 		return err
 	}
 	token, err := account(base)
@@ -115,17 +116,17 @@ func run(ctx context.Context, bin string, runs int, wait time.Duration, extra st
 
 // once starts one service: register, wait, listen, request at once.
 func once(ctx context.Context, base, token string, wait time.Duration) (first time.Duration, ok bool, healthy time.Duration, err error) {
-	addr, err := freeAddr()
+	addr, err := benchserver.FreeAddr()
 	if err != nil {
 		return 0, false, 0, err
 	}
 	var reg struct {
 		Instance struct{ ID string } `json:"instance"`
 	}
-	if err := call(http.MethodPut, base+"/registry-svc/instance", token, map[string]string{"url": "http://" + addr}, &reg); err != nil {
+	if err := benchserver.Call(context.Background(), http.DefaultClient, http.MethodPut, base+"/registry-svc/instance", token, map[string]string{"url": "http://" + addr}, &reg); err != nil {
 		return 0, false, 0, err
 	}
-	defer call(http.MethodDelete, base+"/registry-svc/instance/"+reg.Instance.ID, token, nil, nil)
+	defer benchserver.Call(context.Background(), http.DefaultClient, http.MethodDelete, base+"/registry-svc/instance/"+reg.Instance.ID, token, nil, nil)
 	select {
 	case <-time.After(wait):
 	case <-ctx.Done():
@@ -172,7 +173,7 @@ func once(ctx context.Context, base, token string, wait time.Duration) (first ti
 				LastHeartbeat *time.Time `json:"lastHeartbeat"`
 			} `json:"instance"`
 		}
-		if err := call(http.MethodGet, base+"/registry-svc/instance/"+reg.Instance.ID, token, nil, &got); err != nil {
+		if err := benchserver.Call(context.Background(), http.DefaultClient, http.MethodGet, base+"/registry-svc/instance/"+reg.Instance.ID, token, nil, &got); err != nil {
 			return 0, false, 0, err
 		}
 		seen := cmp.Or(got.Instance.LastSeen, got.Instance.LastHeartbeat)
@@ -186,67 +187,13 @@ func once(ctx context.Context, base, token string, wait time.Duration) (first ti
 	}
 }
 
-// call sends a JSON request asking for oo's extras (lastSeen is one) and decodes the answer.
-func call(method, url, token string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		raw, _ := json.Marshal(body)
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Prefer", "oo-extras")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	rsp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer rsp.Body.Close()
-	raw, _ := io.ReadAll(rsp.Body)
-	if rsp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: HTTP %d %s", method, url, rsp.StatusCode, raw)
-	}
-	if out == nil {
-		return nil
-	}
-	return json.Unmarshal(raw, out)
-}
-
 func account(base string) (string, error) {
 	var out struct {
 		Token struct{ Token string } `json:"token"`
 	}
-	err := call(http.MethodPost, base+"/user-svc/register", "",
+	err := benchserver.Call(context.Background(), http.DefaultClient, http.MethodPost, base+"/user-svc/register", "",
 		map[string]string{"slug": "startup-bench", "name": "startup bench", "password": "startup-bench-password"}, &out)
 	return out.Token.Token, err
-}
-
-func waitServing(ctx context.Context, base string) error {
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if rsp, err := http.Get(base + "/proxy-svc/healthz"); err == nil {
-			rsp.Body.Close()
-			if rsp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return errors.New("oo server start did not answer within 15s")
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 func pct(ds []time.Duration, p int) time.Duration {

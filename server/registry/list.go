@@ -3,7 +3,6 @@ package registry
 import (
 	"cmp"
 	"encoding/base64"
-	"slices"
 	"strings"
 
 	"github.com/ooctl/oo/pkg/api"
@@ -21,6 +20,10 @@ type Page struct {
 type listKey struct{ slug, url, id string }
 
 func keyOf(in *api.Instance) listKey { return listKey{in.Slug, in.URL, in.ID} }
+
+// listLess orders Registry.ordered. An entry's slug, URL and id change only between unindex
+// and index, so its place in the tree holds while it is there.
+func listLess(a, b *entry) bool { return keyOf(&a.rec.Instance).compare(keyOf(&b.rec.Instance)) < 0 }
 
 func (k listKey) compare(o listKey) int {
 	return cmp.Or(cmp.Compare(k.slug, o.slug), cmp.Compare(k.url, o.url), cmp.Compare(k.id, o.id))
@@ -48,7 +51,8 @@ func parseCursor(c string) (listKey, error) {
 }
 
 // ListPage returns the instances matching f that pg asks for, ordered by slug, URL and id, and
-// the cursor of the next page ("" when no more remain).
+// the cursor of the next page ("" when no more remain). It reads the page from the ordered
+// index: the cost is the page (and what the filter skips), not a sort of the registry.
 func (r *Registry) ListPage(f Filter, pg Page) ([]api.Instance, string, error) {
 	var after listKey
 	if pg.Cursor != "" {
@@ -60,19 +64,51 @@ func (r *Registry) ListPage(f Filter, pg Page) ([]api.Instance, string, error) {
 	if pg.Limit < 0 {
 		return nil, "", apierr.BadRequest("limit %d must be positive", pg.Limit)
 	}
+	// Start at the cursor, or at the filter's slug when that comes later.
+	from := after
+	if f.Slug != "" && f.Slug > after.slug {
+		from = listKey{slug: f.Slug}
+	}
+	pivot := &entry{}
+	pivot.rec.Slug, pivot.rec.URL, pivot.rec.ID = from.slug, from.url, from.id
+	more := false
+
 	r.mu.Lock()
-	out := make([]api.Instance, 0, len(r.byID))
-	for _, e := range r.byID {
-		in := &e.rec.Instance
-		if f.match(in) && (pg.Cursor == "" || keyOf(in).compare(after) > 0) {
-			out = append(out, *in)
+	n := len(r.byID)
+	if f.Slug != "" {
+		n = 0
+		if s := r.bySlug[f.Slug]; s != nil {
+			n = s.n
 		}
 	}
+	if pg.Limit > 0 {
+		n = min(n, pg.Limit)
+	}
+	out := make([]api.Instance, 0, n)
+	visit := func(e *entry) bool {
+		in := &e.rec.Instance
+		switch {
+		case f.Slug != "" && in.Slug > f.Slug:
+			return false // past the slug asked for
+		case pg.Cursor != "" && keyOf(in).compare(after) <= 0, !f.match(in):
+			return true
+		case pg.Limit > 0 && len(out) == pg.Limit:
+			more = true
+			return false
+		}
+		out = append(out, *in)
+		return true
+	}
+	if e := r.byID[f.ID]; f.ID != "" {
+		if e != nil {
+			visit(e)
+		}
+	} else {
+		r.ordered.AscendGreaterOrEqual(pivot, visit)
+	}
 	r.unlock()
-	slices.SortFunc(out, func(a, b api.Instance) int { return keyOf(&a).compare(keyOf(&b)) })
-	if pg.Limit == 0 || len(out) <= pg.Limit {
+	if !more {
 		return out, "", nil
 	}
-	out = slices.Clone(out[:pg.Limit]) // let go of the rest
 	return out, keyOf(&out[len(out)-1]).cursor(), nil
 }

@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/btree"
+
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/apierr"
 	"github.com/ooctl/oo/server/auth"
@@ -124,7 +126,10 @@ type Registry struct {
 	byID   map[string]*entry
 	byURL  map[string]*entry
 	bySlug map[string]*slugRoutes // slug → its count of instances and its route, kept current
-	dirty  map[*entry]struct{}    // health state not yet written
+	// ordered holds every entry in list order (see listKey), so a page of the list is read
+	// in order from where it starts, without sorting the registry.
+	ordered *btree.BTreeG[*entry]
+	dirty   map[*entry]struct{} // health state not yet written
 	// unpublished holds slugs registrations changed whose routes are not yet published:
 	// concurrent registrations publish once for all of them (publishPending), so a burst to
 	// one slug does not rebuild that slug's routes once per instance.
@@ -151,6 +156,7 @@ func New(st Store, opts Options) (*Registry, error) {
 		byID:        map[string]*entry{},
 		byURL:       map[string]*entry{},
 		bySlug:      map[string]*slugRoutes{},
+		ordered:     btree.NewG(32, listLess),
 		dirty:       map[*entry]struct{}{},
 		unpublished: map[string]struct{}{},
 		kick:        make(chan struct{}, 1),
@@ -185,7 +191,7 @@ func New(st Store, opts Options) (*Registry, error) {
 				r.log.Warn("stored instance is refused by the target policy; it will not be probed or proxied to", "id", rec.ID, "url", rec.URL, "slug", rec.Slug, "err", err)
 			}
 		}
-		e := &entry{rec: rec, url: pu}
+		e := &entry{rec: rec, url: urlOf(pu)}
 		if rec.HealthFormat < store.HealthFormatSplit {
 			splitLastHeartbeat(&e.rec)
 			r.dirty[e] = struct{}{}
@@ -380,7 +386,7 @@ func (r *Registry) prepare(p auth.Principal, req api.RegisterInstanceRequest, pu
 	}
 	// Until the process registered now answers, it is probed with a short backoff.
 	next.h.Start = now
-	next.url = pu
+	next.url = urlOf(pu)
 	fillInstance(&next.rec.Instance, pu, req)
 	// The request describes the instance in full, so a TTL it leaves out is no longer expected.
 	next.h.TTL = ttl

@@ -177,7 +177,7 @@ func tier(s api.InstanceStatus) int {
 func newRoute(all []Target) *Route {
 	var s slugRoutes
 	for _, tg := range all {
-		e := &entry{url: api.TargetURL{Scheme: tg.Scheme, HostPort: tg.Host}}
+		e := &entry{url: entryURL{Scheme: tg.Scheme, HostPort: tg.Host}}
 		e.rec.ID, e.rec.Status = tg.ID, tg.Status
 		s.place(e)
 	}

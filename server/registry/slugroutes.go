@@ -16,8 +16,8 @@ const (
 // Each tier is a list in no particular order (removal moves the last target into the hole);
 // freeze hands the current lists to a new Route, and the next change copies what it writes.
 type slugRoutes struct {
-	n     int // entries of the slug, routable or not
-	tiers [3]tierList
+	n     int          // entries of the slug, routable or not
+	tiers [3]*tierList // nil until a target enters the tier: most slugs use one
 }
 
 // tierList is one tier's targets, chunked: chunks[i/chunkSize][i%chunkSize] is the target of
@@ -39,6 +39,9 @@ func (s *slugRoutes) place(e *entry) {
 		return
 	}
 	e.rtier = int8(t + 1)
+	if s.tiers[t] == nil {
+		s.tiers[t] = &tierList{}
+	}
 	s.tiers[t].add(e, Target{ID: e.rec.ID, Scheme: e.url.Scheme, Host: e.url.HostPort, Status: e.rec.Status})
 }
 
@@ -54,8 +57,10 @@ func (s *slugRoutes) unplace(e *entry) {
 // on: the next change copies what it writes.
 func (s *slugRoutes) freeze() *Route {
 	rt := &Route{}
-	for t := range s.tiers {
-		l := &s.tiers[t]
+	for t, l := range s.tiers {
+		if l == nil {
+			continue
+		}
 		rt.tiers[t] = l.chunks
 		rt.n[t] = uint32(len(l.ents))
 		if rt.best == 0 && len(l.ents) > 0 {

@@ -64,7 +64,7 @@ func TestSlugRoutesMatchEntries(t *testing.T) {
 	for step := range 6000 {
 		switch op := rng.IntN(10); {
 		case op < 5 || len(live) < 3: // add
-			e := &entry{url: api.TargetURL{Scheme: "http", HostPort: fmt.Sprintf("h%d:1", step)}}
+			e := &entry{url: entryURL{Scheme: "http", HostPort: fmt.Sprintf("h%d:1", step)}}
 			e.rec.ID, e.rec.Status = fmt.Sprintf("i%d", step), statuses[rng.IntN(len(statuses))]
 			live[e.rec.ID] = e
 			s.n++

@@ -13,7 +13,7 @@ import (
 // entry is one instance's full state. Guarded by Registry.mu.
 type entry struct {
 	rec       store.InstanceRecord // rec.Status and rec.LastHeartbeat follow h
-	url       api.TargetURL
+	url       entryURL
 	h         health.State
 	nextProbe time.Time
 	probing   bool
@@ -26,6 +26,22 @@ type entry struct {
 	rev, beatRev int64
 	storedBeat   time.Time
 	storedTTL    string
+}
+
+// entryURL is what an entry keeps of its parsed URL (api.TargetURL): the key of byURL and what
+// probes and the proxy dial. The rest of the parse is in rec or not needed again.
+type entryURL struct {
+	Canonical string
+	Scheme    string // http or https
+	HostPort  string
+}
+
+func urlOf(pu api.TargetURL) entryURL {
+	scheme := "https"
+	if pu.Scheme == "http" {
+		scheme = "http" // a constant, rather than a slice of the request that parsed it
+	}
+	return entryURL{Canonical: pu.Canonical, Scheme: scheme, HostPort: pu.HostPort}
 }
 
 // refresh recomputes e's status; a change is logged, scheduled for writing and published.
@@ -100,9 +116,11 @@ func (r *Registry) index(e *entry) {
 	}
 	s.n++
 	s.place(e)
+	r.ordered.ReplaceOrInsert(e)
 }
 
 func (r *Registry) unindex(e *entry) {
+	r.ordered.Delete(e)
 	delete(r.byID, e.rec.ID)
 	if r.byURL[e.url.Canonical] == e {
 		delete(r.byURL, e.url.Canonical)
