@@ -276,7 +276,7 @@ func (r *Registry) applyInstance(rec store.InstanceRecord, rev int64, now time.T
 			next.h.LastBeat = rec.LastBeat
 		}
 	}
-	next.rec, next.url, next.rev = rec, pu, rev
+	next.rec, next.url, next.rev = rec, urlOf(pu), rev
 	r.sync(&next, now)
 	oldSlug := ""
 	if e != nil {
