@@ -3,11 +3,14 @@ package httpapi_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -200,4 +203,81 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// A proxied request carries the caller's verified identity to the backend and leaves one
+// access-log line with its request id, on both paths; so does a proxy error.
+func TestPxIdentityAndAccessLog(t *testing.T) { bothPaths(t, testPxIdentityAndAccessLog) }
+
+func testPxIdentityAndAccessLog(t *testing.T) {
+	logs := &lockedBuf{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	s := pxStart(t, "who-svc", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s|%s", r.Header.Get(api.HeaderCallerSlug), r.Header.Get("X-Request-Id"))
+	}), func(c *server.Config) { c.Logger = logger })
+	tok := s.Register(t, "caller-svc", "caller-svc-password-1234")
+	for _, c := range []struct {
+		path, token, body string
+		status            int
+	}{
+		{"/who-svc/x?y=1", tok, "caller-svc|", http.StatusOK},
+		{"/who-svc/anon", "", "|", http.StatusOK},
+		{"/nobody-svc/x", "", "", http.StatusNotFound},
+	} {
+		logs.Reset()
+		req, _ := http.NewRequest(http.MethodGet, s.URL+c.path, nil)
+		req.Header.Set("X-Oo-Caller-Slug", "forged")
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		rsp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(rsp.Body)
+		rsp.Body.Close()
+		id := rsp.Header.Get("X-Request-Id")
+		if rsp.StatusCode != c.status || id == "" {
+			t.Fatalf("GET %s: HTTP %d, X-Request-Id %q", c.path, rsp.StatusCode, id)
+		}
+		if c.status == http.StatusOK && string(body) != c.body+id {
+			t.Errorf("GET %s: the backend saw %q, want %q", c.path, body, c.body+id)
+		}
+		var lines []map[string]any
+		for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "request" {
+				lines = append(lines, m)
+			}
+		}
+		wantPath, _, _ := strings.Cut(c.path, "?")
+		if len(lines) != 1 || lines[0]["method"] != "GET" || lines[0]["path"] != wantPath ||
+			lines[0]["status"] != float64(c.status) || lines[0]["request_id"] != id {
+			t.Errorf("GET %s: access log %v, want one line GET %s %d %s", c.path, lines, wantPath, c.status, id)
+		}
+	}
+}
+
+// lockedBuf is a log destination safe for concurrent writers.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *lockedBuf) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Reset()
 }

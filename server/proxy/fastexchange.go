@@ -708,7 +708,13 @@ func (ex *exchange) relay(bc *bconn) bool {
 	case bodyUntilClose:
 		err = ex.relayUntilClose(bc)
 	}
+	logged := false
 	if err == nil {
+		// The line is written before the response's last bytes leave, as the middleware
+		// writes it before net/http finishes the response: a client that has its answer finds
+		// the line in the log.
+		fc.logAccess(false)
+		logged = true
 		err = fc.flush()
 	}
 	reusable := err == nil && !rh.close && bc.b0 == bc.b1
@@ -722,7 +728,9 @@ func (ex *exchange) relay(bc *bconn) bool {
 		bc.close()
 		ex.joinBody(true)
 		fc.stopWatch()
-		fc.logAccess(true)
+		if !logged {
+			fc.logAccess(true)
+		}
 		return false
 	}
 	ex.joinBody(true)
@@ -738,7 +746,6 @@ func (ex *exchange) relay(bc *bconn) bool {
 	if keep && !ex.streaming {
 		fc.r0 = ex.bodyStart + max(ex.bodyInBuf, 0)
 	}
-	fc.logAccess(false)
 	return keep
 }
 
@@ -1035,8 +1042,8 @@ func (fc *fconn) answer(status int, msg string, close bool, body int) bool {
 	}
 	fc.wbuf = w
 	fc.status = status
-	err := fc.flush()
 	fc.logAccess(false)
+	err := fc.flush()
 	if keep && body >= 0 {
 		fc.r0 += fc.headLen + body
 	}
