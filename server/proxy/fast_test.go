@@ -82,6 +82,9 @@ func TestFastPathHandsUnusualRequestsToNetHTTP(t *testing.T) {
 		{"two CL", "POST /echo-svc/a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nhi"},
 		{"obs-fold", "GET /echo-svc/a HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n"},
 		{"escape in slug", "GET /echo%2Dsvc/a HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"head over 16 kB", "GET /echo-svc/a HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 20000) + "\r\n\r\n"},
+		{"absolute form", "GET http://x/echo-svc/a HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"TE gzip", "POST /echo-svc/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, before := px.Fast.Stats()
@@ -275,5 +278,47 @@ func testClosedKeepAliveConnectionIsNotAFailure(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("the backend did not close")
 		}
+	}
+}
+
+// Large responses, with a length, chunked, or read to the backend's close, and a response head
+// larger than the fast path's buffer arrive whole, on both paths.
+func TestLargeResponses(t *testing.T) { bothPaths(t, testLargeResponses) }
+
+func testLargeResponses(t *testing.T) {
+	big := strings.Repeat("0123456789abcdef", 1<<18) // 4 MiB
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/echo-svc/length":
+			w.Header().Set("Content-Length", strconv.Itoa(len(big)))
+		case "/echo-svc/bighead":
+			w.Header().Set("X-Big", strings.Repeat("h", 40000))
+			io.WriteString(w, "small")
+			return
+		case "/echo-svc/close":
+			// No length and no chunking: the body ends when the backend closes.
+			c, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			brw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n" + big)
+			brw.Flush()
+			c.Close()
+			return
+		}
+		io.WriteString(w, big) // chunked: too large for net/http to measure first
+	}))
+	defer backend.Close()
+	reg, px := setup(t, registry.Options{})
+	register(t, reg, backend.URL)
+	for _, p := range []string{"length", "chunked", "close"} {
+		rsp, body := get(t, px.URL+"/echo-svc/"+p)
+		if rsp.StatusCode != http.StatusOK || body != big {
+			t.Fatalf("%s: HTTP %d, %d bytes (want %d)", p, rsp.StatusCode, len(body), len(big))
+		}
+	}
+	rsp, body := get(t, px.URL+"/echo-svc/bighead")
+	if rsp.StatusCode != http.StatusOK || body != "small" || len(rsp.Header.Get("X-Big")) != 40000 {
+		t.Fatalf("big head: HTTP %d %q, X-Big of %d bytes", rsp.StatusCode, body, len(rsp.Header.Get("X-Big")))
 	}
 }
