@@ -55,7 +55,7 @@ func newReg(t *testing.T, opts Options) (*Registry, *bolt.Store) {
 }
 
 // run runs r's background loop until the test ends.
-func run(t *testing.T, r *Registry) {
+func run(t testing.TB, r *Registry) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); r.Run(ctx) }()

@@ -44,7 +44,7 @@ func (c *cluster) open(t testing.TB, timeout time.Duration) *etcd.Store {
 
 // replica is a registry on its own connection to the cluster's etcd, as another server
 // process would have. Its loop runs unless start is false.
-func (c *cluster) replica(t *testing.T, opts Options, start bool) *Registry {
+func (c *cluster) replica(t testing.TB, opts Options, start bool) *Registry {
 	t.Helper()
 	st := c.open(t, 2*time.Second)
 	if opts.ProbeInterval == 0 {
