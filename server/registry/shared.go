@@ -51,6 +51,10 @@ const (
 	// catchUp is how long a conditional write that lost waits for the watch to show why
 	// before trying once more.
 	catchUp = 2 * time.Second
+	// seenThin is how far the prober lets the stored lastSeen of an instance whose status did
+	// not change fall behind before writing it: lastSeen is only shown, and writing every
+	// probe's would cost etcd a write per instance per probe interval.
+	seenThin = 30 * time.Second
 	// sharedTimeout bounds one write to the shared store as the registry sees it (the store
 	// bounds each request itself too).
 	sharedTimeout = 5 * time.Second
@@ -71,6 +75,8 @@ type sharedState struct {
 	// urgent is set, and kick signalled, when a status changed: written at once, not lazily.
 	urgent bool
 	kick   chan struct{}
+	// changed holds the entries whose status changed since the last write of their record.
+	changed map[*entry]struct{}
 	// beatTxns counts the transactions beats took, so tests see they are batched.
 	beatTxns int
 }
@@ -80,11 +86,12 @@ func (r *Registry) isShared() bool { return r.sh != nil }
 // newShared loads the cache from the shared store; Run keeps it current.
 func (r *Registry) newShared(s Shared) error {
 	r.sh = &sharedState{
-		st:     s,
-		caught: make(chan struct{}),
-		tombs:  map[string]int64{},
-		beats:  map[string]store.Beat{},
-		kick:   make(chan struct{}, 1),
+		st:      s,
+		caught:  make(chan struct{}),
+		tombs:   map[string]int64{},
+		beats:   map[string]store.Beat{},
+		changed: map[*entry]struct{}{},
+		kick:    make(chan struct{}, 1),
 	}
 	r.table.Store(&Table{})
 	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
@@ -277,6 +284,7 @@ func (r *Registry) applyInstance(rec store.InstanceRecord, rev int64, now time.T
 		}
 	}
 	next.rec, next.url, next.rev = rec, urlOf(pu), rev
+	next.storedSeen = later(time.Time{}, rec.LastSeen)
 	r.sync(&next, now)
 	oldSlug := ""
 	if e != nil {
@@ -448,12 +456,19 @@ func (r *Registry) flushShared(ctx context.Context) error {
 	}
 	vs := make([]store.VersionedInstance, 0, len(r.dirty))
 	for e := range r.dirty {
+		if _, changed := r.sh.changed[e]; !changed && e.h.LastSeen.Sub(e.storedSeen) < seenThin {
+			continue // only lastSeen moved, and not by much
+		}
 		rec := e.rec
 		rec.Verdict = e.h.Verdict
 		vs = append(vs, store.VersionedInstance{Rec: rec, Rev: e.rev})
 	}
 	clear(r.dirty)
+	clear(r.sh.changed)
 	r.unlock()
+	if len(vs) == 0 {
+		return nil
+	}
 	revs, err := r.sh.st.PutStatuses(ctx, vs)
 	r.mu.Lock()
 	defer r.unlock()
@@ -462,9 +477,11 @@ func (r *Registry) flushShared(ctx context.Context) error {
 		switch {
 		case e == nil:
 		case err != nil && e.rev == v.Rev:
-			r.dirty[e] = struct{}{} // not written: try again
+			r.dirty[e] = struct{}{} // not written: try again, in full
+			r.sh.changed[e] = struct{}{}
 		case err == nil && revs[i] > 0 && e.rev == v.Rev:
 			e.rev = revs[i]
+			e.storedSeen = later(time.Time{}, v.Rec.LastSeen)
 		}
 	}
 	return err

@@ -411,3 +411,26 @@ func TestSharedDialFailureIsLocal(t *testing.T) {
 		t.Fatal("another replica's failed dial took the instance out of this one's routes")
 	}
 }
+
+// The prober writes a status change at once, but not every probe's lastSeen: an instance that
+// stays Healthy costs etcd no write per probe.
+func TestSharedProberThinsLastSeenWrites(t *testing.T) {
+	c := newCluster(t)
+	opts := Options{ProbeInterval: 20 * time.Millisecond, FlushInterval: 20 * time.Millisecond}
+	a := c.replica(t, opts, true)
+	srv, hits := probeCounter(t)
+	in := register(t, a, alice, api.RegisterInstanceRequest{URL: srv.URL, HealthPath: "/health"})
+	a.SetProbing(true)
+	eventually(t, 10*time.Second, "the Healthy status stored", func() bool {
+		snap, err := a.sh.st.Snapshot(context.Background())
+		return err == nil && len(snap.Instances) == 1 && snap.Instances[0].Rec.Status == api.StatusHealthy
+	})
+	before, probes := c.revision(t), hits.Load()
+	eventually(t, 20*time.Second, "20 more probes", func() bool { return hits.Load() >= probes+20 })
+	if written := c.revision(t) - before; written > 1 {
+		t.Fatalf("%d etcd writes during 20 passing probes of a Healthy instance, want at most 1", written)
+	}
+	if got, _ := a.Get(in.ID); got.LastSeen == nil {
+		t.Fatal("lastSeen not kept locally")
+	}
+}

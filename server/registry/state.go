@@ -26,6 +26,7 @@ type entry struct {
 	rev, beatRev int64
 	storedBeat   time.Time
 	storedTTL    string
+	storedSeen   time.Time // lastSeen of the stored record: what thins the prober's writes of it
 }
 
 // entryURL is what an entry keeps of its parsed URL (api.TargetURL): the key of byURL and what
@@ -57,6 +58,7 @@ func (r *Registry) refresh(e *entry, now time.Time, reason string) {
 	}
 	if r.sh != nil {
 		r.sh.urgent = true // a status change is written now, not lazily
+		r.sh.changed[e] = struct{}{}
 		select {
 		case r.sh.kick <- struct{}{}:
 		default:
