@@ -148,8 +148,10 @@ func New(st Store, opts Options) (*Service, error) {
 
 // ensureAdmin creates the admin account on first boot and does nothing afterwards.
 func (s *Service) ensureAdmin() error {
-	if _, err := s.st.GetUserBySlug(AdminSlug); err == nil {
-		if s.opts.AdminPassword != "" {
+	if u, err := s.st.GetUserBySlug(AdminSlug); err == nil {
+		// Every replica of a cluster is usually started with the same OO_ADMIN_PASSWORD; when
+		// it is the admin's password it was not ignored, so there is nothing to say.
+		if s.opts.AdminPassword != "" && !s.isPassword(u, s.opts.AdminPassword) {
 			// Whoever set it expects it to work; say once, where they look, that it does not.
 			fmt.Fprintf(s.opts.Notice, "oo: OO_ADMIN_PASSWORD was ignored: the admin account already exists and it only sets the first password; change it with `oo login admin` and `oo passwd`\n")
 		}
@@ -187,6 +189,12 @@ func (s *Service) ensureAdmin() error {
 	}
 	s.log.Info("created admin account", "slug", AdminSlug, "generated_password", generated)
 	return nil
+}
+
+// isPassword reports whether password is u's; a failure to tell counts as no.
+func (s *Service) isPassword(u store.UserRecord, password string) bool {
+	ok, err := s.hasher.matches(u.PasswordHash, password)
+	return err == nil && ok
 }
 
 // createUser hashes the password and stores the account; callers validate the fields first.

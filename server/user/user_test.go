@@ -411,6 +411,13 @@ func TestGeneratedAdminPasswordIsPrintedOnceAndWorks(t *testing.T) {
 		t.Errorf("first password no longer works: %v", err)
 	}
 	st.Close()
+	// Started again with the password the admin has (every replica of a cluster gets the same
+	// environment), nothing was ignored and nothing is said.
+	st, _, notice = boot(pw)
+	if notice != "" {
+		t.Errorf("a boot with the admin's own password printed: %q", notice)
+	}
+	st.Close()
 	st, _, notice = boot("")
 	defer st.Close()
 	if notice != "" {

@@ -93,7 +93,8 @@ in the process list: prefer OO_ETCD_PASSWORD.
 
 On first boot an admin account (slug "admin") is created with the password from
 OO_ADMIN_PASSWORD, or with a random password printed once to stderr. On later starts
-OO_ADMIN_PASSWORD is ignored, with a one-line warning: change the password with "oo passwd".
+OO_ADMIN_PASSWORD is ignored, with a one-line warning unless it is the admin's current password
+(replicas of a cluster share one environment): change the password with "oo passwd".
 
 Outbound targets: any account may register an instance URL, which the server then probes and
 proxies to. Link-local and cloud metadata addresses (169.254.0.0/16, fe80::/10 and their
