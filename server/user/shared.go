@@ -98,9 +98,25 @@ func (s *Service) applyTokenEvent(ev store.TokenEvent) {
 // whether its answer may enter the active set: a read at or after everything the watch applied
 // is newer than memory, and anything later reaches memory through the watch; an older read
 // only tells what memory already knows better.
+//
+// A token found absent is remembered as revoked (gone): its record was committed before the
+// token was handed out, and ids are never reused, so absent once is absent for good, and a
+// client that keeps presenting it costs no further reads.
 func (s *Service) lookupShared(p auth.Principal) error {
+	s.mu.RLock()
+	gone := s.gone[p.TokenID]
+	s.mu.RUnlock()
+	if gone {
+		return errRevoked
+	}
 	rec, rev, err := s.opts.Shared.ReadToken(p.TokenID)
 	if errors.Is(err, store.ErrNotFound) {
+		s.mu.Lock()
+		if len(s.gone) >= maxVerified {
+			clear(s.gone) // crude, like the verified cache: a refill costs one read per token
+		}
+		s.gone[p.TokenID] = true
+		s.mu.Unlock()
 		return errRevoked
 	} else if err != nil {
 		return err

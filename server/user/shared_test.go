@@ -28,6 +28,7 @@ type sharedBolt struct {
 	rev      int64
 	pending  []store.TokenEvent
 	watchers []func(store.TokenEvent)
+	reads    int // ReadToken calls
 }
 
 func newSharedBolt(t *testing.T) *sharedBolt {
@@ -121,6 +122,7 @@ func (s *sharedBolt) WatchTokens(ctx context.Context, _ int64, apply func(store.
 func (s *sharedBolt) ReadToken(id string) (store.TokenRecord, int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.reads++
 	live, err := s.Store.ListTokens()
 	if err != nil {
 		return store.TokenRecord{}, 0, err
@@ -254,6 +256,20 @@ func TestSharedLatePutDoesNotUndoALocalLogout(t *testing.T) {
 	st.deliver()
 	if _, err := a.Authenticate(tok.Token); err == nil {
 		t.Fatal("the token came back after its deletion was delivered")
+	}
+	// Presenting it again and again costs one store read, not one per request.
+	st.mu.Lock()
+	before := st.reads
+	st.mu.Unlock()
+	for range 5 {
+		if _, err := a.Authenticate(tok.Token); err == nil {
+			t.Fatal("a revoked token was accepted")
+		}
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.reads-before > 1 {
+		t.Errorf("a revoked token presented 5 times cost %d store reads, want at most 1", st.reads-before)
 	}
 }
 

@@ -90,6 +90,7 @@ type Service struct {
 	// watch has not delivered yet, appliedRev the last store revision the watch applied (both
 	// guarded by mu), and stopWatch ends the watch.
 	tomb       map[string]bool
+	gone       map[string]bool // tokens a store read found revoked (lookupShared)
 	appliedRev int64
 	stopWatch  func()
 }
@@ -122,7 +123,7 @@ func New(st Store, opts Options) (*Service, error) {
 		return nil, fmt.Errorf("bcrypt cost must be between %d and %d, not %d", bcrypt.MinCost, bcrypt.MaxCost, opts.BcryptCost)
 	}
 	s := &Service{st: st, opts: opts, now: opts.Now, log: opts.Logger, active: map[string]activeToken{}, verified: map[string]auth.Principal{},
-		tomb: map[string]bool{}}
+		tomb: map[string]bool{}, gone: map[string]bool{}}
 	var err error
 	if s.hasher, err = newHasher(opts.BcryptCost, opts.HashConcurrency, opts.HashWait); err != nil {
 		return nil, fmt.Errorf("hash password: %w", err)
