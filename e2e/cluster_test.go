@@ -229,16 +229,23 @@ func TestClusterHeartbeatsHonourTTL(t *testing.T) {
 			}
 		}
 	}
-	// Each replica is polled from the last beat on (every 20 ms), so the time it is first seen
-	// Unreachable is close to when it became so: never before the TTL.
-	for _, p := range c.replicas {
-		c.Eventually(ttl+15*time.Second, "Unreachable on "+p.Addr+" once heartbeats stop", func() bool {
-			return c.Instance(p, tok, id).Status == "Unreachable"
-		})
-		since := time.Since(lastBeat)
-		t.Logf("heartbeats stopped; Unreachable on %s %v after the last one was sent (TTL %v)", p.Addr, since, ttl)
+	// Every replica is polled from the last beat on (every 20 ms), so the time each is first
+	// seen Unreachable is close to when it became so: never before the TTL.
+	seen := make([]time.Duration, len(c.replicas))
+	c.Eventually(ttl+15*time.Second, "Unreachable on every replica once heartbeats stop", func() bool {
+		all := true
+		for i, p := range c.replicas {
+			if seen[i] == 0 && c.Instance(p, tok, id).Status == "Unreachable" {
+				seen[i] = time.Since(lastBeat)
+			}
+			all = all && seen[i] != 0
+		}
+		return all
+	})
+	for i, since := range seen {
+		t.Logf("heartbeats stopped; Unreachable on replica %d %v after the last one was sent (TTL %v)", i, since, ttl)
 		if since < ttl {
-			t.Errorf("Unreachable on %s %v after the last heartbeat was sent, before the %v TTL", p.Addr, since, ttl)
+			t.Errorf("Unreachable on replica %d %v after the last heartbeat was sent, before the %v TTL", i, since, ttl)
 		}
 	}
 }
