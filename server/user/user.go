@@ -247,9 +247,12 @@ func (s *Service) Register(req api.RegisterRequest) (api.AuthToken, error) {
 		return api.AuthToken{}, err
 	}
 	// A taken slug is the common case of clients that register on every start; it need not
-	// cost a password hash (createUser still settles a race).
+	// cost a password hash (createUser still settles a race). A store that did not answer will
+	// not answer the write either: fail now rather than after a second timeout.
 	if _, err := s.st.GetUserBySlug(req.Slug); err == nil {
 		return api.AuthToken{}, apierr.Conflict("slug %q is already taken", req.Slug)
+	} else if errors.Is(err, store.ErrUnavailable) {
+		return api.AuthToken{}, err
 	}
 	u, err := s.createUser(req.Slug, name, req.Password, []string{api.RoleUser}, req.Contact)
 	if err != nil {
