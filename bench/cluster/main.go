@@ -73,7 +73,28 @@ func main() {
 }
 
 // procs are the processes started, killed (group) on exit.
-type procs struct{ cmds []*exec.Cmd }
+type procs struct {
+	cmds  []*exec.Cmd
+	names []string
+}
+
+// cpu is the user+system CPU time each process has used so far, by name ("etcd", "oo").
+func (p *procs) cpu() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for i, cmd := range p.cmds {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+		if err != nil {
+			continue
+		}
+		// Fields after the parenthesised command name; utime and stime are the 14th and 15th
+		// fields of the line, in clock ticks (100 per second on Linux).
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		out[p.names[i]] += time.Duration(ut+st) * 10 * time.Millisecond
+	}
+	return out
+}
 
 func (p *procs) start(log string, name string, args ...string) (*exec.Cmd, error) {
 	f, err := os.Create(log)
@@ -89,6 +110,7 @@ func (p *procs) start(log string, name string, args ...string) (*exec.Cmd, error
 	}
 	f.Close()
 	p.cmds = append(p.cmds, cmd)
+	p.names = append(p.names, filepath.Base(name))
 	return cmd, nil
 }
 
@@ -157,7 +179,7 @@ func run(ctx context.Context, c config) error {
 	if err := propagation(ctx, c, urls, backend); err != nil {
 		return err
 	}
-	if err := load(ctx, c, urls, backend); err != nil {
+	if err := load(ctx, c, urls, backend, &ps); err != nil {
 		return err
 	}
 	fmt.Printf("load average after: %s\n", loadavg())
@@ -249,10 +271,20 @@ func do(ctx context.Context, method, url, tok string, body any) (int, []byte, er
 	return rsp.StatusCode, raw, err
 }
 
-// account registers slug through base and returns its token.
+// account registers slug through base and returns its token. A 503 (etcd slow to answer on a
+// loaded machine) is retried a few times: the accounts are set-up, not what is measured.
 func account(ctx context.Context, base, slug string) (string, error) {
-	code, raw, err := do(ctx, http.MethodPost, base+"/user-svc/register", "",
-		map[string]string{"slug": slug, "name": slug, "password": slug + "-password"})
+	var code int
+	var raw []byte
+	var err error
+	for try := 0; try < 5; try++ {
+		code, raw, err = do(ctx, http.MethodPost, base+"/user-svc/register", "",
+			map[string]string{"slug": slug, "name": slug, "password": slug + "-password"})
+		if err != nil || code != http.StatusServiceUnavailable {
+			break
+		}
+		time.Sleep(time.Second)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -346,7 +378,7 @@ func pct(ds []time.Duration, p int) time.Duration {
 	return s[i].Round(10 * time.Microsecond)
 }
 
-func load(ctx context.Context, c config, urls []string, backend string) error {
+func load(ctx context.Context, c config, urls []string, backend string, ps *procs) error {
 	toks, err := accounts(ctx, urls, "load", c.clients)
 	if err != nil {
 		return err
@@ -354,6 +386,7 @@ func load(ctx context.Context, c config, urls []string, backend string) error {
 	var next, ok, bad atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
+	cpu0 := ps.cpu()
 	start := time.Now()
 	for w := 0; w < c.clients; w++ {
 		wg.Add(1)
@@ -376,8 +409,14 @@ func load(ctx context.Context, c config, urls []string, backend string) error {
 	}
 	wg.Wait()
 	took := time.Since(start)
+	cpu1 := ps.cpu()
 	fmt.Printf("load: %d registrations (%d × 201, %d failed) from %d clients over %d replicas in %v: %.0f registrations/s\n",
 		c.regs, ok.Load(), bad.Load(), c.clients, len(urls), took.Round(time.Millisecond), float64(ok.Load())/took.Seconds())
+	for name, t := range cpu1 {
+		used := t - cpu0[name]
+		fmt.Printf("  CPU of %s during the load: %v (%.0f%% of one core, %.0f µs per registration)\n",
+			name, used.Round(10*time.Millisecond), 100*used.Seconds()/took.Seconds(), float64(used.Microseconds())/float64(max(ok.Load(), 1)))
+	}
 	if e := firstErr.Load(); e != nil {
 		fmt.Printf("first failure: %v\n", e)
 	}
