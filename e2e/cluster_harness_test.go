@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -63,13 +62,12 @@ func (c *cluster) AddReplica() *serverProc {
 	return p
 }
 
-// launch starts a replica on a loopback port of the kernel's choosing, with a data directory
-// of its own (replicas share nothing but etcd).
+// launch starts a replica on a loopback port of the kernel's choosing (with etcd, --data-dir
+// is unused: replicas share nothing but etcd).
 func (c *cluster) launch() *serverProc {
 	t := c.t
 	t.Helper()
-	dataDir := filepath.Join(t.TempDir(), "data")
-	args := append([]string{"server", "start", "--addr", "127.0.0.1:0", "--data-dir", dataDir,
+	args := append([]string{"server", "start", "--addr", "127.0.0.1:0",
 		"--store", "etcd", "--etcd-endpoints", strings.Join(c.etcd.Endpoints(), ","),
 		"--log-level", "debug"}, c.args...)
 	cmd := exec.Command(ooBin, args...)

@@ -3,7 +3,7 @@
 //	go build -o /tmp/oo ./cmd/oo && go run ./bench/cluster -oo /tmp/oo
 //
 // It starts a fresh etcd (-etcd, default `etcd` from PATH) on free loopback ports and
-// -replicas `oo server start --store etcd` on it, each with a temporary data dir, then:
+// -replicas `oo server start --store etcd` on it, then:
 //
 //   - propagation: -props times, registers an instance of a fresh slug through replica A and
 //     polls replica B's proxy (GET /<slug>/p, every 200 µs) until the backend answers; reports
@@ -157,7 +157,7 @@ func run(ctx context.Context, c config) error {
 		}
 		urls[i] = "http://127.0.0.1:" + strconv.Itoa(port)
 		args := []string{"server", "start", "--store", "etcd", "--etcd-endpoints", endpoint,
-			"--addr", strings.TrimPrefix(urls[i], "http://"), "--data-dir", filepath.Join(tmp, "oo"+strconv.Itoa(i)),
+			"--addr", strings.TrimPrefix(urls[i], "http://"),
 			"--log-level", "warn", "--max-instances", "0"}
 		args = append(args, strings.Fields(c.serverArgs)...)
 		if _, err := ps.start(filepath.Join(tmp, "oo"+strconv.Itoa(i)+".log"), c.oo, args...); err != nil {

@@ -72,6 +72,9 @@ type sharedState struct {
 	tombs map[string]int64
 	// beats are the heartbeats received here and not yet written.
 	beats map[string]store.Beat
+	// thinned are the instances with a TTL whose latest beat here was not written (thinning):
+	// the other replicas see only the stored one, older.
+	thinned map[string]struct{}
 	// urgent is set, and kick signalled, when a status changed: written at once, not lazily.
 	urgent bool
 	kick   chan struct{}
@@ -91,6 +94,7 @@ func (r *Registry) newShared(s Shared) error {
 		tombs:   map[string]int64{},
 		beats:   map[string]store.Beat{},
 		changed: map[*entry]struct{}{},
+		thinned: map[string]struct{}{},
 		kick:    make(chan struct{}, 1),
 	}
 	r.table.Store(&Table{})
@@ -497,6 +501,9 @@ func (r *Registry) queueBeat(e *entry, now time.Time, ttlText string, ttl time.D
 		thin = e.h.TTL / 3
 	}
 	if now.Sub(e.storedBeat) < thin && (ttl <= 0 || ttlText == e.storedTTL) {
+		if e.h.TTL > 0 {
+			r.sh.thinned[e.rec.ID] = struct{}{}
+		}
 		return
 	}
 	b := store.Beat{ID: e.rec.ID, At: now}
@@ -510,6 +517,7 @@ func (r *Registry) queueBeat(e *entry, now time.Time, ttlText string, ttl time.D
 // that could not be written are kept for the next round, unless a newer one replaced them.
 func (r *Registry) writeBeats(ctx context.Context) {
 	r.mu.Lock()
+	r.queueTrailingBeats(time.Now())
 	if len(r.sh.beats) == 0 {
 		r.unlock()
 		return
@@ -544,6 +552,27 @@ func (r *Registry) writeBeats(ctx context.Context) {
 	}
 	if err != nil {
 		r.log.Warn("writing heartbeats", "err", err, "beats", len(bs))
+	}
+}
+
+// queueTrailingBeats queues the last beat of each thinned instance whose stored beat is about
+// to lapse on the other replicas. Thinning writes the first beat of every third of the TTL; if
+// the beats then stop, the stored one is up to a third of the TTL older than the last, and the
+// other replicas would take the instance down that much before its TTL has passed since its
+// last beat. So the last beat is written too, two batches before the stored one lapses: one
+// more write when a service stops beating, none while it beats. Called with r.mu held.
+func (r *Registry) queueTrailingBeats(now time.Time) {
+	for id := range r.sh.thinned {
+		e := r.byID[id]
+		if e == nil || e.h.TTL <= 0 || !e.h.LastBeat.After(e.storedBeat) {
+			delete(r.sh.thinned, id)
+			continue
+		}
+		if _, queued := r.sh.beats[id]; queued || now.Before(e.storedBeat.Add(e.h.TTL-2*beatBatch)) {
+			continue
+		}
+		r.sh.beats[id] = store.Beat{ID: id, At: e.h.LastBeat}
+		delete(r.sh.thinned, id)
 	}
 }
 
