@@ -35,8 +35,11 @@ func openStore(cfg *Config) (store.Store, *etcd.Store, error) {
 		st, err := etcd.Open(ctx, cfg.Etcd)
 		if err != nil {
 			if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
-				return nil, nil, fmt.Errorf("cannot reach etcd at %s (is it running, and are --etcd-endpoints and the TLS flags right?): %w",
-					strings.Join(cfg.Etcd.Endpoints, ","), err)
+				// The client's own words ("context deadline exceeded") add nothing a user can
+				// act on; they go to the debug log.
+				cfg.Logger.Debug("etcd open failed", "err", err)
+				return nil, nil, fmt.Errorf("cannot reach etcd at %s: it did not answer (is it running, and are --etcd-endpoints and the TLS flags right?)",
+					strings.Join(cfg.Etcd.Endpoints, ","))
 			}
 			return nil, nil, err
 		}
