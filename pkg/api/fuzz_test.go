@@ -51,3 +51,15 @@ func FuzzFirstSegment(f *testing.F) {
 		}
 	})
 }
+
+var idRule = regexp.MustCompile(`^[A-Za-z0-9_-]{0,64}$`)
+
+// FuzzValidID: an instance id is at most 64 of [A-Za-z0-9_-] (empty means "generate one"), so
+// it is a path segment that needs no escaping.
+func FuzzValidID(f *testing.F) {
+	f.Fuzz(func(t *testing.T, id string) {
+		if got, want := validInstanceID(id), idRule.MatchString(id); got != want {
+			t.Fatalf("validInstanceID(%q) = %v, want %v", id, got, want)
+		}
+	})
+}

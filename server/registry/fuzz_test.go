@@ -1,24 +1,11 @@
 package registry
 
 import (
-	"regexp"
 	"testing"
 	"time"
 
 	"github.com/ooctl/oo/server/apierr"
 )
-
-var idRule = regexp.MustCompile(`^[A-Za-z0-9_-]{0,64}$`)
-
-// FuzzValidID: an instance id is at most 64 of [A-Za-z0-9_-] (empty means "generate one"), so
-// it is a path segment that needs no escaping.
-func FuzzValidID(f *testing.F) {
-	f.Fuzz(func(t *testing.T, id string) {
-		if got, want := validID(id), idRule.MatchString(id); got != want {
-			t.Fatalf("validID(%q) = %v, want %v", id, got, want)
-		}
-	})
-}
 
 // FuzzParseTTL: a TTL is empty (none) or a positive Go duration, returned exactly; anything
 // else is a 400.

@@ -287,10 +287,11 @@ func (r *Registry) Get(id string) (api.Instance, error) {
 // req.Slug). Re-registering the same URL is idempotent and keeps the id. The first slug to
 // register a URL owns it; any other non-admin slug gets a 409 naming the owner.
 func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (api.Instance, error) {
-	pu, err := parseInstanceURL(req.URL)
+	checked, err := checkRegistration(req)
 	if err != nil {
 		return api.Instance{}, err
 	}
+	pu, ttl := checked.Target, checked.TTL
 	if req.Slug != "" && req.Slug != p.Slug {
 		if !p.IsAdmin() {
 			return api.Instance{}, apierr.Forbidden("only an admin may register an instance for another slug (you are %q, the request names %q)", p.Slug, req.Slug)
@@ -298,16 +299,6 @@ func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (
 		if err := validSlug(req.Slug); err != nil {
 			return api.Instance{}, err
 		}
-	}
-	ttl, err := parseTTL(req.HeartbeatTTL)
-	if err != nil {
-		return api.Instance{}, err
-	}
-	if err := validHealthPath(req.HealthPath); err != nil {
-		return api.Instance{}, err
-	}
-	if req.ID != "" && !validID(req.ID) {
-		return api.Instance{}, apierr.BadRequest("id %q may hold only letters, digits, '_' and '-' (at most 64)", req.ID)
 	}
 	if err := r.opts.Targets.CheckHost(context.Background(), pu.Host, resolveTimeout); err != nil {
 		return api.Instance{}, apierr.Forbidden("url %q: %s", pu.Canonical, err.Error())

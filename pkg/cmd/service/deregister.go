@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/pkg/cmdutil"
 )
 
@@ -51,7 +52,7 @@ func deregisterRun(o *DeregisterOptions) error {
 		return err
 	}
 	if o.url != "" {
-		if err := checkInstanceURL(o.url); err != nil {
+		if err := checkRegistration(api.RegisterInstanceRequest{URL: o.url}); err != nil {
 			return err
 		}
 	}

@@ -68,10 +68,7 @@ func registerRun(o *RegisterOptions) error {
 	if err := validSlug(slug); err != nil {
 		return err
 	}
-	if err := checkInstanceURL(o.url); err != nil {
-		return err
-	}
-	if err := checkHealthPath(o.healthPath); err != nil {
+	if err := checkRegistration(api.RegisterInstanceRequest{URL: o.url, HealthPath: o.healthPath}); err != nil {
 		return err
 	}
 	if err := cmdutil.CheckOutput(o.output); err != nil {

@@ -202,13 +202,26 @@ func keyringError(err error) error {
 	return err
 }
 
-// checkInstanceURL accepts only what the registry accepts: http(s) with a host.
-func checkInstanceURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return cmdutil.Usagef("--url %q must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080", raw)
+// checkRegistration makes the server's own check of a registration (api.CheckRegistration)
+// before anything is sent or created, naming each field by its flag.
+func checkRegistration(req api.RegisterInstanceRequest) error {
+	_, err := api.CheckRegistration(req)
+	return flagError(err)
+}
+
+// flagOf is the flag of each registration field the commands take.
+var flagOf = map[string]string{"url": "--url", "healthPath": "--health-path"}
+
+// flagError is a usage error for err, with the request field it names replaced by its flag.
+func flagError(err error) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	var fe *api.FieldError
+	if errors.As(err, &fe) && flagOf[fe.Field] != "" && strings.HasPrefix(fe.Message, fe.Field) {
+		return cmdutil.Usagef("%s%s", flagOf[fe.Field], strings.TrimPrefix(fe.Message, fe.Field))
+	}
+	return cmdutil.Usagef("%s", err.Error())
 }
 
 // checkNotServer refuses an instance URL that is the oo server itself: its address, or a
@@ -240,13 +253,8 @@ func isSelfAlias(host string) bool {
 	return ip != nil && (ip.IsLoopback() || ip.IsUnspecified())
 }
 
-// checkHealthPath accepts only what the registry accepts: empty (TCP connect) or a path from /.
-func checkHealthPath(p string) error {
-	if p != "" && !strings.HasPrefix(p, "/") {
-		return cmdutil.Usagef("--health-path %q must start with /, e.g. --health-path /%s", p, strings.TrimLeft(p, "/"))
-	}
-	return nil
-}
+// checkHealthPath is the server's check of --health-path (api.CheckHealthPath).
+func checkHealthPath(p string) error { return flagError(api.CheckHealthPath(p)) }
 
 // urlOwner returns the instance at rawURL when it belongs to a slug other than slug, so that a
 // registration bound to fail with a conflict fails before anything (an account) is created.
