@@ -227,6 +227,7 @@ func TestEtcdDownUserServiceFailsFastAndVerifiesFromMemory(t *testing.T) {
 		var er api.ErrorResponse
 		code := a.Do(t, http.MethodPost, c.path, "", c.body, &er)
 		took := time.Since(start)
+		t.Logf("%s with etcd frozen: HTTP %d in %s", c.path, code, took.Round(time.Millisecond))
 		if code != http.StatusServiceUnavailable || er.Error == "" {
 			t.Errorf("%s with etcd frozen: HTTP %d %q, want 503 with an error", c.path, code, er.Error)
 		}
