@@ -12,12 +12,15 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/auth"
 	"github.com/ooctl/oo/server/egress"
 	"github.com/ooctl/oo/server/httpapi"
+	"github.com/ooctl/oo/server/metrics"
 	"github.com/ooctl/oo/server/proxy"
 	"github.com/ooctl/oo/server/registry"
 	"github.com/ooctl/oo/server/store"
@@ -86,6 +89,10 @@ type Config struct {
 	// and httputil.ReverseProxy, as before the fast path existed (for A/B measurements).
 	ProxyNetHTTPOnly bool
 
+	// Metrics is who may read GET /metrics: httpapi.MetricsLocal (the default: loopback
+	// clients freely, others with an admin token), MetricsOpen, MetricsAdmin or MetricsOff.
+	Metrics string
+
 	// Middleware, if set, wraps the root handler (outermost). Tests use it to check every
 	// answer against the wire contract.
 	Middleware func(http.Handler) http.Handler
@@ -138,6 +145,9 @@ func (c *Config) defaults() {
 	if c.Stderr == nil {
 		c.Stderr = os.Stderr
 	}
+	if c.Metrics == "" {
+		c.Metrics = httpapi.MetricsLocal
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(c.Stderr, nil))
 	}
@@ -162,6 +172,17 @@ const (
 	DefaultProbeInterval  = registry.DefaultProbeInterval
 	DefaultInstanceExpiry = registry.DefaultInstanceExpiry
 )
+
+// Who may read /metrics (Config.Metrics), re-exported for the command line.
+const (
+	MetricsLocal = httpapi.MetricsLocal
+	MetricsOpen  = httpapi.MetricsOpen
+	MetricsAdmin = httpapi.MetricsAdmin
+	MetricsOff   = httpapi.MetricsOff
+)
+
+// MetricsModes lists the valid values of Config.Metrics.
+var MetricsModes = httpapi.MetricsModes
 
 // DefaultMaxInstances is the per-account instance quota: far more than one developer runs,
 // far less than a registration flood.
@@ -197,10 +218,17 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Registration != "open" && cfg.Registration != "closed" {
 		return nil, fmt.Errorf("--registration must be open or closed, not %q", cfg.Registration)
 	}
+	if !slices.Contains(httpapi.MetricsModes, cfg.Metrics) {
+		return nil, fmt.Errorf("--metrics must be one of %s, not %q", strings.Join(httpapi.MetricsModes, ", "), cfg.Metrics)
+	}
+	started := time.Now()
 	st, shared, err := openStore(&cfg)
 	if err != nil {
 		return nil, err
 	}
+	// Every store write is timed for oo_store_write_duration_seconds; the components see the
+	// timed store, the server keeps the plain one to close.
+	m := metrics.New()
 	uopts := user.Options{
 		TokenTTL:        cfg.TokenTTL,
 		Registration:    cfg.Registration,
@@ -214,7 +242,7 @@ func New(cfg Config) (*Server, error) {
 	if shared != nil {
 		uopts.Shared = shared
 	}
-	users, err := user.New(st, uopts)
+	users, err := user.New(m.Store(st), uopts)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -233,12 +261,13 @@ func New(cfg Config) (*Server, error) {
 	if shared != nil {
 		ropts.Shared = shared // and it probes only while this replica is the elected prober
 	}
-	reg, err := registry.New(st, ropts)
+	reg, err := registry.New(m.Store(st), ropts)
 	if err != nil {
 		users.Close()
 		st.Close()
 		return nil, err
 	}
+	m.ObserveRegistry(reg)
 	popts := cfg.Proxy
 	popts.Logger = cfg.Logger
 	popts.Targets = targets
@@ -250,7 +279,8 @@ func New(cfg Config) (*Server, error) {
 		reps.members = sharedMembers(shared)
 	}
 	a := &httpapi.API{Users: users, Registry: reg, Proxy: prx, Log: cfg.Logger, BodyTimeout: cfg.APIBodyTimeout,
-		LoginLimit: throttle.New(cfg.LoginFailures, cfg.LoginFailureWindow), Replicas: reps}
+		LoginLimit: throttle.New(cfg.LoginFailures, cfg.LoginFailureWindow), Replicas: reps,
+		Metrics: m, MetricsAccess: cfg.Metrics, StartedAt: started, StoreName: st.Describe(), Version: cfg.Version}
 	h := a.Handler()
 	if cfg.Middleware != nil {
 		h = cfg.Middleware(h)

@@ -14,6 +14,7 @@ import (
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/apierr"
 	"github.com/ooctl/oo/server/auth"
+	"github.com/ooctl/oo/server/metrics"
 	"github.com/ooctl/oo/server/registry"
 	"github.com/ooctl/oo/server/throttle"
 	"github.com/ooctl/oo/server/user"
@@ -34,6 +35,15 @@ type API struct {
 	LoginLimit *throttle.Limiter
 	// Replicas lists the running servers; nil answers an empty list.
 	Replicas Replicas
+
+	// Metrics is served on /metrics to whom MetricsAccess allows (one of MetricsModes; empty
+	// is MetricsLocal); logins are counted into it. nil: /metrics answers 404.
+	Metrics       *metrics.Metrics
+	MetricsAccess string
+	// StartedAt, StoreName and Version are reported by GET /proxy-svc/status.
+	StartedAt time.Time
+	StoreName string
+	Version   string
 }
 
 // Handler returns the server's root handler.
@@ -79,6 +89,7 @@ func (a *API) router() *router {
 	a.userRoutes(rt)
 	a.registryRoutes(rt)
 	a.replicaRoutes(rt)
+	a.observeRoutes(rt)
 	rt.handle(http.MethodGet, api.PathHealthz, func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -8,6 +8,7 @@ import (
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/apierr"
 	"github.com/ooctl/oo/server/auth"
+	"github.com/ooctl/oo/server/metrics"
 	"github.com/ooctl/oo/server/throttle"
 )
 
@@ -49,6 +50,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	var req api.LoginRequest
 	if err := Decode(w, r, &req); err != nil {
+		a.Metrics.Login(metrics.LoginInvalid)
 		WriteError(w, r, a.Log, err)
 		return
 	}
@@ -57,10 +59,12 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	// the client pays for it.
 	addrKey, slugKey := "addr "+throttle.AddrKey(r.RemoteAddr), "slug "+req.Slug
 	if key, wait := a.LoginLimit.Take(addrKey, slugKey); key != "" {
-		who := "this client address"
+		who, limit := "this client address", metrics.LimitLoginAddress
 		if key == slugKey {
-			who = fmt.Sprintf("the slug %q", req.Slug)
+			who, limit = fmt.Sprintf("the slug %q", req.Slug), metrics.LimitLoginSlug
 		}
+		a.Metrics.Throttled(limit)
+		a.Metrics.Login(metrics.LoginThrottled)
 		secs := max(1, int(math.Ceil(wait.Seconds())))
 		WriteError(w, r, a.Log, apierr.TooMany(secs, "too many failed logins for %s; try again in %d s", who, secs))
 		return
@@ -68,10 +72,17 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	tok, err := a.Users.Login(req)
 	switch apierr.Status(err) {
 	case http.StatusUnauthorized:
+		a.Metrics.Login(metrics.LoginRejected)
 	case http.StatusBadRequest:
 		a.LoginLimit.Refund(slugKey)
+		a.Metrics.Login(metrics.LoginInvalid)
 	default:
 		a.LoginLimit.Refund(addrKey, slugKey)
+		if err != nil {
+			a.Metrics.Login(metrics.LoginError)
+		} else {
+			a.Metrics.Login(metrics.LoginSuccess)
+		}
 	}
 	if err != nil {
 		WriteError(w, r, a.Log, err)

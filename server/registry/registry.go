@@ -140,6 +140,8 @@ type Registry struct {
 	active  atomic.Bool   // this replica probes: always without Shared, after SetProbing with it
 	reports chan report   // the proxy's reports, applied by whoever holds mu (reports.go)
 	table   atomic.Pointer[Table]
+
+	counters counters // what observers count (observe.go)
 }
 
 // New loads the registered instances from st and publishes the first route table. Health state
@@ -305,7 +307,11 @@ func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (
 	}
 
 	if r.isShared() {
-		return r.registerShared(p, req, pu, ttl)
+		in, err := r.registerShared(p, req, pu, ttl)
+		if err == nil {
+			r.counters.registrations.Add(1)
+		}
+		return in, err
 	}
 	in, b, err := r.register(p, req, pu, ttl)
 	if err != nil {
@@ -319,6 +325,7 @@ func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (
 	if err != nil {
 		return api.Instance{}, err
 	}
+	r.counters.registrations.Add(1)
 	return in, nil
 }
 
@@ -525,6 +532,7 @@ func (r *Registry) Heartbeat(p auth.Principal, id, ttlText string) (api.Instance
 		return api.Instance{}, apierr.Forbidden("instance %s belongs to slug %q; only that slug or an admin may send its heartbeats", id, e.rec.Slug)
 	}
 	now := time.Now()
+	r.counters.heartbeats.Add(1)
 	if ttl > 0 {
 		e.rec.HeartbeatTTL = ttlText
 	}

@@ -27,6 +27,8 @@ type entry struct {
 	storedBeat   time.Time
 	storedTTL    string
 	storedSeen   time.Time // lastSeen of the stored record: what thins the prober's writes of it
+
+	trans *transitions // its recent status changes (observe.go); nil until the first
 }
 
 // entryURL is what an entry keeps of its parsed URL (api.TargetURL): the key of byURL and what
@@ -51,6 +53,7 @@ func (r *Registry) refresh(e *entry, now time.Time, reason string) {
 	if !r.sync(e, now) {
 		return
 	}
+	e.noteReason(reason, e.rec.Details)
 	r.dirty[e] = struct{}{}
 	if s := r.bySlug[e.rec.Slug]; s != nil && int(e.rtier)-1 != tier(e.rec.Status) {
 		s.unplace(e)
@@ -78,6 +81,7 @@ func (r *Registry) sync(e *entry, now time.Time) bool {
 	if st == e.rec.Status {
 		return false
 	}
+	e.noteTransition(e.rec.Status, st, now)
 	e.rec.Status = st
 	if tier(st) >= 0 {
 		e.rec.DownSince = time.Time{}

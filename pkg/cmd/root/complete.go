@@ -38,6 +38,7 @@ var flagCompletions = map[string]any{
 	"env":          completer(envNames),
 	"output":       []string{"json"},
 	"registration": []string{"open", "closed"},
+	"metrics":      []string{"local", "open", "admin", "off"},
 	"log-format":   []string{"text", "json"},
 	"log-level":    []string{"debug", "info", "warn", "error"},
 	"restart":      []string{"no", "on-failure", "always"},

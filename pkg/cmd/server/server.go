@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,6 +69,7 @@ type StartOptions struct {
 	advertise          string
 	proxy              proxy.Options
 	netHTTPOnly        bool
+	metrics            string
 	// envErrs are malformed environment defaults, reported when the command runs (not when
 	// the command tree is built, which every oo command does).
 	envErrs []error
@@ -186,6 +188,7 @@ requests finish (up to --shutdown-timeout) and closes the store.`,
 	fl.StringVar(&o.etcdEndpoints, "etcd-endpoints", os.Getenv("OO_ETCD_ENDPOINTS"), "comma-separated etcd client URLs, e.g. http://10.0.0.5:2379,http://10.0.0.6:2379 (OO_ETCD_ENDPOINTS)")
 	o.etcd.add(fl)
 	fl.StringVar(&o.advertise, "advertise", os.Getenv("OO_ADVERTISE"), "the address other replicas and users reach this server at, shown by `oo server ls`; default the listen address (OO_ADVERTISE)")
+	fl.StringVar(&o.metrics, "metrics", envOr("OO_METRICS", server.MetricsLocal), "who may read GET /metrics: local (loopback clients without a token, others with an admin token), open, admin or off (OO_METRICS)")
 	fl.StringVar(&o.logFormat, "log-format", envOr("OO_LOG_FORMAT", "text"), "text or json (OO_LOG_FORMAT)")
 	fl.StringVar(&o.logLevel, "log-level", envOr("OO_LOG_LEVEL", "info"), "debug, info, warn or error (OO_LOG_LEVEL)")
 	return cmd
@@ -195,6 +198,9 @@ func startRun(o *StartOptions) error {
 	ctx, ios := o.Ctx, o.IO
 	if len(o.envErrs) > 0 {
 		return cmdutil.Usage(o.envErrs[0])
+	}
+	if !slices.Contains(server.MetricsModes, o.metrics) {
+		return cmdutil.Usagef("--metrics must be one of %s, not %q", strings.Join(server.MetricsModes, ", "), o.metrics)
 	}
 	for name, d := range map[string]time.Duration{"--proxy-dial-timeout": o.proxy.DialTimeout, "--proxy-response-timeout": o.proxy.ResponseHeaderTimeout, "--proxy-idle-timeout": o.proxy.IdleConnTimeout, "--proxy-body-idle-timeout": o.proxy.BodyIdleTimeout} {
 		if d < 0 {
@@ -264,6 +270,7 @@ func startRun(o *StartOptions) error {
 		DenyTargets:        deny,
 		Proxy:              o.proxy,
 		ProxyNetHTTPOnly:   o.netHTTPOnly,
+		Metrics:            o.metrics,
 		Logger:             logger,
 		Stderr:             ios.ErrOut,
 		Version:            buildinfo.Get().Version,

@@ -22,3 +22,23 @@ func TestStartFlagsAndRun(t *testing.T) {
 		t.Fatalf("--registration nobody: %v", err)
 	}
 }
+
+func TestStartMetricsFlag(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	var got *StartOptions
+	t.Setenv("OO_METRICS", "admin")
+	cmd := NewCmdStart(&cmdutil.Factory{IOStreams: ios}, func(o *StartOptions) error { got = o; return nil })
+	cmd.SetArgs(nil)
+	if err := cmd.Execute(); err != nil || got.metrics != "admin" {
+		t.Fatalf("OO_METRICS=admin: %v, --metrics %q", err, got.metrics)
+	}
+	cmd = NewCmdStart(&cmdutil.Factory{IOStreams: ios}, func(o *StartOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"--metrics", "public"})
+	if err := cmd.Execute(); err != nil || got.metrics != "public" {
+		t.Fatalf("%v %+v", err, got)
+	}
+	got.Ctx = context.Background()
+	if err := startRun(got); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+		t.Fatalf("--metrics public: %v", err)
+	}
+}

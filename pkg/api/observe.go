@@ -1,0 +1,67 @@
+package api
+
+import "time"
+
+// What the server tells about itself and its instances beyond the upstream API (oo only).
+
+const (
+	// PathMetrics serves Prometheus metrics (text exposition format); who may read it is set by
+	// `oo server start --metrics`.
+	PathMetrics = "/metrics"
+	// PathServerStatus answers GET with a ServerStatus (any authenticated caller).
+	PathServerStatus = "/proxy-svc/status"
+	// PathInstance + "/{id}" + TransitionsSuffix answers GET with an InstanceTransitions.
+	TransitionsSuffix = "/transitions"
+)
+
+// TransitionsPath is where the recent status changes of instance id are read.
+func TransitionsPath(id string) string { return PathInstance + "/" + id + TransitionsSuffix }
+
+// InstanceTransition is one change of an instance's status as the answering server saw it.
+type InstanceTransition struct {
+	At   time.Time      `json:"at"`
+	From InstanceStatus `json:"from"`
+	To   InstanceStatus `json:"to"`
+	// Reason is what made the status change ("probe", "heartbeat", "heartbeat TTL expired",
+	// "proxy could not connect"); empty when the change came with a registration or, on a
+	// replica that does not probe, from the shared store.
+	Reason string `json:"reason,omitempty"`
+	// Details is why the instance was failing then (a probe's error), empty when it passed.
+	Details string `json:"details,omitempty"`
+}
+
+// InstanceTransitions answers GET TransitionsPath(id): the last few changes, oldest first,
+// and how many there were since this server loaded the instance (more than listed when old
+// ones were dropped).
+type InstanceTransitions struct {
+	Transitions []InstanceTransition `json:"transitions"`
+	Total       uint64               `json:"total"`
+}
+
+// ServerStatus answers GET PathServerStatus.
+type ServerStatus struct {
+	Version   string    `json:"version"`
+	StartedAt time.Time `json:"startedAt"`
+	// UptimeSeconds is how long the server has been running, whole seconds.
+	UptimeSeconds int64 `json:"uptimeSeconds"`
+	// Store names where state is kept: a bbolt file path, or etcd endpoints and prefix.
+	Store string `json:"store"`
+	Users int    `json:"users"`
+	Slugs int    `json:"slugs"`
+	// Instances counts instances by status; every status is present, zero included.
+	Instances map[InstanceStatus]int `json:"instances"`
+	Probing   ProbingStatus          `json:"probing"`
+	// Metrics is who may read PathMetrics: "local", "open", "admin" or "off".
+	Metrics string `json:"metrics"`
+}
+
+// ProbingStatus says whether instances are health-checked, and by this server.
+type ProbingStatus struct {
+	Enabled bool `json:"enabled"`
+	// Here is false on a replica sharing its store with others when another one probes.
+	Here            bool    `json:"here"`
+	IntervalSeconds float64 `json:"intervalSeconds"`
+}
+
+// Statuses lists every InstanceStatus, in the order people read them.
+var Statuses = []InstanceStatus{StatusHealthy, StatusDegraded, StatusUnknown, StatusUnreachable, StatusError}
