@@ -47,6 +47,7 @@ type config struct {
 	props         int
 	clients, regs int
 	serverArgs    string
+	etcdDir       string
 }
 
 func main() {
@@ -58,6 +59,7 @@ func main() {
 	flag.IntVar(&c.clients, "clients", 32, "concurrent clients of the load")
 	flag.IntVar(&c.regs, "regs", 5000, "registrations of the load, spread over every replica")
 	flag.StringVar(&c.serverArgs, "server-args", "", "extra arguments for oo server start, space-separated")
+	flag.StringVar(&c.etcdDir, "etcd-dir", "", "parent directory of etcd's data (default the temporary dir); a tmpfs such as /dev/shm shows what the disk's fsync costs")
 	flag.Parse()
 	if c.oo == "" || c.replicas < 2 {
 		fmt.Fprintln(os.Stderr, "cluster: -oo PATH is required, and -replicas at least 2")
@@ -145,7 +147,14 @@ func run(ctx context.Context, c config) error {
 	defer ps.stop()
 
 	fmt.Printf("load average before: %s\n", loadavg())
-	endpoint, err := startEtcd(ctx, &ps, c.etcd, tmp)
+	etcdParent := tmp
+	if c.etcdDir != "" {
+		if etcdParent, err = os.MkdirTemp(c.etcdDir, "oo-bench-etcd-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(etcdParent)
+	}
+	endpoint, err := startEtcd(ctx, &ps, c.etcd, tmp, etcdParent)
 	if err != nil {
 		return err
 	}
@@ -179,14 +188,19 @@ func run(ctx context.Context, c config) error {
 	if err := propagation(ctx, c, urls, backend); err != nil {
 		return err
 	}
+	fsync0 := walFsync(endpoint)
 	if err := load(ctx, c, urls, backend, &ps); err != nil {
 		return err
+	}
+	fsync1 := walFsync(endpoint)
+	if n := fsync1[1] - fsync0[1]; n > 0 {
+		fmt.Printf("  etcd WAL fsyncs during the load: %.0f, mean %.2f ms\n", n, 1000*(fsync1[0]-fsync0[0])/n)
 	}
 	fmt.Printf("load average after: %s\n", loadavg())
 	return nil
 }
 
-func startEtcd(ctx context.Context, ps *procs, bin, tmp string) (string, error) {
+func startEtcd(ctx context.Context, ps *procs, bin, tmp, dataParent string) (string, error) {
 	cp, err := freePort()
 	if err != nil {
 		return "", err
@@ -196,7 +210,7 @@ func startEtcd(ctx context.Context, ps *procs, bin, tmp string) (string, error) 
 		return "", err
 	}
 	client, peer := "http://127.0.0.1:"+strconv.Itoa(cp), "http://127.0.0.1:"+strconv.Itoa(pp)
-	_, err = ps.start(filepath.Join(tmp, "etcd.log"), bin, "--name=bench", "--data-dir="+filepath.Join(tmp, "etcd"),
+	_, err = ps.start(filepath.Join(tmp, "etcd.log"), bin, "--name=bench", "--data-dir="+filepath.Join(dataParent, "etcd"),
 		"--listen-client-urls="+client, "--advertise-client-urls="+client,
 		"--listen-peer-urls="+peer, "--initial-advertise-peer-urls="+peer,
 		"--initial-cluster=bench="+peer, "--initial-cluster-state=new")
@@ -208,6 +222,32 @@ func startEtcd(ctx context.Context, ps *procs, bin, tmp string) (string, error) 
 		return "", fmt.Errorf("etcd: %v\n%s", err, b)
 	}
 	return client, nil
+}
+
+// walFsync reads etcd's WAL fsync histogram from its /metrics: total seconds and count, so
+// that a slow disk shows as such.
+func walFsync(endpoint string) [2]float64 {
+	var out [2]float64
+	rsp, err := http.Get(endpoint + "/metrics")
+	if err != nil {
+		return out
+	}
+	defer rsp.Body.Close()
+	raw, _ := io.ReadAll(rsp.Body)
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		v, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "etcd_disk_wal_fsync_duration_seconds_sum":
+			out[0] = v
+		case "etcd_disk_wal_fsync_duration_seconds_count":
+			out[1] = v
+		}
+	}
+	return out
 }
 
 func waitOK(ctx context.Context, url string, within time.Duration) error {
