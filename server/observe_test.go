@@ -73,23 +73,6 @@ next:
 	return -1
 }
 
-// awaitStatus polls the instance until it has status st (10 s at most, for a loaded machine).
-func awaitStatus(t *testing.T, s *servertest.Server, token, id string, st api.InstanceStatus) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var rsp api.HeartbeatResponse
-		s.Do(t, http.MethodGet, api.InstancePath(id), token, nil, &rsp)
-		if rsp.Instance.Status == st {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("instance %s is %s, not %s, after 10s", id, rsp.Instance.Status, st)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func registerInstance(t *testing.T, s *servertest.Server, token, url string) string {
 	t.Helper()
 	var rsp api.HeartbeatResponse
@@ -117,7 +100,7 @@ func TestMetricsExposeRegistryUsersAndStore(t *testing.T) {
 	if code := s.Do(t, http.MethodPut, api.HeartbeatPath(id), token, api.HeartbeatRequest{}, nil); code != http.StatusOK {
 		t.Fatalf("heartbeat: HTTP %d", code)
 	}
-	awaitStatus(t, s, token, id, api.StatusHealthy)
+	s.AwaitStatus(t, token, id, api.StatusHealthy)
 
 	fams := scrape(t, s, "") // a loopback client needs no token by default
 	inst := map[string]string{"slug": "alice", "instance": id}
@@ -158,7 +141,7 @@ func TestMetricsExposeRegistryUsersAndStore(t *testing.T) {
 
 	// The instance goes down: its series say so, and its transitions say why.
 	backend.Close()
-	awaitStatus(t, s, token, id, api.StatusUnreachable)
+	s.AwaitStatus(t, token, id, api.StatusUnreachable)
 	fams = scrape(t, s, "")
 	if got := value(fams, "oo_instance_up", inst); got != 0 {
 		t.Errorf("oo_instance_up of a dead instance = %v", got)
@@ -242,7 +225,7 @@ func TestServerStatus(t *testing.T) {
 	defer backend.Close()
 	token := s.Register(t, "alice", "alice-password")
 	id := registerInstance(t, s, token, backend.URL)
-	awaitStatus(t, s, token, id, api.StatusHealthy)
+	s.AwaitStatus(t, token, id, api.StatusHealthy)
 
 	if code := s.Do(t, http.MethodGet, api.PathServerStatus, "", nil, nil); code != http.StatusUnauthorized {
 		t.Errorf("status without a token: HTTP %d", code)

@@ -154,3 +154,21 @@ func (s *Server) Register(t testing.TB, slug, password string) string {
 	}
 	return rsp.Token.Token
 }
+
+// AwaitStatus polls instance id until its status is st, failing the test after 10 s (a loaded
+// machine probes late).
+func (s *Server) AwaitStatus(t testing.TB, token, id string, st api.InstanceStatus) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var rsp api.HeartbeatResponse
+		s.Do(t, http.MethodGet, api.InstancePath(id), token, nil, &rsp)
+		if rsp.Instance.Status == st {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instance %s is %s, not %s, after 10s", id, rsp.Instance.Status, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

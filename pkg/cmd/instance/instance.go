@@ -12,11 +12,12 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "instance",
 		Aliases: []string{"instances", "inst"},
-		Short:   "List and remove registered service instances",
+		Short:   "List, describe and remove registered service instances",
 		Example: `  oo instance ls
   oo instance ls --slug skeleton-svc -o json
+  oo instance describe inst_eHFTNvAlk9
   oo instance rm inst_eHFTNvAlk9`,
 	}
-	cmd.AddCommand(NewCmdLs(f, nil), NewCmdRm(f, nil))
+	cmd.AddCommand(NewCmdLs(f, nil), NewCmdDescribe(f, nil), NewCmdRm(f, nil))
 	return cmd
 }

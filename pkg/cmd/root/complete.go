@@ -28,6 +28,7 @@ var argCompletions = map[string]completer{
 	"oo login":              accountSlugs,
 	"oo logout":             accountSlugs,
 	"oo instance rm":        instanceIDs,
+	"oo instance describe":  instanceIDs,
 	"oo user rm":            userSlugs,
 	"oo service deregister": instanceSlugs,
 	"oo service register":   instanceSlugs,

@@ -39,7 +39,7 @@ reverse proxy that routes SERVER/<slug>/... to the instances owned by <slug>.`,
   OO_ADMIN_PASSWORD=change-me oo server start --addr 127.0.0.1:9000 --data-dir ./oo-data
   oo server ls`,
 	}
-	cmd.AddCommand(NewCmdStart(f, nil), NewCmdLs(f, nil))
+	cmd.AddCommand(NewCmdStart(f, nil), NewCmdLs(f, nil), NewCmdStatus(f, nil))
 	return cmd
 }
 
