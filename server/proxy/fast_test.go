@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -320,5 +321,84 @@ func testLargeResponses(t *testing.T) {
 	rsp, body := get(t, px.URL+"/echo-svc/bighead")
 	if rsp.StatusCode != http.StatusOK || body != "small" || len(rsp.Header.Get("X-Big")) != 40000 {
 		t.Fatalf("big head: HTTP %d %q, X-Big of %d bytes", rsp.StatusCode, body, len(rsp.Header.Get("X-Big")))
+	}
+}
+
+// Shutdown on the fast path: an idle keep-alive connection is closed at once, an in-flight
+// request finishes with its backend's answer (and Connection: close), then Shutdown returns.
+func TestFastShutdownDrains(t *testing.T) {
+	reached := make(chan struct{}, 1)
+	release := make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/slow") {
+			reached <- struct{}{}
+			<-release
+		}
+		io.WriteString(w, "done")
+	}))
+	defer backend.Close()
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	reg, px := fastSetup(t)
+	register(t, reg, backend.URL)
+	addr := strings.TrimPrefix(px.URL, "http://")
+	dial := func() (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		return c, bufio.NewReader(c)
+	}
+	idle, idleR := dial()
+	io.WriteString(idle, "GET /echo-svc/quick HTTP/1.1\r\nHost: x\r\n\r\n")
+	if rsp, err := http.ReadResponse(idleR, nil); err != nil || rsp.StatusCode != http.StatusOK {
+		t.Fatalf("first request: %v", err)
+	} else {
+		io.ReadAll(rsp.Body)
+	}
+	busy, busyR := dial()
+	io.WriteString(busy, "GET /echo-svc/slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-reached
+
+	done := make(chan error, 1)
+	go func() { done <- px.Fast.Shutdown(context.Background()) }()
+	if _, err := idleR.ReadByte(); err != io.EOF {
+		t.Fatalf("idle keep-alive connection: read %v, want EOF (closed by Shutdown)", err)
+	}
+	eventually(t, 10*time.Second, "new connections to be refused", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned (%v) with a request in flight", err)
+	default:
+	}
+	close(release)
+	rsp, err := http.ReadResponse(busyR, nil)
+	if err != nil {
+		t.Fatalf("in-flight request: %v", err)
+	}
+	body, _ := io.ReadAll(rsp.Body)
+	if rsp.StatusCode != http.StatusOK || string(body) != "done" || !rsp.Close {
+		t.Fatalf("in-flight request: HTTP %d %q, close %v", rsp.StatusCode, body, rsp.Close)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown did not return after the last request")
 	}
 }
