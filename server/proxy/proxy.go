@@ -4,6 +4,11 @@
 // a map lookup and a round-robin counter increment; nothing on the way takes a lock shared with
 // writers, reads the store or makes an internal call. Path and query are forwarded exactly as
 // received; bodies are streamed both ways; upgrades (WebSocket) are tunnelled.
+//
+// There are two data paths. FastServer (fast.go) reads every connection first and forwards
+// plain HTTP/1.1 requests itself, on the goroutine that read them, with no allocation; Proxy's
+// ServeHTTP (httputil.ReverseProxy) serves, through net/http, everything the fast path hands
+// over. Both give the same answers; FuzzProxyPathsAgree holds them to it.
 package proxy
 
 import (
