@@ -167,6 +167,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.unavailable(w, slug)
 		return
 	}
+	// The route checked here is the one rewrite picks from: the slug is parsed and the table
+	// loaded once per request (the retrier looks again only after a failure, when the table
+	// may have dropped the failed instance).
+	r = r.WithContext(context.WithValue(r.Context(), routeKey{}, rt))
 	if r.Body != nil && r.Body != http.NoBody {
 		r = p.watchBody(w, r)
 	}
@@ -201,15 +205,20 @@ func (p *Proxy) setVia(out http.Header) {
 	out["Via"] = p.viaHdr
 }
 
-// noRoute is set as the outbound host when the table changed between ServeHTTP's check and the
-// rewrite and left nothing to route to; the retrier turns it into errNoRoute without dialing.
+// noRoute is set as the outbound host when rewrite has no routable instance to pick (ServeHTTP
+// hands it only routable routes, so this is a guard); the retrier turns it into errNoRoute
+// without dialing.
 const noRoute = "no-route.oo.invalid"
 
 var errNoRoute = errors.New("no routable instance")
 
+// routeKey carries the route ServeHTTP looked up to rewrite.
+type routeKey struct{}
+
 // rewrite picks the instance. Path and raw query are left exactly as the client sent them.
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
-	t := p.reg.Table().Lookup(registry.SlugOf(pr.In.URL)).Pick()
+	rt, _ := pr.In.Context().Value(routeKey{}).(*registry.Route)
+	t := rt.Pick()
 	if t == nil {
 		pr.Out.URL.Host = noRoute
 		return
