@@ -28,9 +28,18 @@ func (r *Registry) Run(ctx context.Context) {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.runShared(ctx) }()
 	}
+	// Every pass scans every entry under the lock (TTLs and expiry in maintain, due probes in
+	// due). Each registration kicks the loop, so unbounded a burst of N registrations would cost
+	// N scans of a growing registry: O(N²), the writers waiting on the lock meanwhile. TTLs and
+	// expiry are therefore checked once per Tick, as without kicks, and kicked passes are at
+	// least minPass apart.
+	var lastMaintain time.Time
 	for {
 		now := time.Now()
-		r.maintain(now)
+		if now.Sub(lastMaintain) >= r.opts.Tick {
+			r.maintain(now)
+			lastMaintain = now
+		}
 		jobs, soonest := r.due(now)
 		for _, j := range jobs {
 			wg.Add(1)
@@ -58,6 +67,14 @@ func (r *Registry) Run(ctx context.Context) {
 			return
 		case <-tick.C:
 		case <-r.kick:
+			if d := minPass - time.Since(now); d > 0 {
+				tick.Reset(d)
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+			}
 		case <-flush.C:
 			if r.sh != nil {
 				break // runShared writes
@@ -68,6 +85,10 @@ func (r *Registry) Run(ctx context.Context) {
 		}
 	}
 }
+
+// minPass is the least time between two passes of Run woken by kicks: a probe asked for "now"
+// starts within it, and a burst of registrations costs at most one scan per minPass.
+const minPass = 10 * time.Millisecond
 
 type probeJob struct {
 	id    string
@@ -162,6 +183,7 @@ func (r *Registry) maintain(now time.Time) {
 
 // expire applies TTLs, removes the expired instances and queues their deletion; nil when none.
 func (r *Registry) expire(now time.Time) *commitBatch {
+	r.scans.Add(1)
 	r.mu.Lock()
 	defer r.unlock()
 	var b *commitBatch

@@ -135,10 +135,13 @@ type Registry struct {
 	// one slug does not rebuild that slug's routes once per instance.
 	unpublished map[string]struct{}
 
-	kick    chan struct{} // wakes Run when a probe is due now
-	sh      *sharedState  // nil unless Options.Shared is set (shared.go)
-	active  atomic.Bool   // this replica probes: always without Shared, after SetProbing with it
-	reports chan report   // the proxy's reports, applied by whoever holds mu (reports.go)
+	kick chan struct{} // wakes Run when a probe is due now
+	// scans counts expire passes over every entry, so tests can see a burst of
+	// registrations does not cost a scan each.
+	scans   atomic.Int64
+	sh      *sharedState // nil unless Options.Shared is set (shared.go)
+	active  atomic.Bool  // this replica probes: always without Shared, after SetProbing with it
+	reports chan report  // the proxy's reports, applied by whoever holds mu (reports.go)
 	table   atomic.Pointer[Table]
 
 	counters counters // what observers count (observe.go)
