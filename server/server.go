@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -247,6 +248,7 @@ func New(cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	warnReservedAccounts(users, cfg.Logger)
 	targets := cfg.Targets
 	if targets == nil {
 		targets = egress.New(cfg.AllowTargets, cfg.DenyTargets)
@@ -286,6 +288,20 @@ func New(cfg Config) (*Server, error) {
 		h = cfg.Middleware(h)
 	}
 	return &Server{cfg: cfg, store: st, users: users, registry: reg, proxy: prx, targets: targets, handler: h, replicas: reps, shared: shared}, nil
+}
+
+// warnReservedAccounts logs each account whose slug has since become a reserved segment ("ui"
+// was free before the dashboard took it): it can still sign in, but its services are no longer
+// reachable through the proxy, since the server answers that segment itself. One lookup per
+// reserved name, at start.
+func warnReservedAccounts(users *user.Service, log *slog.Logger) {
+	for _, slug := range slices.Sorted(maps.Keys(api.ReservedSlugs)) {
+		if u, err := users.Find(slug); err == nil {
+			log.Warn("an account has a slug the server now reserves: its services are not routable; "+
+				"move them to another account (oo user create) and remove this one (oo user rm)",
+				"slug", slug, "user_id", u.ID)
+		}
+	}
 }
 
 // Handler is the root handler, for tests that serve it themselves.

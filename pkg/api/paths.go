@@ -47,6 +47,7 @@ var ReservedSlugs = map[string]bool{
 	"debug":        true,
 	"static":       true,
 	"admin-svc":    true,
+	"ui":           true, // the dashboard (server/ui)
 }
 
 // FirstSegment returns the first segment of an absolute URL path and whether it is reserved for

@@ -17,6 +17,7 @@ import (
 	"github.com/ooctl/oo/server/metrics"
 	"github.com/ooctl/oo/server/registry"
 	"github.com/ooctl/oo/server/throttle"
+	"github.com/ooctl/oo/server/ui"
 	"github.com/ooctl/oo/server/user"
 )
 
@@ -60,6 +61,7 @@ func (a *API) Handler() http.Handler {
 	if bodyTimeout <= 0 {
 		bodyTimeout = 30 * time.Second
 	}
+	dashboard := ui.Handler()
 	// Dispatch on the first segment by hand: the proxy is the hot path and should not pay for
 	// pattern matching meant for the API.
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +69,7 @@ func (a *API) Handler() http.Handler {
 		// ("/user-svc%2flogin") never reaches the proxy, and the API's router, matching the
 		// path as sent, answers it 404. The proxy routes on the segment as sent
 		// (registry.SlugOf), where an escape names no slug.
-		if _, reserved := api.FirstSegment(r.URL.Path); reserved || r.URL.Path == "/" {
+		if seg, reserved := api.FirstSegment(r.URL.Path); reserved || r.URL.Path == "/" {
 			if !isClean(r.URL.Path) {
 				// ServeMux would answer with an HTML redirect, and /user-svc/../x would be
 				// redirected out of the API to the proxy.
@@ -75,6 +77,10 @@ func (a *API) Handler() http.Handler {
 				return
 			}
 			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
+			if seg == uiSegment {
+				dashboard.ServeHTTP(w, r) // static files, not API routes: not in Routes
+				return
+			}
 			apiMux.ServeHTTP(w, r)
 			return
 		}
@@ -82,6 +88,9 @@ func (a *API) Handler() http.Handler {
 	})
 	return withCommon(a.Log, root)
 }
+
+// uiSegment is the reserved first segment of the dashboard (server/ui).
+var uiSegment = api.PathSlug(ui.Path)
 
 // router registers every API route.
 func (a *API) router() *router {
