@@ -27,6 +27,7 @@ import (
 	"github.com/ooctl/oo/server/store"
 	"github.com/ooctl/oo/server/store/etcd"
 	"github.com/ooctl/oo/server/throttle"
+	"github.com/ooctl/oo/server/traffic"
 	"github.com/ooctl/oo/server/user"
 )
 
@@ -196,6 +197,7 @@ type Server struct {
 	users    *user.Service
 	registry *registry.Registry
 	proxy    *proxy.Proxy
+	traffic  *traffic.Recorder // nil with --metrics off
 	targets  *egress.Policy
 	handler  http.Handler
 	replicas *replicas
@@ -270,7 +272,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	m.ObserveRegistry(reg)
+	// What the proxy serves is recorded unless metrics are off (the benchmark's baseline).
+	var rec *traffic.Recorder
+	if cfg.Metrics != httpapi.MetricsOff {
+		rec = traffic.New()
+	}
+	m.ObserveTraffic(rec, reg)
 	popts := cfg.Proxy
+	popts.Traffic = rec
 	popts.Logger = cfg.Logger
 	popts.Targets = targets
 	// The proxy's hot path never waits for the store: memory only (the same thing with bolt).
@@ -282,12 +291,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	a := &httpapi.API{Users: users, Registry: reg, Proxy: prx, Log: cfg.Logger, BodyTimeout: cfg.APIBodyTimeout,
 		LoginLimit: throttle.New(cfg.LoginFailures, cfg.LoginFailureWindow), Replicas: reps,
-		Metrics: m, MetricsAccess: cfg.Metrics, StartedAt: started, StoreName: st.Describe(), Version: cfg.Version}
+		Metrics: m, MetricsAccess: cfg.Metrics, Traffic: rec, StartedAt: started, StoreName: st.Describe(), Version: cfg.Version}
 	h := a.Handler()
 	if cfg.Middleware != nil {
 		h = cfg.Middleware(h)
 	}
-	return &Server{cfg: cfg, store: st, users: users, registry: reg, proxy: prx, targets: targets, handler: h, replicas: reps, shared: shared}, nil
+	return &Server{cfg: cfg, store: st, users: users, registry: reg, proxy: prx, traffic: rec, targets: targets, handler: h, replicas: reps, shared: shared}, nil
 }
 
 // warnReservedAccounts logs each account whose slug has since become a reserved segment ("ui"
@@ -314,6 +323,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	bg, stopBG := context.WithCancel(context.Background())
 	regDone := make(chan struct{})
 	go func() { defer close(regDone); s.registry.Run(bg) }()
+	go s.forgetRemoved(bg)
 	memberDone := s.runMember(bg)
 
 	hs := &http.Server{
@@ -346,6 +356,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	select {
 	case <-ctx.Done():
 		s.cfg.Logger.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
+		// Followers of live traffic (oo logs, oo top) never end on their own: closing the
+		// recorder ends their streams, so the drain waits only for real requests.
+		s.traffic.Close()
 		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		if err := srv.Shutdown(sctx); err != nil {
 			s.cfg.Logger.Warn("in-flight requests cut off at shutdown timeout", "err", err)
@@ -364,8 +377,31 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // the store.
 func (s *Server) Close() error {
 	s.proxy.Close()
+	s.traffic.Close()
 	s.users.Close()
 	return errors.Join(s.registry.Close(), s.store.Close())
+}
+
+// forgetRemoved drops, once a minute, the traffic counts of instances no longer registered, so
+// that a server running for months does not keep every instance id it ever routed to.
+func (s *Server) forgetRemoved(ctx context.Context) {
+	if s.traffic == nil {
+		return
+	}
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			held := map[string]bool{}
+			for _, in := range s.registry.Stats().Instances {
+				held[in.ID] = true
+			}
+			s.traffic.Forget(func(_, id string) bool { return held[id] })
+		}
+	}
 }
 
 // localIdentity is the user service as the proxy sees it: tokens checked from memory only.

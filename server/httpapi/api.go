@@ -17,6 +17,7 @@ import (
 	"github.com/ooctl/oo/server/metrics"
 	"github.com/ooctl/oo/server/registry"
 	"github.com/ooctl/oo/server/throttle"
+	"github.com/ooctl/oo/server/traffic"
 	"github.com/ooctl/oo/server/ui"
 	"github.com/ooctl/oo/server/user"
 )
@@ -41,6 +42,9 @@ type API struct {
 	// is MetricsLocal); logins are counted into it. nil: /metrics answers 404.
 	Metrics       *metrics.Metrics
 	MetricsAccess string
+	// Traffic is what the proxy served (oo top, oo logs, instance describe); nil with
+	// --metrics off.
+	Traffic *traffic.Recorder
 	// StartedAt, StoreName and Version are reported by GET /proxy-svc/status.
 	StartedAt time.Time
 	StoreName string

@@ -2,13 +2,16 @@ package httpapi
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/ooctl/oo/internal/reqid"
 	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/server/traffic"
 )
 
 // RequestIDHeader is kept when a client sends it, generated otherwise, forwarded to services
@@ -18,11 +21,15 @@ const RequestIDHeader = reqid.Header
 // MaxRequestIDLen bounds a client's X-Request-Id (see reqid.MaxLen).
 const MaxRequestIDLen = reqid.MaxLen
 
-// statusRecorder remembers the status for the access log. It forwards Flush and Unwrap so that
+// statusRecorder remembers the status and the body bytes sent for the access log, and what the
+// proxy notes of a proxied exchange (NoteExchange). It forwards Flush and Unwrap so that
 // streaming responses and WebSocket upgrades work through it.
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	status   int
+	bytesOut int64
+	// instance and caller are the proxy's: the instance tried last and the verified caller.
+	instance, caller string
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -36,7 +43,27 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
 	}
-	return s.ResponseWriter.Write(b)
+	n, err := s.ResponseWriter.Write(b)
+	s.bytesOut += int64(n)
+	return n, err
+}
+
+// NoteExchange is called by the proxy once a proxied exchange is over (see proxy.Noter).
+func (s *statusRecorder) NoteExchange(e *traffic.Exchange) {
+	s.instance, s.caller = e.Instance, e.Caller
+}
+
+// countingBody counts the request body bytes read, for the access log. Atomic: the proxy's
+// Transport may still be reading an upload when the line is written.
+type countingBody struct {
+	io.ReadCloser
+	n atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
 }
 
 func (s *statusRecorder) Flush() {
@@ -79,14 +106,26 @@ func withCommon(log *slog.Logger, h http.Handler) http.Handler {
 		// below what the benchmark can see.
 		rec := &statusRecorder{ResponseWriter: w}
 		w = rec
+		var body *countingBody
+		if logOn && r.Body != nil && r.Body != http.NoBody {
+			body = &countingBody{ReadCloser: r.Body}
+			r.Body = body
+		}
 		accessLog := func(aborted bool) {
 			status := rec.status
 			if status == 0 && !aborted {
 				status = http.StatusOK
 			}
+			var in int64
+			if body != nil {
+				in = body.n.Load()
+			}
+			// The same keys as the proxy's fast path (proxy.fconn.logAccess).
 			attrs := []slog.Attr{slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.Int("status", status), slog.Duration("duration", time.Since(start)),
-				slog.String("request_id", id)}
+				slog.String("request_id", id), slog.String("client", r.RemoteAddr),
+				slog.String("instance", rec.instance), slog.String("caller", rec.caller),
+				slog.Int64("bytes_in", in), slog.Int64("bytes_out", rec.bytesOut)}
 			if aborted {
 				attrs = append(attrs, slog.Bool("aborted", true))
 			}

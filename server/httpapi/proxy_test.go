@@ -255,6 +255,15 @@ func testPxIdentityAndAccessLog(t *testing.T) {
 			lines[0]["status"] != float64(c.status) || lines[0]["request_id"] != id {
 			t.Errorf("GET %s: access log %v, want one line GET %s %d %s", c.path, lines, wantPath, c.status, id)
 		}
+		// Who asked, from where, which instance answered, and the bytes: the same keys on both
+		// paths.
+		l := lines[0]
+		caller, _, _ := strings.Cut(c.body, "|")
+		routed := c.status == http.StatusOK
+		if cl, _ := l["client"].(string); !strings.HasPrefix(cl, "127.0.0.1:") || l["caller"] != caller ||
+			(l["instance"] != "") != routed || l["bytes_in"] != float64(0) || l["bytes_out"] != float64(len(body)) {
+			t.Errorf("GET %s: access log %v, want client, caller %q, an instance: %v, bytes out %d", c.path, l, caller, routed, len(body))
+		}
 	}
 }
 

@@ -26,7 +26,8 @@ type clientBody struct {
 	rc      io.ReadCloser
 	ctl     *http.ResponseController // nil without an idle timeout
 	idle    time.Duration
-	ended   bool // EOF seen; only Read touches it, and reads do not overlap
+	ended   bool         // EOF seen; only Read touches it, and reads do not overlap
+	n       atomic.Int64 // bytes read, for the traffic record (the Transport may still be reading)
 	failure atomic.Int32
 	err     error // written before failure is stored
 }
@@ -37,8 +38,10 @@ type clientBodyKey struct{}
 
 // watchBody puts a clientBody in place of r's body. Requests without a body (most GETs) never
 // come here and pay nothing.
-func (p *Proxy) watchBody(w http.ResponseWriter, r *http.Request) *http.Request {
+func (p *Proxy) watchBody(tr *tracked, r *http.Request) *http.Request {
 	b := &clientBody{rc: r.Body, idle: p.bodyIdle}
+	tr.body = b
+	w := tr.ResponseWriter
 	if b.idle > 0 {
 		b.ctl = http.NewResponseController(w)
 		// Armed now, not only on the first read: should the answer come before the transport
@@ -61,6 +64,7 @@ func (b *clientBody) Read(p []byte) (int, error) {
 		_ = b.ctl.SetReadDeadline(time.Now().Add(b.idle))
 	}
 	n, err := b.rc.Read(p)
+	b.n.Add(int64(n))
 	switch {
 	case err == nil:
 	case err == io.EOF:

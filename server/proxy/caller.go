@@ -11,33 +11,34 @@ import (
 
 // setCaller removes every header in the api.CallerHeaderPrefix family the client sent and, when
 // the request carries a bearer token the server accepts, adds the verified identity. A request
-// without a token pays one pass over its header names.
-func (p *Proxy) setCaller(in *http.Request, out http.Header) {
+// without a token pays one pass over its header names. It returns the caller's slug, "" for none.
+func (p *Proxy) setCaller(in *http.Request, out http.Header) string {
 	for k := range out {
 		if ownsHeader(k) {
 			delete(out, k)
 		}
 	}
 	if p.identity == nil {
-		return
+		return ""
 	}
 	h := in.Header["Authorization"]
 	if len(h) == 0 {
-		return
+		return ""
 	}
 	tok := auth.BearerToken(h[0])
 	if tok == "" {
-		return
+		return ""
 	}
 	who, err := p.identity.Authenticate(tok)
 	if err != nil {
-		return // the service sees the token and no identity, and decides
+		return "" // the service sees the token and no identity, and decides
 	}
 	v := make([]string, 3)
 	v[0], v[1], v[2] = who.Slug, who.UserID, strings.Join(who.Roles, ",")
 	out[api.HeaderCallerSlug] = v[0:1:1]
 	out[api.HeaderCallerUserID] = v[1:2:2]
 	out[api.HeaderCallerRoles] = v[2:3:3]
+	return who.Slug
 }
 
 // ownsHeader reports whether a header name is in the caller family: case-insensitive, with '_'

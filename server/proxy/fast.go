@@ -16,6 +16,7 @@ import (
 
 	"github.com/ooctl/oo/internal/reqid"
 	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/server/traffic"
 )
 
 // FastOptions configure a FastServer. Zero values are net/http's defaults as the server sets
@@ -214,6 +215,7 @@ type fconn struct {
 	c         net.Conn
 	state     atomic.Int32
 	ip        string // the peer's address without port
+	client    string // the peer's address, for the access log and the traffic record
 	handed    bool   // the connection went to net/http
 	afterPost bool   // the last request was a POST (see readHead)
 
@@ -239,6 +241,16 @@ type fconn struct {
 	watch                  *watcher
 	watching               bool
 	bodyDone               chan bodyResult // the body copier's result, when it runs on its own goroutine
+
+	// What the traffic recorder and the access log are told of the request being served.
+	routed            bool   // Begin was called: the slug is in the route table
+	inst              string // the instance tried last
+	caller            string // the verified caller's slug
+	retries           int
+	upstream          traffic.Failure
+	bytesIn, bytesOut int64
+	bodyIn            atomic.Int64 // body bytes the copier goroutine forwarded
+	tx                traffic.Exchange
 }
 
 func (fc *fconn) closeIfIdle() {
@@ -263,7 +275,8 @@ func (fc *fconn) serve() {
 		fc.c.Close()
 		fc.s.forget(fc)
 	}()
-	host, _, err := net.SplitHostPort(fc.c.RemoteAddr().String())
+	fc.client = fc.c.RemoteAddr().String()
+	host, _, err := net.SplitHostPort(fc.client)
 	if err != nil {
 		// No peer address to forward: net/http's path decides what that means.
 		fc.handOff()

@@ -18,6 +18,7 @@ import (
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/egress"
 	"github.com/ooctl/oo/server/registry"
+	"github.com/ooctl/oo/server/traffic"
 )
 
 // watchDelay is how long a backend may take before the client connection is watched for the
@@ -71,6 +72,8 @@ func (fc *fconn) serveRequest() bool {
 	}
 	t := route.Pick()
 	if t == nil {
+		fc.routed = true
+		p.traffic.Begin(unsafe.String(unsafe.SliceData(fc.slug), len(fc.slug)))
 		return fc.answer(http.StatusServiceUnavailable, fc.unavailableMsg(), false, bodyInBuf)
 	}
 	if t.Scheme != "http" {
@@ -78,6 +81,8 @@ func (fc *fconn) serveRequest() bool {
 		fc.handOff()
 		return false
 	}
+	fc.routed = true
+	p.traffic.Begin(unsafe.String(unsafe.SliceData(fc.slug), len(fc.slug)))
 	ex := &fc.ex
 	ex.reset(fc, bodyStart, bodyInBuf)
 	return ex.run(t)
@@ -102,6 +107,9 @@ func (fc *fconn) begin() {
 	fc.slug = fc.path[1 : 1+len(h.slug)]
 	fc.head = string(fc.method) == "HEAD"
 	fc.status = 0
+	fc.routed, fc.inst, fc.caller, fc.retries, fc.upstream = false, "", "", 0, traffic.NoFailure
+	fc.bytesIn, fc.bytesOut = 0, 0
+	fc.bodyIn.Store(0)
 	fc.start = time.Now()
 }
 
@@ -172,6 +180,7 @@ func (ex *exchange) run(t *registry.Target) bool {
 		if replayable && (dialErr || idempotent(string(fc.method))) {
 			// An https alternative is net/http's; the fast path answers with this failure.
 			if alt := p.reg.Table().Lookup(unsafe.String(unsafe.SliceData(fc.slug), len(fc.slug))).Alternative(t.Host); alt != nil && alt.Scheme == "http" {
+				fc.retries++
 				bc, err = ex.try(alt)
 				if err != nil && isDialError(err) {
 					p.reg.ReportDialFailure(alt.ID, err)
@@ -189,6 +198,7 @@ func (ex *exchange) run(t *registry.Target) bool {
 // is positioned at the response body.
 func (ex *exchange) try(t *registry.Target) (*bconn, error) {
 	fc := ex.fc
+	fc.inst = t.ID
 	bc, err := fc.backendFor(t, ex.needsFresh())
 	if err != nil {
 		return nil, err
@@ -198,6 +208,7 @@ func (ex *exchange) try(t *registry.Target) (*bconn, error) {
 		!errors.Is(err, errClientGone) && !isTimeout(err) {
 		// What the Transport does too: a kept-alive connection the backend closed just before
 		// the request went out is retried once on a new connection.
+		fc.retries++
 		bc.close()
 		bc, err = fc.dial(t)
 		if err != nil {
@@ -224,7 +235,7 @@ func (ex *exchange) roundTrip(bc *bconn, t *registry.Target) error {
 	fc := ex.fc
 	fc.out = fc.buildHead(fc.out[:0], t)
 	if ex.bodyInBuf > 0 {
-		fc.out = appendBody(fc.out, fc.rbuf[ex.bodyStart:ex.bodyStart+ex.bodyInBuf], fc.h.body == bodyChunked)
+		fc.out, fc.bytesIn = appendBody(fc.out, fc.rbuf[ex.bodyStart:ex.bodyStart+ex.bodyInBuf], fc.h.body == bodyChunked)
 	}
 	ex.sent = true
 	if _, err := bc.c.Write(fc.out); err != nil {
@@ -237,17 +248,19 @@ func (ex *exchange) roundTrip(bc *bconn, t *registry.Target) error {
 }
 
 // appendBody appends a fully buffered body: as it is for a length, re-chunked for chunks (the
-// client's chunk extensions and trailers are not forwarded, as net/http does not).
-func appendBody(out, b []byte, chunked bool) []byte {
+// client's chunk extensions and trailers are not forwarded, as net/http does not). n is the
+// body's length without the framing.
+func appendBody(out, b []byte, chunked bool) (_ []byte, n int64) {
 	if !chunked {
-		return append(out, b...)
+		return append(out, b...), int64(len(b))
 	}
 	for {
 		size, k, _ := chunkSize(b)
 		b = b[k:]
 		if size == 0 {
-			return append(out, "0\r\n\r\n"...)
+			return append(out, "0\r\n\r\n"...), n
 		}
+		n += size
 		out = strconv.AppendInt(out, size, 16)
 		out = append(out, "\r\n"...)
 		out = append(out, b[:size]...)
@@ -460,6 +473,7 @@ func (fc *fconn) appendCaller(o []byte) []byte {
 	if err != nil {
 		return o
 	}
+	fc.caller = who.Slug
 	o = append(o, api.HeaderCallerSlug+": "...)
 	o = append(o, who.Slug...)
 	o = append(o, "\r\n"+api.HeaderCallerUserID+": "...)
@@ -588,6 +602,7 @@ func (fc *fconn) copyBody(dst net.Conn, start int) bodyResult {
 			if _, err := dst.Write(fc.rbuf[fc.r0 : fc.r0+n]); err != nil {
 				return bodyResult{bodyOK, &backendError{err}}
 			}
+			fc.bodyIn.Add(int64(n))
 			fc.r0 += n
 			left -= int64(n)
 		}
@@ -644,6 +659,7 @@ func (fc *fconn) copyBody(dst net.Conn, start int) bodyResult {
 			if _, err := dst.Write(fc.rbuf[fc.r0 : fc.r0+n]); err != nil {
 				return bodyResult{bodyOK, &backendError{err}}
 			}
+			fc.bodyIn.Add(int64(n))
 			fc.r0 += n
 			size -= int64(n)
 		}
@@ -722,6 +738,7 @@ func (ex *exchange) relay(bc *bconn) bool {
 		var be *backendError
 		switch {
 		case errors.As(err, &be):
+			fc.upstream = failureOf(be.err)
 			fc.s.p.log.Warn("proxy error", "slug", string(fc.slug), "method", string(fc.method), "path", string(fc.path),
 				"request_id", string(fc.id), "err", be.err)
 		}
@@ -766,6 +783,7 @@ func (ex *exchange) relayLength(bc *bconn, n int64) error {
 		if err := fc.write(bc.buf[bc.b0 : bc.b0+k]); err != nil {
 			return err
 		}
+		fc.bytesOut += int64(k)
 		bc.b0 += k
 		n -= int64(k)
 	}
@@ -894,7 +912,9 @@ func (fc *fconn) write(b []byte) error {
 	return nil
 }
 
+// writeChunk writes b as one chunk of a response body.
 func (fc *fconn) writeChunk(b []byte) error {
+	fc.bytesOut += int64(len(b))
 	var line [20]byte
 	if err := fc.write(append(strconv.AppendInt(line[:0], int64(len(b)), 16), '\r', '\n')); err != nil {
 		return err
@@ -987,6 +1007,7 @@ func (ex *exchange) fail(err error) bool {
 	if errors.As(err, &be) {
 		err = be.err
 	}
+	fc.upstream = failureOf(err)
 	fc.s.p.log.Warn("proxy error", "slug", slug, "method", string(fc.method), "path", string(fc.path),
 		"request_id", string(fc.id), "err", err)
 	rest := ex.bodyInBuf
@@ -1039,6 +1060,7 @@ func (fc *fconn) answer(status int, msg string, close bool, body int) bool {
 	w = append(w, "\r\n"...)
 	if !fc.head {
 		w = append(w, js...)
+		fc.bytesOut += int64(len(js))
 	}
 	fc.wbuf = w
 	fc.status = status
@@ -1050,8 +1072,22 @@ func (fc *fconn) answer(status int, msg string, close bool, body int) bool {
 	return keep && err == nil
 }
 
-// logAccess writes the access-log line the server's middleware writes for net/http requests.
+// logAccess ends the request: it is recorded (when routed) and its access-log line written, the
+// line the server's middleware writes for net/http requests. Every request the fast path
+// answers comes here exactly once.
 func (fc *fconn) logAccess(aborted bool) {
+	d := time.Since(fc.start)
+	if n := fc.bodyIn.Load(); n > 0 {
+		fc.bytesIn = n // a streamed body: what the copier forwarded so far
+	}
+	status := fc.status
+	if status == 0 && !aborted {
+		status = http.StatusOK
+	}
+	if fc.routed {
+		fc.routed = false
+		fc.record(status, d)
+	}
 	log := fc.s.log
 	ctx := context.Background()
 	if !log.Enabled(ctx, slog.LevelInfo) {
@@ -1063,18 +1099,39 @@ func (fc *fconn) logAccess(aborted bool) {
 			path = u // net/http logs the decoded path
 		}
 	}
-	status := fc.status
-	if status == 0 && !aborted {
-		status = http.StatusOK
-	}
 	attrs := []slog.Attr{slog.String("method", string(fc.method)), slog.String("path", path),
-		slog.Int("status", status), slog.Duration("duration", time.Since(fc.start)),
-		slog.String("request_id", string(fc.id))}
+		slog.Int("status", status), slog.Duration("duration", d),
+		slog.String("request_id", string(fc.id)), slog.String("client", fc.client),
+		slog.String("instance", fc.inst), slog.String("caller", fc.caller),
+		slog.Int64("bytes_in", fc.bytesIn), slog.Int64("bytes_out", fc.bytesOut)}
 	if aborted {
 		attrs = append(attrs, slog.Bool("aborted", true))
 	}
 	log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 }
+
+// record tells the traffic recorder. The Exchange's strings point into the connection's
+// buffers (no allocation); the recorder copies what it keeps.
+func (fc *fconn) record(status int, d time.Duration) {
+	p := fc.s.p
+	if p.traffic == nil {
+		return
+	}
+	if status == 499 {
+		status = 0 // the client went away: nobody was answered
+	}
+	path := fc.path
+	if i := bytes.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	fc.tx = traffic.Exchange{Start: fc.start, Duration: d, Slug: unsafeString(fc.slug), Instance: fc.inst,
+		Method: unsafeString(fc.method), Path: unsafeString(path), Status: status, BytesIn: fc.bytesIn,
+		BytesOut: fc.bytesOut, Upstream: fc.upstream, Retries: fc.retries, RequestID: unsafeString(fc.id),
+		Caller: fc.caller, Client: fc.client}
+	p.traffic.End(&fc.tx)
+}
+
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // watcher reads the client connection while the backend takes its time, so that a client
 // that goes away cancels the backend request (its connection is closed).

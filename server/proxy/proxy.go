@@ -32,6 +32,7 @@ import (
 	"github.com/ooctl/oo/server/auth"
 	"github.com/ooctl/oo/server/egress"
 	"github.com/ooctl/oo/server/registry"
+	"github.com/ooctl/oo/server/traffic"
 )
 
 // Options tune the proxy. Zero values mean the defaults.
@@ -56,6 +57,9 @@ type Options struct {
 	// is a 408 and the connection is closed. A body that keeps flowing is never cut, however
 	// long it takes. Zero means no limit (Config and the CLI default it to 60s).
 	BodyIdleTimeout time.Duration
+	// Traffic is told of every routed request (Begin and End, on both data paths). nil
+	// records nothing (the server's --metrics off).
+	Traffic *traffic.Recorder
 }
 
 func (o *Options) defaults() {
@@ -99,6 +103,7 @@ type Proxy struct {
 	viaHdr []string
 	// bodyIdle is Options.BodyIdleTimeout.
 	bodyIdle time.Duration
+	traffic  *traffic.Recorder
 	// The fast path's own connections to backends (see fast.go): how it dials, the idle pool
 	// its client connections leave theirs in, and Options.ResponseHeaderTimeout.
 	dial egress.DialFunc
@@ -109,7 +114,8 @@ type Proxy struct {
 // New returns a proxy routing by reg's route table.
 func New(reg *registry.Registry, opts Options) *Proxy {
 	opts.defaults()
-	p := &Proxy{reg: reg, log: opts.Logger, identity: opts.Identity, retryAfter: strconv.Itoa(opts.RetryAfter), bodyIdle: opts.BodyIdleTimeout}
+	p := &Proxy{reg: reg, log: opts.Logger, identity: opts.Identity, retryAfter: strconv.Itoa(opts.RetryAfter), bodyIdle: opts.BodyIdleTimeout,
+		traffic: opts.Traffic}
 	p.via = "1.1 oo-" + randid.Hex(6)
 	p.viaHdr = []string{p.via}[0:1:1]
 	dial := opts.Targets.Dialer(net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second})
@@ -163,22 +169,32 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no service is registered under the slug \""+slug+"\"")
 		return
 	}
+	tr := p.track(w, r, rt, slug)
+	defer func() {
+		if v := recover(); v != nil {
+			// ReverseProxy gave up on a response body mid-way (http.ErrAbortHandler).
+			tr.cut = true
+			p.finish(tr, w)
+			panic(v)
+		}
+		p.finish(tr, w)
+	}()
 	if !rt.Routable() {
-		p.unavailable(w, slug)
+		p.unavailable(tr, slug)
 		return
 	}
 	// The route checked here is the one rewrite picks from: the slug is parsed and the table
 	// loaded once per request (the retrier looks again only after a failure, when the table
 	// may have dropped the failed instance).
-	r = r.WithContext(context.WithValue(r.Context(), routeKey{}, rt))
+	r = r.WithContext(context.WithValue(r.Context(), routeKey{}, tr))
 	if r.Body != nil && r.Body != http.NoBody {
-		r = p.watchBody(w, r)
+		r = p.watchBody(tr, r)
 	}
 	// A proxy relays the representation as the backend describes it. Without a Content-Type
 	// from the backend, net/http would sniff one from the first bytes; a nil value counts as
 	// set and writes nothing (the fast path adds none either). A backend's own is added to it.
-	w.Header()["Content-Type"] = nil
-	p.rp.ServeHTTP(w, r)
+	tr.Header()["Content-Type"] = nil
+	p.rp.ServeHTTP(tr, r)
 }
 
 func (p *Proxy) unavailable(w http.ResponseWriter, slug string) {
@@ -212,24 +228,31 @@ const noRoute = "no-route.oo.invalid"
 
 var errNoRoute = errors.New("no routable instance")
 
-// routeKey carries the route ServeHTTP looked up to rewrite.
+// routeKey carries the request's *tracked (the route ServeHTTP looked up) to rewrite, the
+// retrier and errorHandler.
 type routeKey struct{}
+
+func trackedOf(r *http.Request) *tracked {
+	tr, _ := r.Context().Value(routeKey{}).(*tracked)
+	return tr
+}
 
 // rewrite picks the instance. Path and raw query are left exactly as the client sent them.
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
-	rt, _ := pr.In.Context().Value(routeKey{}).(*registry.Route)
-	t := rt.Pick()
+	tr := trackedOf(pr.In)
+	t := tr.rt.Pick()
 	if t == nil {
 		pr.Out.URL.Host = noRoute
 		return
 	}
+	tr.ex.Instance = t.ID
 	pr.Out.URL.Scheme = t.Scheme
 	pr.Out.URL.Host = t.Host
 	pr.Out.Host = ""
 	setXForwarded(pr.In, pr.Out.Header)
 	setClientAddr(pr.In, pr.Out.Header)
 	p.setVia(pr.Out.Header)
-	p.setCaller(pr.In, pr.Out.Header)
+	tr.ex.Caller = p.setCaller(pr.In, pr.Out.Header)
 }
 
 // setXForwarded does what ProxyRequest.SetXForwarded does, with the inbound X-Forwarded-For
@@ -295,6 +318,10 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	alt := p.reg.Table().Lookup(slug).Alternative(req.URL.Host)
 	if alt == nil {
 		return nil, err
+	}
+	if tr := trackedOf(req); tr != nil {
+		tr.ex.Retries++
+		tr.ex.Instance = alt.ID
 	}
 	again := *req
 	u := *req.URL
@@ -362,8 +389,14 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	if r.Context().Err() != nil {
 		// The client went away and cancelled the upstream request; nobody reads this answer.
+		if tr := trackedOf(r); tr != nil {
+			tr.gone = true
+		}
 		w.WriteHeader(499)
 		return
+	}
+	if tr := trackedOf(r); tr != nil {
+		tr.ex.Upstream = failureOf(err)
 	}
 	p.log.Warn("proxy error", "slug", slug, "method", r.Method, "path", r.URL.Path,
 		"request_id", r.Header.Get("X-Request-Id"), "err", err)
@@ -377,6 +410,20 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	default:
 		writeError(w, http.StatusBadGateway, "the instance of \""+slug+"\" failed to answer: "+err.Error())
 	}
+}
+
+// failureOf names what went wrong with the backend for the traffic record: a connection the
+// policy refused counts as a failed dial (nothing reached the instance).
+func failureOf(err error) traffic.Failure {
+	switch {
+	case errors.Is(err, errNoRoute):
+		return traffic.NoFailure // no instance was left to try; the 503 says so
+	case egress.IsRefused(err) || isDialError(err):
+		return traffic.FailDial
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		return traffic.FailTimeout
+	}
+	return traffic.FailReset
 }
 
 // refusal is the policy's own message, without the dial error around it.

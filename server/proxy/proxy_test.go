@@ -23,6 +23,7 @@ import (
 	"github.com/ooctl/oo/server/proxy/proxytest"
 	"github.com/ooctl/oo/server/registry"
 	"github.com/ooctl/oo/server/store/bolt"
+	"github.com/ooctl/oo/server/traffic"
 )
 
 var svc = auth.Principal{UserID: "usr_s", Slug: "echo-svc", Roles: []string{api.RoleUser}}
@@ -35,6 +36,14 @@ func setup(t testing.TB, opts registry.Options) (*registry.Registry, *served) {
 }
 
 func setupMode(t testing.TB, opts registry.Options, fast bool) (*registry.Registry, *served) {
+	t.Helper()
+	reg, srv, _ := setupTraffic(t, opts, fast, traffic.New())
+	return reg, srv
+}
+
+// setupTraffic is setupMode with the traffic recorder the proxy reports to (every test runs
+// with one, as the server does by default; nil is --metrics off). It is closed with the rest.
+func setupTraffic(t testing.TB, opts registry.Options, fast bool, rec *traffic.Recorder) (*registry.Registry, *served, *traffic.Recorder) {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "oo.db"), bolt.Options{})
 	if err != nil {
@@ -50,7 +59,7 @@ func setupMode(t testing.TB, opts registry.Options, fast bool) (*registry.Regist
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); reg.Run(ctx) }()
-	px := proxy.New(reg, proxy.Options{})
+	px := proxy.New(reg, proxy.Options{Traffic: rec})
 	var srv *served
 	if fast {
 		srv = serveFast(t, px, proxy.FastOptions{})
@@ -64,8 +73,9 @@ func setupMode(t testing.TB, opts registry.Options, fast bool) (*registry.Regist
 		<-done
 		reg.Close()
 		st.Close()
+		rec.Close()
 	})
-	return reg, srv
+	return reg, srv, rec
 }
 
 func register(t testing.TB, reg *registry.Registry, url string) api.Instance {

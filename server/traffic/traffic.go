@@ -218,6 +218,15 @@ func (r *Recorder) Close() {
 	<-r.done
 }
 
+// Done is closed when the recorder closes (the server is shutting down): a handler that streams
+// figures until its client goes should stop then too. A nil Recorder's never closes.
+func (r *Recorder) Done() <-chan struct{} {
+	if r == nil {
+		return nil
+	}
+	return r.stop
+}
+
 // slug returns the state of slug, creating it on first use.
 func (r *Recorder) slug(slug string) *slugState {
 	if s := (*r.slugs.Load())[slug]; s != nil {
