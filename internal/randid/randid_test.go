@@ -3,6 +3,7 @@ package randid
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNewHasPrefixLengthAndAlphabet(t *testing.T) {
@@ -50,5 +51,26 @@ func TestHex(t *testing.T) {
 	}
 	if a == b {
 		t.Fatalf("two draws of 48 bits are equal: %q", a)
+	}
+}
+
+// Timed ids sort by their time, down to the millisecond, whatever their random part, and keep
+// New's random characters.
+func TestTimedSortsByTime(t *testing.T) {
+	base := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	var prev string
+	for _, d := range []time.Duration{0, time.Millisecond, 61 * time.Millisecond, 62 * time.Millisecond, time.Second, time.Hour, 24 * 365 * time.Hour} {
+		id := Timed("inst_", base.Add(d), 10)
+		if len(id) != len("inst_")+TimeChars+10 || !strings.HasPrefix(id, "inst_") || strings.Trim(id[5:], Alphabet) != "" {
+			t.Fatalf("Timed = %q, want inst_, %d time and 10 random base62 characters", id, TimeChars)
+		}
+		if id <= prev {
+			t.Errorf("id at +%v %q does not sort after the one before, %q", d, id, prev)
+		}
+		prev = id
+	}
+	a, b := Timed("x", base, 10), Timed("x", base, 10)
+	if a == b || a[:1+TimeChars] != b[:1+TimeChars] {
+		t.Errorf("two ids of one millisecond: %q and %q; want the same time and different random parts", a, b)
 	}
 }

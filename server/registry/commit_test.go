@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"sync"
 	"testing"
 
@@ -16,7 +15,7 @@ import (
 // registration must be committed when Register returns (the store has it, before any Flush or
 // Close), a copy of the bbolt file taken then must hold every acknowledged one, and
 // registrations that arrive during a commit must share the next transaction instead of each
-// fsyncing alone under the registry's lock.
+// fsyncing alone under the registry's lock. Each is routable when Register returns.
 func TestConcurrentRegistrationsAreDurableAndGrouped(t *testing.T) {
 	const clients, perClient = 32, 10
 	dir := t.TempDir()
@@ -43,6 +42,9 @@ func TestConcurrentRegistrationsAreDurableAndGrouped(t *testing.T) {
 				got, err := st.GetInstance(in.ID)
 				if err != nil || got.URL != in.URL || got.Slug != in.Slug {
 					t.Errorf("acknowledged %s (%s) not committed: stored %+v, %v", in.ID, in.URL, got.Instance, err)
+				}
+				if r.Table().Lookup(in.Slug).Find(fmt.Sprintf("127.0.0.%d:%d", c+1, 20000+i)) == nil {
+					t.Errorf("acknowledged %s (%s) is not in the route table", in.ID, in.URL)
 				}
 				acked <- in
 			}
@@ -88,9 +90,55 @@ func TestConcurrentRegistrationsAreDurableAndGrouped(t *testing.T) {
 	}
 }
 
-// TestPublishSharesUnchangedShards: a registration publishes a table that shares every shard
-// but its slug's with the previous one, so the cost of a publish does not grow with the number
-// of slugs, and the other slugs keep routing.
+// TestPublishPendingOncePerGroup: a registration whose install an earlier publish covered
+// returns without publishing, even when registrations installed since wait to be published:
+// a group commit's waiters publish once between them, not once each as they wake while the
+// next group installs (each publish copies the table's top and what changed).
+func TestPublishPendingOncePerGroup(t *testing.T) {
+	r, _ := newReg(t, Options{})
+	var batches []*commitBatch
+	reg := func(slug string) uint64 {
+		pu, err := parseInstanceURL(fmt.Sprintf("http://127.0.3.%d:8080", len(batches)+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, b, seq, err := r.register(admin, api.RegisterInstanceRequest{URL: pu.Canonical, Slug: slug}, pu, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batches = append(batches, b)
+		return seq
+	}
+	published := func() uint64 {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.publishes
+	}
+	a, b := reg("svc-a"), reg("svc-b") // one group
+	r.publishPending(a)
+	if r.Table().Lookup("svc-a") == nil || r.Table().Lookup("svc-b") == nil {
+		t.Fatal("the first waiter's publish left out a registration of its group")
+	}
+	c := reg("svc-c") // the next group installs before b's waiter wakes
+	before := published()
+	r.publishPending(b)
+	if got := published() - before; got != 0 || r.Table().Lookup("svc-c") != nil {
+		t.Errorf("b, already published, published %d more tables (svc-c routable: %v); want none", got, r.Table().Lookup("svc-c") != nil)
+	}
+	r.publishPending(c)
+	if got := published() - before; got != 1 || r.Table().Lookup("svc-c") == nil {
+		t.Errorf("c's waiter published %d tables (svc-c routable: %v); want 1 with svc-c", got, r.Table().Lookup("svc-c") != nil)
+	}
+	for _, b := range batches {
+		if err := r.w.wait(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestPublishSharesUnchangedShards: a registration publishes a table that shares every node
+// and leaf but its slug's with the previous one, so the cost of a publish does not grow with
+// the number of slugs, and the other slugs keep routing.
 func TestPublishSharesUnchangedShards(t *testing.T) {
 	r, _ := newReg(t, Options{})
 	for i := range 300 {
@@ -103,14 +151,19 @@ func TestPublishSharesUnchangedShards(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := r.Table()
-	changed := shardOf("svc-7")
-	for i := range tableShards {
-		same := reflect.ValueOf(before.shards[i]).UnsafePointer() == reflect.ValueOf(after.shards[i]).UnsafePointer()
-		if i != changed && !same {
-			t.Errorf("shard %d was copied though svc-7 is in shard %d", i, changed)
+	node, leaf := place("svc-7")
+	for i := range tableFan {
+		if same := before.top[i] == after.top[i]; i != node && !same {
+			t.Errorf("node %d was copied though svc-7 is in node %d", i, node)
+		} else if i == node && same {
+			t.Errorf("node %d of svc-7 was changed in place under the proxy", i)
 		}
-		if i == changed && same {
-			t.Errorf("shard %d of svc-7 was changed in place under the proxy", i)
+	}
+	for i := range tableFan {
+		if same := before.top[node].leaves[i] == after.top[node].leaves[i]; i != leaf && !same {
+			t.Errorf("leaf %d was copied though svc-7 is in leaf %d", i, leaf)
+		} else if i == leaf && same {
+			t.Errorf("leaf %d of svc-7 was changed in place under the proxy", i)
 		}
 	}
 	if after.Len() != 300 || routeLen(after.Lookup("svc-7")) != 2 || before.Lookup("svc-7") == nil || routeLen(before.Lookup("svc-7")) != 1 || after.Lookup("svc-299") == nil {

@@ -134,6 +134,12 @@ type Registry struct {
 	// concurrent registrations publish once for all of them (publishPending), so a burst to
 	// one slug does not rebuild that slug's routes once per instance.
 	unpublished map[string]struct{}
+	// installs counts registrations installed, and published how many of them the last
+	// publishPending covered: a registration whose install a publish already covered returns
+	// without publishing, so a group commit's waiters publish once between them, not once each
+	// (each publish copies the table's top and the changed parts).
+	installs, published uint64
+	publishes           uint64 // tables published, so tests can see a group publishes once
 
 	kick chan struct{} // wakes Run when a probe is due now
 	// scans counts expire passes over every entry, so tests can see a burst of
@@ -316,7 +322,7 @@ func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (
 		}
 		return in, err
 	}
-	in, b, err := r.register(p, req, pu, ttl)
+	in, b, seq, err := r.register(p, req, pu, ttl)
 	if err != nil {
 		return api.Instance{}, err
 	}
@@ -324,7 +330,7 @@ func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (
 	// the fsync, the other writers do not. Should the commit fail, the caller gets the error
 	// (the outcome unknown, as with any failed commit) while the registry keeps the instance.
 	err = r.w.wait(b)
-	r.publishPending() // routable once acknowledged
+	r.publishPending(seq) // routable once acknowledged
 	if err != nil {
 		return api.Instance{}, err
 	}
@@ -332,17 +338,18 @@ func (r *Registry) Register(p auth.Principal, req api.RegisterInstanceRequest) (
 	return in, nil
 }
 
-// register applies a validated registration to the registry under r.mu and queues its write.
-func (r *Registry) register(p auth.Principal, req api.RegisterInstanceRequest, pu api.TargetURL, ttl time.Duration) (api.Instance, *commitBatch, error) {
+// register applies a validated registration to the registry under r.mu and queues its write;
+// seq is its install's number, for publishPending.
+func (r *Registry) register(p auth.Principal, req api.RegisterInstanceRequest, pu api.TargetURL, ttl time.Duration) (_ api.Instance, _ *commitBatch, seq uint64, _ error) {
 	r.mu.Lock()
 	defer r.unlock()
 	e, next, err := r.prepare(p, req, pu, ttl, time.Now())
 	if err != nil {
-		return api.Instance{}, nil, err
+		return api.Instance{}, nil, 0, err
 	}
 	b := r.w.add(store.InstanceWrite{Rec: next.rec})
 	e = r.install(e, next)
-	return e.rec.Instance, b, nil
+	return e.rec.Instance, b, r.installs, nil
 }
 
 // prepare computes what a registration makes of the registry: the entry it updates (nil for a
@@ -416,6 +423,7 @@ func (r *Registry) install(e *entry, next entry) *entry {
 		r.index(e)
 	}
 	delete(r.dirty, e) // just written in full
+	r.installs++
 	r.unpublished[e.rec.Slug] = struct{}{}
 	if oldSlug != "" {
 		r.unpublished[oldSlug] = struct{}{}

@@ -157,8 +157,8 @@ func TestBadURLsAre400(t *testing.T) {
 func TestRegisterFillsFieldsAndIsIdempotent(t *testing.T) {
 	r, st := newReg(t, Options{})
 	a := register(t, r, alice, api.RegisterInstanceRequest{URL: "HTTP://127.0.0.1:9311/"})
-	if !strings.HasPrefix(a.ID, "inst_") || len(a.ID) != 15 {
-		t.Errorf("id %q, want inst_ + 10 characters", a.ID)
+	if !strings.HasPrefix(a.ID, "inst_") || len(a.ID) != 5+randid.TimeChars+10 {
+		t.Errorf("id %q, want inst_ + the time + 10 characters", a.ID)
 	}
 	for _, c := range a.ID[5:] {
 		if !strings.ContainsRune(randid.Alphabet, c) {

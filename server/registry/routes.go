@@ -1,8 +1,9 @@
 package registry
 
 import (
-	"maps"
+	"cmp"
 	"net/url"
+	"slices"
 	"sync/atomic"
 
 	"github.com/ooctl/oo/pkg/api"
@@ -12,58 +13,132 @@ import (
 // modified after it is published; the registry builds a new one on every change and swaps it in
 // atomically, so the proxy reads it with no lock and no store access.
 //
-// The slugs are spread over tableShards maps by a hash of the slug, and a new table shares every
-// shard it did not change with the one before: publishing a change to one slug copies one
-// shard, not a map of every slug, so its cost does not grow with the number of slugs.
+// The slugs are spread by a hash of the slug over a two-level tree of tableFan × tableFan
+// leaves, each a short list sorted by slug, and a new table shares every node it did not change
+// with the one before: publishing a change to one slug copies the top (tableFan pointers), one
+// node below it and one leaf, whatever the number of slugs. (A leaf holds about one slug per
+// 4 096 slugs; a fixed number of flat shards, as before, made every publish copy a map of
+// slugs/256 entries, so its cost grew with the registry.)
 type Table struct {
-	shards [tableShards]map[string]*Route
-	n      int // slugs in all shards
+	top [tableFan]*tableNode
+	n   int // slugs in all leaves
 }
 
-const tableShards = 256
+const (
+	tableFanBits = 6
+	tableFan     = 1 << tableFanBits
+)
 
-// shardOf is FNV-1a of slug: stable, and it does not allocate.
-func shardOf(slug string) int {
+type tableNode struct{ leaves [tableFan]*tableLeaf }
+
+// tableLeaf is the slugs of one hash bucket, sorted by slug.
+type tableLeaf struct{ slots []tableSlot }
+
+type tableSlot struct {
+	slug  string
+	route *Route // nil in a change: the slug has no route any more
+}
+
+// slugHash is FNV-1a of slug with a final mix, so that its low bits, which choose the node and
+// the leaf, depend on every byte: stable, and it does not allocate.
+func slugHash(slug string) uint32 {
 	h := uint32(2166136261)
 	for i := 0; i < len(slug); i++ {
 		h ^= uint32(slug[i])
 		h *= 16777619
 	}
-	return int(h % tableShards)
+	h ^= h >> 16
+	h *= 0x85ebca6b
+	h ^= h >> 13
+	return h
+}
+
+// place is where slug lives in a table: the top's node and that node's leaf.
+func place(slug string) (node, leaf int) {
+	h := slugHash(slug)
+	return int(h & (tableFan - 1)), int(h >> tableFanBits & (tableFan - 1))
 }
 
 // newTable builds a table holding routes.
 func newTable(routes map[string]*Route) *Table {
-	return (&Table{}).with(routes)
+	changes := make([]tableSlot, 0, len(routes))
+	for slug, rt := range routes {
+		changes = append(changes, tableSlot{slug, rt})
+	}
+	return (&Table{}).with(changes)
 }
 
-// with returns a copy of t where each slug of changes has its route, or none when it maps to
-// nil. t is left as it was; the shards changes does not touch are shared.
-func (t *Table) with(changes map[string]*Route) *Table {
+// with returns a copy of t where each slug of changes has its route, or none when its route is
+// nil (a slug given twice gets its last route). with may reorder changes. t is left as it was;
+// the nodes and leaves changes does not touch are shared.
+func (t *Table) with(changes []tableSlot) *Table {
 	next := *t
-	copied := [tableShards]bool{}
-	for slug, route := range changes {
-		i := shardOf(slug)
-		if !copied[i] {
-			next.shards[i] = maps.Clone(t.shards[i])
-			if next.shards[i] == nil {
-				next.shards[i] = map[string]*Route{}
+	// Grouped by leaf, so that each changed node and leaf is copied once.
+	type change struct {
+		node, leaf int
+		tableSlot
+	}
+	byLeaf := make([]change, len(changes))
+	// Stable, so that of a slug given twice the last route is applied last.
+	for i, c := range changes {
+		n, l := place(c.slug)
+		byLeaf[i] = change{n, l, c}
+	}
+	slices.SortStableFunc(byLeaf, func(a, b change) int {
+		return cmp.Or(cmp.Compare(a.node, b.node), cmp.Compare(a.leaf, b.leaf))
+	})
+	var copied [tableFan]bool
+	for i := 0; i < len(byLeaf); {
+		c := byLeaf[i]
+		node := next.top[c.node]
+		if !copied[c.node] {
+			node = &tableNode{}
+			if old := t.top[c.node]; old != nil {
+				*node = *old
 			}
-			copied[i] = true
+			next.top[c.node] = node
+			copied[c.node] = true
 		}
-		_, had := next.shards[i][slug]
-		switch {
-		case route == nil && had:
-			delete(next.shards[i], slug)
-			next.n--
-		case route != nil:
-			next.shards[i][slug] = route
-			if !had {
+		var slots []tableSlot
+		if old := node.leaves[c.leaf]; old != nil {
+			slots = append(make([]tableSlot, 0, len(old.slots)+1), old.slots...)
+		}
+		for ; i < len(byLeaf) && byLeaf[i].node == c.node && byLeaf[i].leaf == c.leaf; i++ {
+			ch := byLeaf[i]
+			k, had := findSlot(slots, ch.slug)
+			switch {
+			case ch.route == nil && had:
+				slots = slices.Delete(slots, k, k+1)
+				next.n--
+			case ch.route != nil && had:
+				slots[k].route = ch.route
+			case ch.route != nil:
+				slots = slices.Insert(slots, k, ch.tableSlot)
 				next.n++
 			}
 		}
+		if len(slots) == 0 {
+			node.leaves[c.leaf] = nil
+		} else {
+			node.leaves[c.leaf] = &tableLeaf{slots: slots}
+		}
 	}
 	return &next
+}
+
+// findSlot is where slug is, or would be inserted, in slots, sorted by slug. It does not
+// allocate.
+func findSlot(slots []tableSlot, slug string) (int, bool) {
+	lo, hi := 0, len(slots)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if slots[m].slug < slug {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(slots) && slots[lo].slug == slug
 }
 
 // Lookup returns the route of slug, or nil when no instance of slug is registered. It does not
@@ -72,7 +147,19 @@ func (t *Table) Lookup(slug string) *Route {
 	if t == nil {
 		return nil
 	}
-	return t.shards[shardOf(slug)][slug]
+	n, l := place(slug)
+	node := t.top[n]
+	if node == nil {
+		return nil
+	}
+	leaf := node.leaves[l]
+	if leaf == nil {
+		return nil
+	}
+	if k, ok := findSlot(leaf.slots, slug); ok {
+		return leaf.slots[k].route
+	}
+	return nil
 }
 
 // Route returns the route of the slug that is the first segment of path (an absolute URL

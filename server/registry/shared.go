@@ -365,8 +365,9 @@ func (r *Registry) registerShared(p auth.Principal, req api.RegisterInstanceRequ
 			next.rev = rev
 			r.install(cur, next)
 		}
+		seq := r.installs
 		r.unlock()
-		r.publishPending()
+		r.publishPending(seq)
 		return next.rec.Instance, nil
 	}
 }

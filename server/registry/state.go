@@ -152,28 +152,35 @@ func (r *Registry) remove(e *entry) {
 // changed, not the number of slugs or instances. Called with r.mu held, which keeps publishes
 // in order.
 func (r *Registry) publish(slugs ...string) {
-	changes := make(map[string]*Route, len(slugs))
+	changes := make([]tableSlot, 0, len(slugs))
 	for _, slug := range slugs {
 		delete(r.unpublished, slug)
 		if slug == "" {
 			continue
 		}
+		c := tableSlot{slug: slug}
 		if s := r.bySlug[slug]; s != nil {
-			changes[slug] = s.freeze()
-		} else {
-			changes[slug] = nil
+			c.route = s.freeze()
 		}
+		changes = append(changes, c)
 	}
 	r.table.Store(r.table.Load().with(changes))
+	r.publishes++
 }
 
-// publishPending publishes the routes of every slug registrations changed since the last time.
-func (r *Registry) publishPending() {
+// publishPending makes the install numbered seq (Registry.installs) routable: unless a publish
+// since covered it, it publishes the routes of every slug registrations changed since the last
+// time, which covers every install so far.
+func (r *Registry) publishPending(seq uint64) {
 	r.mu.Lock()
 	defer r.unlock()
+	if r.published >= seq {
+		return // published by another registration of the same group
+	}
 	if len(r.unpublished) > 0 {
 		r.publish(slices.Collect(maps.Keys(r.unpublished))...)
 	}
+	r.published = r.installs
 }
 
 // beat records a heartbeat at at. With probing, a down instance that says it is alive is

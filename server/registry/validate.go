@@ -32,10 +32,14 @@ func parseTTL(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// newID returns an unused "inst_" + 10 base62 characters (about 59 bits) from crypto/rand.
+// newID returns an unused "inst_" + the time in 7 base62 characters + 10 base62 characters
+// (about 59 bits) from crypto/rand. Ids drawn later sort after earlier ones, so the bbolt
+// store, keyed by id, appends a group commit's new instances to its last leaf pages; random
+// ids made each write of a group dirty its own leaf, and a commit wrote more pages the more
+// instances the file held (issue 12).
 func (r *Registry) newID() string {
 	for {
-		id := randid.New("inst_", 10)
+		id := randid.Timed("inst_", time.Now(), 10)
 		if _, taken := r.byID[id]; !taken {
 			return id
 		}

@@ -1,0 +1,153 @@
+package registry
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ooctl/oo/pkg/api"
+	"github.com/ooctl/oo/server/store/bolt"
+)
+
+// BenchmarkRegisterGrown registers b.N more instances, from 32 goroutines as the HTTP load
+// does, into a registry on a real bbolt file that already holds 0 or 9 000. With -benchtime
+// 1000x the two are the first and the last 1 000 of 10 000, and what a registration costs
+// (allocs/op, B/op, the CPU profile) must not grow with what the registry holds (issue 12):
+// wall time here is mostly fsync, so compare the allocations, which no other load moves.
+//
+//	go test ./server/registry -run XXX -bench RegisterGrown -benchtime 1000x -benchmem
+func BenchmarkRegisterGrown(b *testing.B) {
+	const clients = 32
+	for _, many := range []bool{false, true} {
+		for _, held := range []int{0, 9000} {
+			b.Run(fmt.Sprintf("slugs=%s/held=%d", map[bool]string{false: "1", true: "N"}[many], held), func(b *testing.B) {
+				st, err := bolt.Open(filepath.Join(b.TempDir(), "oo.db"), bolt.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer st.Close()
+				r, err := New(st, Options{ProbeInterval: -1})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer r.Close()
+				req := func(i int) api.RegisterInstanceRequest {
+					rq := api.RegisterInstanceRequest{URL: fmt.Sprintf("http://127.%d.%d.%d:%d", 1+i/62500, i/250%250, i%250+1, 10000+i%7)}
+					if many {
+						rq.Slug = fmt.Sprintf("svc-%d", i)
+					}
+					return rq
+				}
+				// register i in [from, to) from clients goroutines.
+				register := func(from, to int, reqs []api.RegisterInstanceRequest) {
+					var next atomic.Int64
+					next.Store(int64(from))
+					var wg sync.WaitGroup
+					for range clients {
+						wg.Go(func() {
+							for {
+								i := int(next.Add(1)) - 1
+								if i >= to {
+									return
+								}
+								if _, err := r.Register(admin, reqs[i-from]); err != nil {
+									b.Error(err)
+									return
+								}
+							}
+						})
+					}
+					wg.Wait()
+				}
+				pre := make([]api.RegisterInstanceRequest, held)
+				for i := range pre {
+					pre[i] = req(i)
+				}
+				register(0, held, pre)
+				reqs := make([]api.RegisterInstanceRequest, b.N)
+				for i := range reqs {
+					reqs[i] = req(held + i)
+				}
+				b.ReportAllocs()
+				profile(b, "before")
+				wrote, writes := procIO()
+				stopCPU := cpuProfile(b)
+				b.ResetTimer()
+				register(held, held+b.N, reqs)
+				b.StopTimer()
+				stopCPU()
+				if wrote2, writes2 := procIO(); wrote >= 0 && wrote2 >= 0 {
+					// What the commits wrote: pages dirtied per registration.
+					b.ReportMetric(float64(wrote2-wrote)/float64(b.N), "wbytes/op")
+					b.ReportMetric(float64(writes2-writes)/float64(b.N), "writes/op")
+				}
+				profile(b, "after")
+				if got := len(r.List(Filter{})); got != held+b.N {
+					b.Fatalf("%d instances registered, want %d", got, held+b.N)
+				}
+			})
+		}
+	}
+}
+
+// profile writes the allocations so far to $OO_BENCH_ALLOCS/allocs-NAME-WHEN.pprof when that is
+// set (cpuProfile the CPU profile of the timed part next to it): `go tool pprof -sample_index alloc_space -base ...-before.pprof ...-after.pprof` then
+// shows where the timed registrations allocated (run with -memprofilerate 1 for exact counts).
+func profile(b *testing.B, when string) {
+	dir := os.Getenv("OO_BENCH_ALLOCS")
+	if dir == "" {
+		return
+	}
+	runtime.GC() // the profile is as of the last GC
+	f, err := os.Create(filepath.Join(dir, "allocs-"+strings.NewReplacer("/", "-", "=", "").Replace(b.Name())+"-"+when+".pprof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// cpuProfile profiles the CPU into $OO_BENCH_ALLOCS/cpu-NAME.pprof, when that is set, until
+// the function it returns is called.
+func cpuProfile(b *testing.B) func() {
+	dir := os.Getenv("OO_BENCH_ALLOCS")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, "cpu-"+strings.NewReplacer("/", "-", "=", "").Replace(b.Name())+".pprof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
+}
+
+// procIO is the bytes this process passed to write calls and the number of those calls, from
+// /proc/self/io (Linux); -1 where it cannot be read.
+func procIO() (wchar, syscw int64) {
+	wchar, syscw = -1, -1
+	raw, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		k, v, _ := strings.Cut(l, ": ")
+		switch k {
+		case "wchar":
+			fmt.Sscan(v, &wchar)
+		case "syscw":
+			fmt.Sscan(v, &syscw)
+		}
+	}
+	return
+}
