@@ -26,6 +26,7 @@ type FastOptions struct {
 	// server's middleware writes for net/http) and panics at error. nil: the proxy's logger.
 	Log *slog.Logger
 	// IdleTimeout closes a keep-alive connection that sends no new request; default 120s.
+	// The fast path may close it up to 1/64 of it later (at most a second): see idleDeadline.
 	IdleTimeout time.Duration
 	// ReadHeaderTimeout bounds reading a request head once its first byte arrived; default 10s.
 	ReadHeaderTimeout time.Duration
@@ -251,6 +252,9 @@ type fconn struct {
 	bytesIn, bytesOut int64
 	bodyIn            atomic.Int64 // body bytes the copier goroutine forwarded
 	tx                traffic.Exchange
+	// rdl is the read deadline this goroutine last set on c (zero: unknown or none), so that
+	// readHead can leave a recent idle deadline in place; see idleDeadline.
+	rdl time.Time
 }
 
 func (fc *fconn) closeIfIdle() {
@@ -293,6 +297,9 @@ func (fc *fconn) serve() {
 		}
 		fc.afterPost = string(fc.h.method) == "POST"
 		keep := fc.serveRequest()
+		if fc.ex.streaming {
+			fc.rdl = time.Time{} // the body copier set deadlines since
+		}
 		if fc.handed {
 			return
 		}
@@ -337,10 +344,10 @@ func (fc *fconn) readHead() verdict {
 			if fc.s.closing.Load() && fc.state.CompareAndSwap(stIdle, stClosed) {
 				return vMore
 			}
-			_ = fc.c.SetReadDeadline(time.Now().Add(fc.s.idle))
+			fc.idleDeadline()
 		} else if !hdrDeadline {
 			hdrDeadline = true
-			_ = fc.c.SetReadDeadline(time.Now().Add(fc.s.hdr))
+			fc.setReadDeadline(time.Now().Add(fc.s.hdr))
 		}
 		n, err := fc.c.Read(fc.rbuf[fc.r1:])
 		if n > 0 && fc.r1 == 0 && !fc.state.CompareAndSwap(stIdle, stActive) {
@@ -353,6 +360,35 @@ func (fc *fconn) readHead() verdict {
 	}
 }
 
+// idleSlack is how much later than IdleTimeout an idle keep-alive connection may be closed, as
+// a fraction of it (capped at maxIdleSlack).
+const (
+	idleSlack    = 64
+	maxIdleSlack = time.Second
+)
+
+// idleDeadline makes sure the connection's read deadline is between IdleTimeout and
+// IdleTimeout plus its slack from now. Every SetReadDeadline is a timer update in the runtime's
+// netpoller (and can wake the poller thread); on a keep-alive connection serving requests back
+// to back, the deadline set for an earlier request is still good for the next one, so it is
+// set again about once per slack (once a second at the default 120 s), not once per request.
+func (fc *fconn) idleDeadline() {
+	lo := time.Now().Add(fc.s.idle)
+	slack := min(fc.s.idle/idleSlack, maxIdleSlack)
+	if !fc.rdl.Before(lo) && !fc.rdl.After(lo.Add(slack)) {
+		return
+	}
+	fc.setReadDeadline(lo.Add(slack))
+}
+
+// setReadDeadline sets the client connection's read deadline, remembering it for idleDeadline.
+// Only the goroutine serving the connection calls it; a body copier sets deadlines of its own
+// and serve forgets the remembered one after such a request.
+func (fc *fconn) setReadDeadline(t time.Time) {
+	fc.rdl = t
+	_ = fc.c.SetReadDeadline(t)
+}
+
 // errTooManyFiles is what Accept fails with when the process is out of file descriptors.
 var errTooManyFiles = syscall.EMFILE
 
@@ -362,7 +398,7 @@ func (fc *fconn) handOff() {
 	fc.handed = true
 	fc.release()
 	fc.s.forget(fc)
-	_ = fc.c.SetReadDeadline(time.Time{})
+	fc.setReadDeadline(time.Time{})
 	var pre []byte
 	if fc.r1 > fc.r0 {
 		pre = append([]byte(nil), fc.rbuf[fc.r0:fc.r1]...)

@@ -402,3 +402,49 @@ func TestFastShutdownDrains(t *testing.T) {
 		t.Fatal("Shutdown did not return after the last request")
 	}
 }
+
+// A request pipelined while the backend is still working on the previous one (it arrives
+// after the proxy read the first request, before the first response goes out) is answered at
+// once, on both paths. The fast path waits for a client's next request in the poller: this is
+// the case where that request is already in the socket when the wait begins.
+func TestRequestPipelinedDuringBackendWork(t *testing.T) {
+	bothPaths(t, testRequestPipelinedDuringBackendWork)
+}
+
+func testRequestPipelinedDuringBackendWork(t *testing.T) {
+	reg, px := setup(t, registry.Options{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/slow") {
+			time.Sleep(30 * time.Millisecond) // shorter than the fast path's watch delay
+		}
+		io.WriteString(w, r.URL.Path)
+	}))
+	t.Cleanup(backend.Close)
+	register(t, reg, backend.URL)
+	c, err := net.Dial("tcp", strings.TrimPrefix(px.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for round := 0; round < 3; round++ {
+		if _, err := io.WriteString(c, "GET /echo-svc/slow HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond) // the proxy has read the first request by now
+		if _, err := io.WriteString(c, "GET /echo-svc/next HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for _, want := range []string{"/echo-svc/slow", "/echo-svc/next"} {
+			rsp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("round %d: reading the response for %s: %v", round, want, err)
+			}
+			body, _ := io.ReadAll(rsp.Body)
+			if rsp.StatusCode != http.StatusOK || string(body) != want {
+				t.Fatalf("round %d: HTTP %d %q, want 200 %q", round, rsp.StatusCode, body, want)
+			}
+		}
+	}
+}

@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"context"
+	"io"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -22,6 +24,13 @@ type bconn struct {
 	hb     int // the response head's length, once read
 	reused bool
 	idle   time.Time // when it was last put aside
+	rdl    time.Time // the read deadline last set on c (see arm)
+
+	// The request writeRead is to write (nil: none), and the result of its read.
+	pend []byte
+	rn   int
+	rerr error
+	step func(fd uintptr) bool // bc.rawStep, bound once: a method value allocates
 }
 
 const (
@@ -87,7 +96,81 @@ func (fc *fconn) dial(t *registry.Target) (*bconn, error) {
 	if sc, ok := c.(syscall.Conn); ok {
 		bc.raw, _ = sc.SyscallConn()
 	}
+	if bc.raw != nil {
+		bc.step = bc.rawStep
+	}
 	return bc, nil
+}
+
+// writeRead writes the request in bc.pend, then reads the start of the response into
+// bc.buf[bc.b1:], parking in the poller in between. net.Conn's Read always tries read(2)
+// before it parks, and right after the request went out that read fails with EAGAIN: the
+// backend has not answered yet. Here the poller's readiness is reset (by RawConn.Read) before
+// the write, so an answer that comes at any time after it wakes the wait, and the only read is
+// the one that finds it. If the socket does not take the whole request, the rest goes out with
+// a plain Write and the read is a plain Read. A deadline that passes before the write leaves
+// bc.pend in place for the next call.
+func (bc *bconn) writeRead() (int, error) {
+	bc.rn, bc.rerr = 0, nil
+	err := bc.raw.Read(bc.step)
+	if err == nil {
+		err = bc.rerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	if bc.pend != nil {
+		_, err := bc.c.Write(bc.pend)
+		bc.pend = nil
+		if err != nil {
+			return 0, err
+		}
+		return bc.c.Read(bc.buf[bc.b1:])
+	}
+	return bc.rn, nil
+}
+
+// rawStep is writeRead's RawConn.Read callback: true ends the call, false waits for the socket
+// to be readable and calls again.
+func (bc *bconn) rawStep(fd uintptr) bool {
+	if bc.pend != nil {
+		n, err := syscall.Write(int(fd), bc.pend)
+		for err == syscall.EINTR {
+			n, err = syscall.Write(int(fd), bc.pend)
+		}
+		if n > 0 {
+			bc.pend = bc.pend[n:]
+		}
+		if err != nil && err != syscall.EAGAIN {
+			bc.pend = nil
+			bc.rerr = bc.opError("write", err)
+			return true
+		}
+		if len(bc.pend) > 0 {
+			return true // the rest by a plain Write
+		}
+		bc.pend = nil
+		return false // sent: nothing to read before the backend answers
+	}
+	n, err := syscall.Read(int(fd), bc.buf[bc.b1:])
+	for err == syscall.EINTR {
+		n, err = syscall.Read(int(fd), bc.buf[bc.b1:])
+	}
+	switch {
+	case err == syscall.EAGAIN:
+		return false
+	case err != nil:
+		bc.rerr = bc.opError("read", err)
+	case n == 0:
+		bc.rerr = io.EOF
+	}
+	bc.rn = max(n, 0)
+	return true
+}
+
+// opError is the error net.Conn would have returned for a failed system call.
+func (bc *bconn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: bc.c.LocalAddr(), Addr: bc.c.RemoteAddr(), Err: os.NewSyscallError(op, err)}
 }
 
 // keepBackend puts bc aside for this client connection's next request, the oldest of a full

@@ -238,6 +238,12 @@ func (ex *exchange) roundTrip(bc *bconn, t *registry.Target) error {
 		fc.out, fc.bytesIn = appendBody(fc.out, fc.rbuf[ex.bodyStart:ex.bodyStart+ex.bodyInBuf], fc.h.body == bodyChunked)
 	}
 	ex.sent = true
+	if ex.bodyInBuf >= 0 && bc.step != nil && bc.b0 == bc.b1 {
+		// The whole request is in fc.out: the first read of the response head writes it
+		// (see writeRead).
+		bc.pend = fc.out
+		return ex.readHead(bc)
+	}
 	if _, err := bc.c.Write(fc.out); err != nil {
 		return &backendError{err}
 	}
@@ -279,7 +285,7 @@ func (ex *exchange) readHead(bc *bconn) error {
 	if d := fc.s.p.rht; d > 0 {
 		ex.rhtAt = now.Add(d)
 	}
-	ex.arm(bc)
+	ex.arm(bc, now)
 	for {
 		if bc.b1 > bc.b0 {
 			n, v := parseResponse(bc.buf[bc.b0:bc.b1], &fc.rh, fc.head)
@@ -310,9 +316,18 @@ func (ex *exchange) readHead(bc *bconn) error {
 	}
 }
 
+// armSlack is how much earlier than asked a backend read deadline set for an earlier request
+// may fire (see arm).
+const armSlack = watchDelay / 8
+
 // arm sets the backend read deadline to the nearest of the response-header timeout and the
-// time to start watching the client.
-func (ex *exchange) arm(bc *bconn) {
+// time to start watching the client. Each SetReadDeadline is a timer update in the runtime's
+// netpoller; on a connection serving requests back to back, the deadline armed for the
+// previous request (now+watchDelay then) is a little earlier than this one's and still in the
+// future, so it is kept when it is less than armSlack early: bread takes a deadline that
+// fires before its time as spurious and arms again, so the only cost of keeping it is, for a
+// backend slower than that, one extra wake-up.
+func (ex *exchange) arm(bc *bconn, now time.Time) {
 	var d time.Time
 	if !ex.watchAt.IsZero() {
 		d = ex.watchAt
@@ -320,6 +335,13 @@ func (ex *exchange) arm(bc *bconn) {
 	if ex.inHead && !ex.rhtAt.IsZero() && (d.IsZero() || ex.rhtAt.Before(d)) {
 		d = ex.rhtAt
 	}
+	if !d.IsZero() && bc.rdl.After(now) && !bc.rdl.After(d) && d.Sub(bc.rdl) < armSlack {
+		return
+	}
+	if d.IsZero() && bc.rdl.IsZero() {
+		return
+	}
+	bc.rdl = d
 	_ = bc.c.SetReadDeadline(d)
 }
 
@@ -328,7 +350,13 @@ func (ex *exchange) arm(bc *bconn) {
 func (ex *exchange) bread(bc *bconn) (int, error) {
 	fc := ex.fc
 	for {
-		n, err := bc.c.Read(bc.buf[bc.b1:])
+		var n int
+		var err error
+		if bc.pend != nil {
+			n, err = bc.writeRead()
+		} else {
+			n, err = bc.c.Read(bc.buf[bc.b1:])
+		}
 		bc.b1 += n
 		if n > 0 || err == nil {
 			return n, nil
@@ -355,7 +383,7 @@ func (ex *exchange) bread(bc *bconn) (int, error) {
 				ex.watchAt = time.Time{}
 			}
 		}
-		ex.arm(bc)
+		ex.arm(bc, now)
 	}
 }
 
@@ -1154,7 +1182,7 @@ func (fc *fconn) startWatch(bc net.Conn, end int) {
 	w := fc.watch
 	w.n = 0
 	w.gone.Store(false)
-	_ = fc.c.SetReadDeadline(time.Time{})
+	fc.setReadDeadline(time.Time{})
 	fc.watching = true
 	go func() {
 		n, err := fc.c.Read(w.b[:])
@@ -1172,7 +1200,7 @@ func (fc *fconn) stopWatch() {
 	if !fc.watching {
 		return
 	}
-	_ = fc.c.SetReadDeadline(aLongTimeAgo)
+	fc.setReadDeadline(aLongTimeAgo)
 	<-fc.watch.done
 	fc.watching = false
 	if fc.watch.n == 1 {
