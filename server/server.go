@@ -15,6 +15,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ooctl/oo/pkg/api"
@@ -203,6 +204,9 @@ type Server struct {
 	replicas *replicas
 	// shared is the etcd store when Store is "etcd", else nil.
 	shared *etcd.Store
+	// stopping is closed when Serve starts shutting down (httpapi.API.Done): streams end.
+	stopping     chan struct{}
+	stoppingOnce sync.Once
 }
 
 // The stores Config.Store names.
@@ -289,14 +293,17 @@ func New(cfg Config) (*Server, error) {
 	if shared != nil {
 		reps.members = sharedMembers(shared)
 	}
+	stopping := make(chan struct{})
 	a := &httpapi.API{Users: users, Registry: reg, Proxy: prx, Log: cfg.Logger, BodyTimeout: cfg.APIBodyTimeout,
 		LoginLimit: throttle.New(cfg.LoginFailures, cfg.LoginFailureWindow), Replicas: reps,
-		Metrics: m, MetricsAccess: cfg.Metrics, Traffic: rec, StartedAt: started, StoreName: st.Describe(), Version: cfg.Version}
+		Metrics: m, MetricsAccess: cfg.Metrics, Traffic: rec, StartedAt: started, StoreName: st.Describe(), Version: cfg.Version,
+		Done: stopping}
 	h := a.Handler()
 	if cfg.Middleware != nil {
 		h = cfg.Middleware(h)
 	}
-	return &Server{cfg: cfg, store: st, users: users, registry: reg, proxy: prx, traffic: rec, targets: targets, handler: h, replicas: reps, shared: shared}, nil
+	return &Server{cfg: cfg, store: st, users: users, registry: reg, proxy: prx, traffic: rec, targets: targets, handler: h,
+		replicas: reps, shared: shared, stopping: stopping}, nil
 }
 
 // warnReservedAccounts logs each account whose slug has since become a reserved segment ("ui"
@@ -357,8 +364,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 		s.cfg.Logger.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
 		// Followers of live traffic (oo logs, oo top) never end on their own: closing the
-		// recorder ends their streams, so the drain waits only for real requests.
+		// recorder ends their streams, and closing stopping those that run without one
+		// (--metrics off), so the drain waits only for real requests.
 		s.traffic.Close()
+		s.stoppingOnce.Do(func() { close(s.stopping) })
 		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		if err := srv.Shutdown(sctx); err != nil {
 			s.cfg.Logger.Warn("in-flight requests cut off at shutdown timeout", "err", err)

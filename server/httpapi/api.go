@@ -45,6 +45,9 @@ type API struct {
 	// Traffic is what the proxy served (oo top, oo logs, instance describe); nil with
 	// --metrics off.
 	Traffic *traffic.Recorder
+	// Done, closed when the server starts shutting down, ends the answers that would stream
+	// forever (the top stream; with --metrics off there is no recorder whose Done says so), so that a graceful shutdown does not wait for their clients.
+	Done <-chan struct{}
 	// StartedAt, StoreName and Version are reported by GET /proxy-svc/status.
 	StartedAt time.Time
 	StoreName string

@@ -66,10 +66,20 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (s *statusRecorder) Flush() {
-	if f, ok := s.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
+func (s *statusRecorder) Flush() { _ = s.FlushError() }
+
+// FlushError flushes through whatever wraps the connection's writer below this one: another
+// middleware's writer may offer only Unwrap, and asking it for http.Flusher alone would drop
+// the flush (a stream would then reach the client in 4 kB lumps).
+func (s *statusRecorder) FlushError() error {
+	switch w := s.ResponseWriter.(type) {
+	case interface{ FlushError() error }:
+		return w.FlushError()
+	case http.Flusher:
+		w.Flush()
+		return nil
 	}
+	return http.NewResponseController(s.ResponseWriter).Flush()
 }
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }

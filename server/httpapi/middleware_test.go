@@ -504,3 +504,25 @@ func TestCommonRequestIDBounded(t *testing.T) {
 		})
 	}
 }
+
+// onlyUnwrap is a middleware's writer that offers Unwrap and no Flush.
+type onlyUnwrap struct{ http.ResponseWriter }
+
+func (o onlyUnwrap) Unwrap() http.ResponseWriter { return o.ResponseWriter }
+
+// A flush in a handler reaches the connection through a writer below withCommon's that offers
+// only Unwrap (as the test servers' conformance recorder does): dropping it would hold a
+// stream's events in the server's buffer.
+func TestCommonFlushGoesThroughUnwrap(t *testing.T) {
+	h := withCommon(slog.New(slog.NewTextHandler(io.Discard, nil)), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "data: 1\n\n")
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			t.Errorf("flush: %v", err)
+		}
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(onlyUnwrap{rec}, httptest.NewRequest(http.MethodGet, "/x", nil))
+	if !rec.Flushed {
+		t.Fatal("the flush did not reach the writer under the middleware")
+	}
+}

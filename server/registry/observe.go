@@ -124,3 +124,39 @@ func (r *Registry) Transitions(id string) ([]api.InstanceTransition, uint64, err
 	}
 	return e.trans.list(), e.trans.n, nil
 }
+
+// SlugHealth is how many instances one slug has and how many of them are Healthy.
+type SlugHealth struct {
+	Slug               string
+	Instances, Healthy int
+}
+
+// Health lists every slug that has instances, or only slug when it is not "" (nothing when it
+// has none), in no particular order. It walks the slugs, not the instances: the healthy
+// instances of a slug are its first routing tier.
+func (r *Registry) Health(slug string) []SlugHealth {
+	r.mu.Lock()
+	defer r.unlock()
+	if slug != "" {
+		s := r.bySlug[slug]
+		if s == nil || s.n == 0 {
+			return nil
+		}
+		return []SlugHealth{s.health(slug)}
+	}
+	out := make([]SlugHealth, 0, len(r.bySlug))
+	for name, s := range r.bySlug {
+		if s.n > 0 {
+			out = append(out, s.health(name))
+		}
+	}
+	return out
+}
+
+func (s *slugRoutes) health(slug string) SlugHealth {
+	h := SlugHealth{Slug: slug, Instances: s.n}
+	if t := s.tiers[tier(api.StatusHealthy)]; t != nil {
+		h.Healthy = len(t.ents)
+	}
+	return h
+}
