@@ -36,6 +36,17 @@ type InstanceTransition struct {
 type InstanceTransitions struct {
 	Transitions []InstanceTransition `json:"transitions"`
 	Total       uint64               `json:"total"`
+	// Traffic is what the answering server's proxy sent to the instance since it started;
+	// absent when it records nothing (--metrics off).
+	Traffic *InstanceTraffic `json:"traffic,omitempty"`
+}
+
+// InstanceTraffic counts the proxied requests an instance answered (or was the last tried
+// for), and of those the ones that failed: answered 5xx, or the connection to it failed
+// (dial, timeout, reset).
+type InstanceTraffic struct {
+	Requests uint64 `json:"requests"`
+	Errors   uint64 `json:"errors"`
 }
 
 // ServerStatus answers GET PathServerStatus.

@@ -99,13 +99,19 @@ func (a *API) serverStatus(w http.ResponseWriter, r *http.Request, _ auth.Princi
 	})
 }
 
-// transitions answers the recent status changes of one instance. Any authenticated caller may
-// read them, as they may read the instance.
+// transitions answers the recent status changes of one instance and the requests the proxy sent
+// it. Any authenticated caller may read them, as they may read the instance.
 func (a *API) transitions(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
-	list, total, err := a.Registry.Transitions(r.PathValue("id"))
+	id := r.PathValue("id")
+	list, total, err := a.Registry.Transitions(id)
 	if err != nil {
 		WriteError(w, r, a.Log, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, api.InstanceTransitions{Transitions: list, Total: total})
+	rsp := api.InstanceTransitions{Transitions: list, Total: total}
+	if a.Traffic != nil {
+		n := a.Traffic.Instance(id)
+		rsp.Traffic = &api.InstanceTraffic{Requests: n.Requests, Errors: n.Errors}
+	}
+	WriteJSON(w, http.StatusOK, rsp)
 }

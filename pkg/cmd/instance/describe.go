@@ -20,11 +20,13 @@ type DescribeOptions struct {
 }
 
 // Description is what `oo instance describe -o json` prints: the instance with oo's fields,
-// and its recent status changes as the answering server saw them.
+// its recent status changes as the answering server saw them, and the requests that server's
+// proxy sent it (null when the server records none: --metrics off).
 type Description struct {
 	Instance         api.Instance             `json:"instance"`
 	Transitions      []api.InstanceTransition `json:"transitions"`
 	TransitionsTotal uint64                   `json:"transitionsTotal"`
+	Traffic          *api.InstanceTraffic     `json:"traffic"`
 }
 
 // NewCmdDescribe returns `oo instance describe`; runF, when set, runs instead of describeRun
@@ -40,8 +42,10 @@ func NewCmdDescribe(f *cmdutil.Factory, runF func(*DescribeOptions) error) *cobr
 		Short:   "Show everything known about one instance, and why it has its status",
 		Long: `Show one instance: its URL, owner, status and why (the last failing probe's error),
 health check path, heartbeat TTL and last heartbeat, when a probe last got an answer, when it
-was registered, and its last status changes with their times and reasons (the last 8 this
-server saw since it started; in a cluster the prober replica knows the reasons).`,
+was registered, the requests the proxy sent it and how many failed (5xx or a failed
+connection; since the server started), and its last status changes with their times and
+reasons (the last 8 this server saw since it started; in a cluster the prober replica knows
+the reasons, and each replica counts the requests it proxied).`,
 		Example: `  oo instance describe inst_eHFTNvAlk9
   oo instance describe inst_eHFTNvAlk9 -o json | jq '.transitions[-1]'`,
 		Args: cobra.ExactArgs(1),
@@ -71,7 +75,7 @@ func describeRun(o *DescribeOptions) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.ID, o.Explain(s, err))
 	}
-	d := Description{Instance: *in, Transitions: tr.Transitions, TransitionsTotal: tr.Total}
+	d := Description{Instance: *in, Transitions: tr.Transitions, TransitionsTotal: tr.Total, Traffic: tr.Traffic}
 	if d.Transitions == nil {
 		d.Transitions = []api.InstanceTransition{}
 	}
@@ -79,6 +83,18 @@ func describeRun(o *DescribeOptions) error {
 		return cmdutil.PrintJSON(o.IO.Out, d)
 	}
 	return printDescription(o.IO.Out, d, o.IO.IsStdoutTTY(), o.Now())
+}
+
+// requests says how many requests the instance had and how many failed.
+func requests(t *api.InstanceTraffic) string {
+	switch {
+	case t == nil:
+		return "not recorded (the server runs with --metrics off)"
+	case t.Requests == 0:
+		return "none since the server started"
+	}
+	return fmt.Sprintf("%d since the server started, %d errors (%.1f%%)", t.Requests, t.Errors,
+		100*float64(t.Errors)/float64(t.Requests))
 }
 
 // printDescription writes d as aligned "Field: value" lines, then the transitions.
@@ -120,6 +136,7 @@ func printDescription(w io.Writer, d Description, tty bool, now time.Time) error
 	if len(in.Tags) > 0 {
 		rows = append(rows, [2]string{"Tags", strings.Join(in.Tags, ", ")})
 	}
+	rows = append(rows, [2]string{"Requests", requests(d.Traffic)})
 	var b strings.Builder
 	for _, r := range rows {
 		fmt.Fprintf(&b, "%-15s %s\n", r[0]+":", r[1])
