@@ -22,6 +22,10 @@
 #                             (--proxy-net-http-only: every request through net/http and
 #                             httputil.ReverseProxy) as "oo-nethttp", in the same rounds; prints
 #                             the CPU ratio of the two paths
+#   OO_METRICS_OFF_RUN=1      also measure a second oo with metrics off (--metrics off: no
+#                             /metrics and no per-request traffic record) as "oo-metoff", in
+#                             the same rounds; prints the CPU ratio metrics on / off (target
+#                             <= 1.05)
 #   OO_BASE_BIN=PATH          also measure another oo binary (say, built from the previous commit)
 #                             as "oo-base", in the same rounds: an A/B of a change, free of the
 #                             drift between two runs; prints the CPU ratio oo/oo-base
@@ -30,8 +34,8 @@
 #   GO_BENCH=1                also run `go test -bench . -benchmem` in server/registry, server/proxy
 #                             and server/httpapi (route lookup; one proxied request in process)
 #   CADDY_KEEPALIVE=64        Caddy's idle upstream connections per host (nginx: keepalive 64)
-#   BACKEND_PORT OO_PORT OO_INFO_PORT OO_BASE_PORT OO_NETHTTP_PORT NGINX_PORT CADDY_PORT PPROF_PORT
-#                             loopback ports (19311 19231 19233 19234 19235 19080 19081 19232)
+#   BACKEND_PORT OO_PORT OO_INFO_PORT OO_BASE_PORT OO_NETHTTP_PORT OO_NOMETRICS_PORT NGINX_PORT
+#   CADDY_PORT PPROF_PORT     loopback ports (19311 19231 19233 19234 19235 19236 19080 19081 19232)
 #   BENCH_KEEP_TMP=1          keep the temp dir (configs, logs, raw wrk output) for inspection
 # Needs go, curl, wrk, nginx and caddy; installs the Debian packages that are missing (apt-get
 # as root, sudo otherwise). Every process it starts is stopped on exit.
@@ -46,6 +50,8 @@ BENCH_PATH=${BENCH_PATH:-/bench-svc/hello}
 OO_INFO_RUN=${OO_INFO_RUN:-1}
 OO_NETHTTP_RUN=${OO_NETHTTP_RUN:-1}
 OO_NETHTTP_PORT=${OO_NETHTTP_PORT:-19235}
+OO_METRICS_OFF_RUN=${OO_METRICS_OFF_RUN:-1}
+OO_NOMETRICS_PORT=${OO_NOMETRICS_PORT:-19236}
 PROFILE=${PROFILE:-1}
 GO_BENCH=${GO_BENCH:-1}
 CADDY_KEEPALIVE=${CADDY_KEEPALIVE:-64}
@@ -171,8 +177,8 @@ wait_200() { # wait_200 URL [SECONDS]: until URL answers 200; prints the last co
 	return 1
 }
 
-for p in "$BACKEND_PORT" "$OO_PORT" "$OO_INFO_PORT" "$OO_BASE_PORT" "$OO_NETHTTP_PORT" "$NGINX_PORT" "$CADDY_PORT" "$PPROF_PORT"; do
-	port_free "$p" || die "port $HOST:$p is in use; set BACKEND_PORT, OO_PORT, OO_INFO_PORT, OO_BASE_PORT, OO_NETHTTP_PORT, NGINX_PORT, CADDY_PORT or PPROF_PORT"
+for p in "$BACKEND_PORT" "$OO_PORT" "$OO_INFO_PORT" "$OO_BASE_PORT" "$OO_NETHTTP_PORT" "$OO_NOMETRICS_PORT" "$NGINX_PORT" "$CADDY_PORT" "$PPROF_PORT"; do
+	port_free "$p" || die "port $HOST:$p is in use; set BACKEND_PORT, OO_PORT, OO_INFO_PORT, OO_BASE_PORT, OO_NETHTTP_PORT, OO_NOMETRICS_PORT, NGINX_PORT, CADDY_PORT or PPROF_PORT"
 done
 
 # ---------------------------------------------------------------------------------------------
@@ -364,6 +370,7 @@ oo_start() {
 OO_STATUS=ok
 OO_INFO_PID=-
 OO_NETHTTP_PID=-
+OO_NOMETRICS_PID=-
 if oo_start oo warn "$TMP/oo" "$OO_PORT"; then
 	OO_WARN_PID=$OO_PID
 	if [[ $OO_INFO_RUN == 1 ]]; then
@@ -382,6 +389,14 @@ if oo_start oo warn "$TMP/oo" "$OO_PORT"; then
 			OO_NETHTTP_RUN=0
 		fi
 	fi
+	if [[ $OO_METRICS_OFF_RUN == 1 ]]; then
+		if oo_start oo-metoff warn "$TMP/oo" "$OO_NOMETRICS_PORT" OO_METRICS=off; then
+			OO_NOMETRICS_PID=$OO_PID
+		else
+			log "oo with metrics off did not start; measuring without it"
+			OO_METRICS_OFF_RUN=0
+		fi
+	fi
 	if [[ -n $OO_BASE_BIN ]]; then
 		[[ -x $OO_BASE_BIN ]] || die "OO_BASE_BIN=$OO_BASE_BIN is not an executable"
 		if oo_start oo-base warn "$OO_BASE_BIN" "$OO_BASE_PORT"; then
@@ -395,6 +410,7 @@ else
 	OO_STATUS=pending
 	OO_INFO_RUN=0
 	OO_NETHTTP_RUN=0
+	OO_METRICS_OFF_RUN=0
 	OO_BASE_BIN=""
 	log "oo rows pending: the register-and-proxy flow does not work in this checkout yet"
 fi
@@ -476,6 +492,7 @@ TARGETS=(direct)
 TARGETS+=(nginx caddy)
 [[ $OO_INFO_RUN == 1 ]] && TARGETS+=(oo-info)
 [[ $OO_NETHTTP_RUN == 1 ]] && TARGETS+=(oo-nethttp)
+[[ $OO_METRICS_OFF_RUN == 1 ]] && TARGETS+=(oo-metoff)
 [[ -n $OO_BASE_BIN ]] && TARGETS+=(oo-base)
 declare -A URL=(
 	[direct]="http://$HOST:$BACKEND_PORT$BENCH_PATH"
@@ -483,10 +500,11 @@ declare -A URL=(
 	[oo-info]="http://$HOST:$OO_INFO_PORT$BENCH_PATH"
 	[oo-base]="http://$HOST:$OO_BASE_PORT$BENCH_PATH"
 	[oo-nethttp]="http://$HOST:$OO_NETHTTP_PORT$BENCH_PATH"
+	[oo-metoff]="http://$HOST:$OO_NOMETRICS_PORT$BENCH_PATH"
 	[nginx]="http://$HOST:$NGINX_PORT$BENCH_PATH"
 	[caddy]="http://$HOST:$CADDY_PORT$BENCH_PATH"
 )
-declare -A PID_OF=([direct]=- [oo]=${OO_WARN_PID:--} [oo-info]=$OO_INFO_PID [oo-base]=${OO_BASE_PID:--} [oo-nethttp]=$OO_NETHTTP_PID [nginx]=$NGINX_PID [caddy]=$CADDY_PID)
+declare -A PID_OF=([direct]=- [oo]=${OO_WARN_PID:--} [oo-info]=$OO_INFO_PID [oo-base]=${OO_BASE_PID:--} [oo-nethttp]=$OO_NETHTTP_PID [oo-metoff]=$OO_NOMETRICS_PID [nginx]=$NGINX_PID [caddy]=$CADDY_PID)
 START_TIME=$SECONDS
 for ((round = 1; round <= REPEAT; round++)); do
 	nt=${#TARGETS[@]}
@@ -498,6 +516,7 @@ done
 [[ $OO_STATUS == ok ]] && stop_pid "$OO_WARN_PID"
 [[ $OO_INFO_RUN == 1 ]] && stop_pid "$OO_INFO_PID"
 [[ $OO_NETHTTP_RUN == 1 ]] && stop_pid "$OO_NETHTTP_PID"
+[[ $OO_METRICS_OFF_RUN == 1 ]] && stop_pid "$OO_NOMETRICS_PID"
 [[ -n $OO_BASE_BIN ]] && stop_pid "$OO_BASE_PID"
 log "measurements took $((SECONDS - START_TIME)) s"
 
@@ -523,6 +542,7 @@ declare -A MED
 NAMES=(direct oo nginx caddy)
 [[ $OO_INFO_RUN == 1 ]] && NAMES+=(oo-info)
 [[ $OO_NETHTTP_RUN == 1 ]] && NAMES+=(oo-nethttp)
+[[ $OO_METRICS_OFF_RUN == 1 ]] && NAMES+=(oo-metoff)
 [[ -n $OO_BASE_BIN ]] && NAMES+=(oo-base)
 for n in "${NAMES[@]}"; do
 	for i in 3 4 5 6 8 9 10 11 12; do
@@ -574,6 +594,9 @@ echo "CPU/req    oo/nginx  = $(ratio "${MED[oo.8]}" "${MED[nginx.8]}"),  oo/cadd
 echo "           (CPU/req target oo/nginx <= 1.30)"
 if [[ $OO_NETHTTP_RUN == 1 ]]; then
 	echo "fast path vs net/http path, same binary: throughput oo/oo-nethttp = $(ratio "${MED[oo.3]}" "${MED[oo-nethttp.3]}"), p99 = $(ratio "${MED[oo.5]}" "${MED[oo-nethttp.5]}"), CPU/req = $(ratio "${MED[oo.8]}" "${MED[oo-nethttp.8]}") (per backend-CPU units: $(ratio "${MED[oo.12]}" "${MED[oo-nethttp.12]}"))"
+fi
+if [[ $OO_METRICS_OFF_RUN == 1 ]]; then
+	echo "metrics on vs off, same binary: CPU/req oo/oo-metoff = $(ratio "${MED[oo.8]}" "${MED[oo-metoff.8]}")   (target <= 1.05; per backend-CPU units: $(ratio "${MED[oo.12]}" "${MED[oo-metoff.12]}")), throughput = $(ratio "${MED[oo.3]}" "${MED[oo-metoff.3]}"), p99 = $(ratio "${MED[oo.5]}" "${MED[oo-metoff.5]}")"
 fi
 [[ -n $OO_BASE_BIN ]] && echo "CPU/req    oo/oo-base = $(ratio "${MED[oo.8]}" "${MED[oo-base.8]}")   (per backend-CPU units: $(ratio "${MED[oo.12]}" "${MED[oo-base.12]}"); oo-base: $OO_BASE_BIN)"
 [[ $OO_STATUS == ok ]] || echo "oo: PENDING (the register-and-proxy flow did not work in this checkout; see the log above)"

@@ -93,7 +93,8 @@ type Config struct {
 	ProxyNetHTTPOnly bool
 
 	// Metrics is who may read GET /metrics: httpapi.MetricsLocal (the default: loopback
-	// clients freely, others with an admin token), MetricsOpen, MetricsAdmin or MetricsOff.
+	// clients freely, others with an admin token), MetricsOpen, MetricsAdmin or MetricsOff
+	// (no endpoint, and no traffic.Recorder: the proxy records nothing).
 	Metrics string
 
 	// Middleware, if set, wraps the root handler (outermost). Tests use it to check every

@@ -188,7 +188,7 @@ requests finish (up to --shutdown-timeout) and closes the store.`,
 	fl.StringVar(&o.etcdEndpoints, "etcd-endpoints", os.Getenv("OO_ETCD_ENDPOINTS"), "comma-separated etcd client URLs, e.g. http://10.0.0.5:2379,http://10.0.0.6:2379 (OO_ETCD_ENDPOINTS)")
 	o.etcd.add(fl)
 	fl.StringVar(&o.advertise, "advertise", os.Getenv("OO_ADVERTISE"), "the address other replicas and users reach this server at, shown by `oo server ls`; default the listen address (OO_ADVERTISE)")
-	fl.StringVar(&o.metrics, "metrics", envOr("OO_METRICS", server.MetricsLocal), "who may read GET /metrics: local (loopback clients without a token, others with an admin token), open, admin or off (OO_METRICS)")
+	fl.StringVar(&o.metrics, "metrics", envOr("OO_METRICS", server.MetricsLocal), "who may read GET /metrics: local (loopback clients without a token, others with an admin token), open, admin, or off (no endpoint, and proxied traffic is not recorded: no oo top figures, oo logs or instance request counts) (OO_METRICS)")
 	fl.StringVar(&o.logFormat, "log-format", envOr("OO_LOG_FORMAT", "text"), "text or json (OO_LOG_FORMAT)")
 	fl.StringVar(&o.logLevel, "log-level", envOr("OO_LOG_LEVEL", "info"), "debug, info, warn or error (OO_LOG_LEVEL)")
 	return cmd
