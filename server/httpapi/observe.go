@@ -31,6 +31,7 @@ func (a *API) observeRoutes(rt *router) {
 		rt.handle(http.MethodGet, api.PathMetrics, a.metrics)
 	}
 	rt.handle(http.MethodGet, api.PathServerStatus, a.authed(a.serverStatus))
+	rt.handle(http.MethodGet, api.PathTop, a.authed(a.top))
 	rt.handle(http.MethodGet, api.PathInstance+"/{id}"+api.TransitionsSuffix, a.authed(a.transitions))
 }
 
