@@ -35,3 +35,13 @@ func (c *Client) ServerStatus(ctx context.Context) (*api.ServerStatus, error) {
 	}
 	return &rsp, nil
 }
+
+// Top reads one snapshot of the traffic and health of the slugs the caller may see (an admin:
+// every slug; anyone else: their own).
+func (c *Client) Top(ctx context.Context) (*api.TopResponse, error) {
+	var rsp api.TopResponse
+	if err := c.call(ctx, http.MethodGet, api.PathTop, nil, &rsp); err != nil {
+		return nil, err
+	}
+	return &rsp, nil
+}
