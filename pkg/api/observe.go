@@ -12,7 +12,40 @@ const (
 	PathServerStatus = "/proxy-svc/status"
 	// PathInstance + "/{id}" + TransitionsSuffix answers GET with an InstanceTransitions.
 	TransitionsSuffix = "/transitions"
+	// PathLogs + "/{slug}" follows the requests proxied to one slug: Server-Sent Events, one
+	// LogEvent per request (see LogsPath).
+	PathLogs = "/proxy-svc/logs"
+	// LogsDroppedEvent is the SSE event type that carries a LogsDropped: the follower was too
+	// slow and the server skipped requests rather than slow the proxy down.
+	LogsDroppedEvent = "dropped"
 )
+
+// LogsPath is where the requests to slug are followed.
+func LogsPath(slug string) string { return PathLogs + "/" + slug }
+
+// LogEvent is one request the proxy served to a slug, sent when it ended.
+type LogEvent struct {
+	Time       time.Time `json:"time"` // when the request arrived
+	Method     string    `json:"method"`
+	Path       string    `json:"path"`   // as the client sent it, without the query string
+	Status     int       `json:"status"` // sent to the client; 0 when the exchange was cut off
+	DurationMs float64   `json:"durationMs"`
+	// Instance is the id of the instance that answered; empty when none was reached.
+	Instance  string `json:"instance,omitempty"`
+	RequestID string `json:"requestId"`
+	// Caller is the slug of the bearer token the request carried, when it was valid.
+	Caller   string `json:"caller,omitempty"`
+	BytesIn  int64  `json:"bytesIn"`
+	BytesOut int64  `json:"bytesOut"`
+	// Upstream names what went wrong with the backend: "dial", "timeout" or "reset".
+	Upstream string `json:"upstream,omitempty"`
+}
+
+// LogsDropped is the data of a LogsDroppedEvent: how many requests this stream has skipped
+// since it started, because its reader did not keep up.
+type LogsDropped struct {
+	Dropped uint64 `json:"dropped"`
+}
 
 // TransitionsPath is where the recent status changes of instance id are read.
 func TransitionsPath(id string) string { return PathInstance + "/" + id + TransitionsSuffix }

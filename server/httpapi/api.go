@@ -106,6 +106,7 @@ func (a *API) router() *router {
 	a.registryRoutes(rt)
 	a.replicaRoutes(rt)
 	a.observeRoutes(rt)
+	a.logsRoutes(rt)
 	rt.handle(http.MethodGet, api.PathHealthz, func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -32,6 +32,7 @@ var argCompletions = map[string]completer{
 	"oo user rm":            userSlugs,
 	"oo service deregister": instanceSlugs,
 	"oo service register":   instanceSlugs,
+	"oo logs":               instanceSlugs,
 }
 
 // flagCompletions lists what <TAB> offers for flag values: fixed choices, or a completer.

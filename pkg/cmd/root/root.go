@@ -15,6 +15,7 @@ import (
 	"github.com/ooctl/oo/pkg/cmd/call"
 	envcmd "github.com/ooctl/oo/pkg/cmd/env"
 	"github.com/ooctl/oo/pkg/cmd/instance"
+	"github.com/ooctl/oo/pkg/cmd/logs"
 	"github.com/ooctl/oo/pkg/cmd/server"
 	"github.com/ooctl/oo/pkg/cmd/service"
 	"github.com/ooctl/oo/pkg/cmd/user"
@@ -71,6 +72,7 @@ server over its HTTP API.`,
 	cmd.AddCommand(user.NewCmd(f))
 	cmd.AddCommand(instance.NewCmd(f))
 	cmd.AddCommand(call.NewCmd(f, nil))
+	cmd.AddCommand(logs.NewCmd(f, nil))
 	cmd.AddCommand(service.NewCmd(f))
 	cmd.InitDefaultCompletionCmd() // now, so that the walks below reach it
 	addCompletionExamples(cmd)

@@ -21,7 +21,7 @@ func TestUsageErrorsAreOneClearLine(t *testing.T) {
 	}{
 		{[]string{"completion", "foo"}, `oo completion has no command "foo" (see 'oo completion --help')`},
 		{[]string{"env", "foo"}, `oo env has no command "foo" (see 'oo env --help')`},
-		{[]string{"logn"}, `oo has no command "logn" (did you mean login?) (see 'oo --help')`},
+		{[]string{"logn"}, `oo has no command "logn" (did you mean login or logs?) (see 'oo --help')`},
 		{[]string{"instance", "ls", "--bogus"}, `unknown flag: --bogus (see 'oo instance ls --help')`},
 		{[]string{"instance", "ls", "extra"}, `oo instance ls takes no arguments, got "extra" (see 'oo instance ls --help')`},
 		{[]string{"env", "add", "x"}, `oo env add needs NAME and URL (see 'oo env add --help')`},
