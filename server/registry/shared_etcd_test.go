@@ -425,10 +425,21 @@ func TestSharedProberThinsLastSeenWrites(t *testing.T) {
 		snap, err := a.sh.st.Snapshot(context.Background())
 		return err == nil && len(snap.Instances) == 1 && snap.Instances[0].Rec.Status == api.StatusHealthy
 	})
-	before, probes := c.revision(t), hits.Load()
+	transitions := func() uint64 {
+		_, n, err := a.Transitions(in.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before, probes, changes := c.revision(t), hits.Load(), transitions()
 	eventually(t, 20*time.Second, "20 more probes", func() bool { return hits.Load() >= probes+20 })
-	if written := c.revision(t) - before; written > 1 {
-		t.Fatalf("%d etcd writes during 20 passing probes of a Healthy instance, want at most 1", written)
+	// A probe slower than 10 ms (half the 20 ms interval) is Degraded: on a loaded machine one
+	// may be, and each such change is rightly written at once. What must not be written is
+	// a passing probe that changes nothing.
+	changed := int64(transitions() - changes)
+	if written := c.revision(t) - before; written > 1+changed {
+		t.Fatalf("%d etcd writes during 20 probes of a Healthy instance with %d status changes, want at most %d", written, changed, 1+changed)
 	}
 	if got, _ := a.Get(in.ID); got.LastSeen == nil {
 		t.Fatal("lastSeen not kept locally")
