@@ -18,6 +18,7 @@ import (
 	"github.com/ooctl/oo/pkg/cmd/logs"
 	"github.com/ooctl/oo/pkg/cmd/server"
 	"github.com/ooctl/oo/pkg/cmd/service"
+	"github.com/ooctl/oo/pkg/cmd/top"
 	"github.com/ooctl/oo/pkg/cmd/user"
 	"github.com/ooctl/oo/pkg/cmd/version"
 	"github.com/ooctl/oo/pkg/cmdutil"
@@ -74,6 +75,7 @@ server over its HTTP API.`,
 	cmd.AddCommand(call.NewCmd(f, nil))
 	cmd.AddCommand(logs.NewCmd(f, nil))
 	cmd.AddCommand(service.NewCmd(f))
+	cmd.AddCommand(top.NewCmd(f, nil))
 	cmd.InitDefaultCompletionCmd() // now, so that the walks below reach it
 	addCompletionExamples(cmd)
 	setUsageTemplates(cmd)
