@@ -1,0 +1,257 @@
+//go:build linux
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// openPTY opens a pseudo-terminal pair with the plain syscalls (no pty library in go.mod):
+// the test holds master, oo gets slave as its stdin, stdout and stderr.
+func openPTY(t *testing.T, cols, rows uint16) (master, slave *os.File) {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no /dev/ptmx: %v", err)
+	}
+	t.Cleanup(func() { master.Close() })
+	unlock := 0
+	if err := ioctl(master, syscall.TIOCSPTLCK, unsafe.Pointer(&unlock)); err != nil {
+		t.Fatal(err)
+	}
+	var n uint32
+	if err := ioctl(master, syscall.TIOCGPTN, unsafe.Pointer(&n)); err != nil {
+		t.Fatal(err)
+	}
+	slave, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { slave.Close() })
+	ws := struct{ row, col, x, y uint16 }{rows, cols, 0, 0}
+	if err := ioctl(slave, syscall.TIOCSWINSZ, unsafe.Pointer(&ws)); err != nil {
+		t.Fatal(err)
+	}
+	return master, slave
+}
+
+func ioctl(f *os.File, req uintptr, arg unsafe.Pointer) error {
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), req, uintptr(arg)); e != 0 {
+		return e
+	}
+	return nil
+}
+
+// cooked reports whether the terminal is back in its normal mode (line editing and echo on).
+func cooked(t *testing.T, f *os.File) bool {
+	t.Helper()
+	var tio syscall.Termios
+	if err := ioctl(f, syscall.TCGETS, unsafe.Pointer(&tio)); err != nil {
+		t.Fatal(err)
+	}
+	return tio.Lflag&syscall.ICANON != 0 && tio.Lflag&syscall.ECHO != 0
+}
+
+// topServer is a real server with the account e2e-top, one instance and a few proxied requests,
+// and e pointed at it with that account's token.
+func topServer(t *testing.T) *env {
+	t.Helper()
+	e := newEnv(t).With(cliNoKeyring)
+	srv := e.StartServer()
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") }))
+	t.Cleanup(backend.Close)
+	code, tok := serverRegister(t, srv.URL, "e2e-top")
+	if code != http.StatusOK {
+		t.Fatalf("register: HTTP %d", code)
+	}
+	serverPutInstance(t, srv.URL, tok, backend.URL)
+	for range 5 {
+		rsp, err := http.Get(srv.URL + "/e2e-top/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rsp.Body.Close()
+	}
+	return e.With("OO_URL="+srv.URL, "OO_TOKEN="+tok)
+}
+
+// startTop runs `oo top` on a fresh terminal of its own (a new session, the pty as controlling
+// terminal), as a person would, and collects what it draws.
+func startTop(t *testing.T, e *env) (master, slave *os.File, screen *syncBuffer, done chan error, cmd *exec.Cmd) {
+	t.Helper()
+	master, slave = openPTY(t, 100, 20)
+	cmd = exec.Command(ooBin, "top")
+	cmd.Env = append(e.Vars, "TERM=xterm")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	// Setsid also makes oo the leader of its own process group, which checkGroup relies on.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	screen = &syncBuffer{}
+	go func() { _, _ = io.Copy(screen, master) }() // ends with EIO when the pty closes
+	done = make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		err := <-done
+		done <- err
+		checkGroup(t, cmd)
+	})
+	return master, slave, screen, done, cmd
+}
+
+func waitFor(t *testing.T, screen *syncBuffer, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(screen.String(), what); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the screen never showed %q:\n%q", what, screen.String())
+		}
+	}
+}
+
+func waitExit(t *testing.T, done chan error) int {
+	t.Helper()
+	select {
+	case err := <-done:
+		done <- err
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(10 * time.Second):
+		t.Fatal("oo top did not exit")
+	}
+	return -1
+}
+
+// On a real terminal, oo top draws the slug on the alternate screen, sorts on a key, redraws
+// when the window shrinks, and q
+// quits with exit 0 leaving the terminal as it found it (cursor shown, normal screen, cooked
+// mode); SIGTERM does the same.
+func TestTopOnARealTerminal(t *testing.T) {
+	t.Parallel()
+	e := topServer(t)
+
+	master, slave, screen, done, _ := startTop(t, e)
+	waitFor(t, screen, "e2e-top")
+	if cooked(t, slave) {
+		t.Fatal("oo top should have put the terminal in raw mode")
+	}
+	if _, err := master.Write([]byte("n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, screen, "▼SLUG")
+	// A narrower window is redrawn to fit: the title line gets cut.
+	if strings.Contains(screen.String(), "…") {
+		t.Fatal("nothing should be cut at 100 columns")
+	}
+	ws := struct{ row, col, x, y uint16 }{20, 40, 0, 0}
+	if err := ioctl(slave, syscall.TIOCSWINSZ, unsafe.Pointer(&ws)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, screen, "…")
+	if _, err := master.Write([]byte("q")); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitExit(t, done); code != 0 {
+		t.Fatalf("q: exit %d\n%q", code, screen.String())
+	}
+	waitFor(t, screen, "\x1b[?25h\x1b[?1049l")
+	if !cooked(t, slave) {
+		t.Fatal("the terminal was left in raw mode after q")
+	}
+
+	_, slave, screen, done, cmd := startTop(t, e)
+	waitFor(t, screen, "e2e-top")
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitExit(t, done); code != 0 {
+		t.Fatalf("SIGTERM: exit %d\n%q", code, screen.String())
+	}
+	waitFor(t, screen, "\x1b[?25h\x1b[?1049l")
+	if !cooked(t, slave) {
+		t.Fatal("the terminal was left in raw mode after SIGTERM")
+	}
+}
+
+// When the token stops working under it, oo top leaves the alternate screen, restores the
+// terminal, and says on one line to log in again (with OO_TOKEN: get a fresh one), exit 4.
+func TestTopTokenRevoked(t *testing.T) {
+	t.Parallel()
+	e := topServer(t)
+	var url, tok string
+	for _, kv := range e.Vars {
+		if v, ok := strings.CutPrefix(kv, "OO_URL="); ok {
+			url = v
+		}
+		if v, ok := strings.CutPrefix(kv, "OO_TOKEN="); ok {
+			tok = v
+		}
+	}
+	_, slave, screen, done, _ := startTop(t, e)
+	waitFor(t, screen, "e2e-top")
+	req, _ := http.NewRequest(http.MethodDelete, url+"/user-svc/token", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	rsp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsp.Body.Close()
+	if rsp.StatusCode/100 != 2 {
+		t.Fatalf("revoke: HTTP %d", rsp.StatusCode)
+	}
+	if code := waitExit(t, done); code != 4 {
+		t.Fatalf("revoked token: exit %d\n%q", code, screen.String())
+	}
+	waitFor(t, screen, "log in again")
+	out := screen.String()
+	after := out[strings.LastIndex(out, "\x1b[?1049l")+1:]
+	if !strings.Contains(after, "log in again") || strings.Count(after, "\n") != 1 {
+		t.Fatalf("the error should come after leaving the alternate screen:\n%q", out)
+	}
+	if !cooked(t, slave) {
+		t.Fatal("the terminal was left in raw mode after the auth error")
+	}
+}
+
+// Without a terminal the real binary refuses the live view and points at the script forms,
+// which work.
+func TestTopInAScript(t *testing.T) {
+	t.Parallel()
+	e := topServer(t)
+	cliWant(t, e.Run("", "top"), 2, "needs a terminal", "oo top -o json --once")
+	r := e.Run("", "top", "-o", "json", "--once")
+	cliWant(t, r, 0)
+	var top struct {
+		Slugs []struct {
+			Slug      string `json:"slug"`
+			Requests  int    `json:"requests"`
+			Instances int    `json:"instances"`
+		} `json:"slugs"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &top); err != nil || len(top.Slugs) != 1 ||
+		top.Slugs[0].Slug != "e2e-top" || top.Slugs[0].Requests != 5 || top.Slugs[0].Instances != 1 {
+		t.Fatalf("snapshot: %+v %v\n%s", top, err, r.Stdout)
+	}
+	r = e.Run("", "top", "--once")
+	cliWant(t, r, 0)
+	if !strings.HasPrefix(r.Stdout, "SLUG\tREQ/S\t") || !strings.Contains(r.Stdout, "e2e-top\t") {
+		t.Fatalf("table: %q", r.Stdout)
+	}
+}
