@@ -83,11 +83,14 @@ python3 -m http.server --bind 127.0.0.1 --directory "$root" "$port" >/dev/null 2
 web=$!
 
 beater=
+id=
 cleanup() {
 	trap - INT TERM EXIT
 	for p in $beater $web; do kill "$p" 2>/dev/null || true; done
-	# The heartbeat loop may have registered again under a new id.
-	id=$(cat "$root/id" 2>/dev/null || true)
+	# The heartbeat loop may have registered again under a new id, so the file wins. Without
+	# it, a signal that came while we registered (the shell runs the trap once registering
+	# has returned, before the id is written down) still leaves us the id to remove.
+	id=$(cat "$root/id" 2>/dev/null || printf '%s' "${id:-}")
 	if [ -n "$id" ]; then
 		code=$(status DELETE "/registry-svc/instance/$id")
 		n=0
