@@ -254,4 +254,38 @@ func TestTopInAScript(t *testing.T) {
 	if !strings.HasPrefix(r.Stdout, "SLUG\tREQ/S\t") || !strings.Contains(r.Stdout, "e2e-top\t") {
 		t.Fatalf("table: %q", r.Stdout)
 	}
+
+	// -o json streams a line a second until SIGTERM, which is a normal end (exit 0).
+	cmd := exec.Command(ooBin, "top", "-o", "json")
+	cmd.Env = e.Vars
+	inOwnGroup(cmd)
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		err := <-done
+		done <- err
+		checkGroup(t, cmd)
+	})
+	for deadline := time.Now().Add(15 * time.Second); strings.Count(out.String(), "\n") < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than 2 JSON lines: %q %q", out.String(), errOut.String())
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitExit(t, done); code != 0 {
+		t.Fatalf("SIGTERM on -o json: exit %d: %s", code, errOut.String())
+	}
+	for i, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if !json.Valid([]byte(line)) || !strings.Contains(line, `"e2e-top"`) {
+			t.Fatalf("line %d: %q", i, line)
+		}
+	}
 }
