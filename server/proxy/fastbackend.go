@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"io"
 	"net"
 	"os"
 	"sync"
@@ -96,7 +95,7 @@ func (fc *fconn) dial(t *registry.Target) (*bconn, error) {
 	if sc, ok := c.(syscall.Conn); ok {
 		bc.raw, _ = sc.SyscallConn()
 	}
-	if bc.raw != nil {
+	if bc.raw != nil && rawSteps {
 		bc.step = bc.rawStep
 	}
 	return bc, nil
@@ -128,44 +127,6 @@ func (bc *bconn) writeRead() (int, error) {
 		return bc.c.Read(bc.buf[bc.b1:])
 	}
 	return bc.rn, nil
-}
-
-// rawStep is writeRead's RawConn.Read callback: true ends the call, false waits for the socket
-// to be readable and calls again.
-func (bc *bconn) rawStep(fd uintptr) bool {
-	if bc.pend != nil {
-		n, err := syscall.Write(int(fd), bc.pend)
-		for err == syscall.EINTR {
-			n, err = syscall.Write(int(fd), bc.pend)
-		}
-		if n > 0 {
-			bc.pend = bc.pend[n:]
-		}
-		if err != nil && err != syscall.EAGAIN {
-			bc.pend = nil
-			bc.rerr = bc.opError("write", err)
-			return true
-		}
-		if len(bc.pend) > 0 {
-			return true // the rest by a plain Write
-		}
-		bc.pend = nil
-		return false // sent: nothing to read before the backend answers
-	}
-	n, err := syscall.Read(int(fd), bc.buf[bc.b1:])
-	for err == syscall.EINTR {
-		n, err = syscall.Read(int(fd), bc.buf[bc.b1:])
-	}
-	switch {
-	case err == syscall.EAGAIN:
-		return false
-	case err != nil:
-		bc.rerr = bc.opError("read", err)
-	case n == 0:
-		bc.rerr = io.EOF
-	}
-	bc.rn = max(n, 0)
-	return true
 }
 
 // opError is the error net.Conn would have returned for a failed system call.
