@@ -248,9 +248,7 @@ func (e *Etcd) start() error {
 	cmd := exec.Command(e.bin, e.args()...)
 	cmd.Env = etcdEnv()
 	cmd.Stdout, cmd.Stderr = logf, logf
-	// Its own group, so that Stop, Pause and the cleanup reach everything it starts; and killed
-	// with the test binary should that die without running cleanups.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
 		return err
 	}
