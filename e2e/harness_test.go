@@ -7,8 +7,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -216,6 +218,81 @@ func (p *serverProc) Stop() {
 		_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 	}
+}
+
+// newSlugEnv is a fresh environment (no keyring) with a real server holding the account slug
+// and one instance under it, a backend answering "hi"; the environment is pointed at the server
+// with that account's token (OO_URL, OO_TOKEN), as after `oo login`.
+func newSlugEnv(t *testing.T, slug string) (e *env, srv *serverProc, token string) {
+	t.Helper()
+	e = newEnv(t).With(cliNoKeyring)
+	srv = e.StartServer()
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") }))
+	t.Cleanup(backend.Close)
+	token = serverAddInstance(t, srv.URL, slug, backend.URL)
+	return e.With("OO_URL="+srv.URL, "OO_TOKEN="+token), srv, token
+}
+
+// bgProc is an oo command left running while the test talks to it (oo logs, oo top).
+type bgProc struct {
+	Cmd *exec.Cmd
+	Out *syncBuffer // its stdout (or its terminal's screen)
+	Err *syncBuffer // its stderr; nil when it shares Out's terminal
+	// done holds its exit once it has ended; whoever reads it puts it back, so it can be read
+	// again (by Wait and by the cleanup).
+	done chan error
+}
+
+// Start runs oo with args in the background, in a process group of its own, collecting its
+// output. The group is killed, and checked for leftovers, when the test ends.
+func (e *env) Start(args ...string) *bgProc {
+	e.t.Helper()
+	cmd := exec.Command(ooBin, args...)
+	cmd.Env = e.Vars
+	inOwnGroup(cmd)
+	p := &bgProc{Out: &syncBuffer{}, Err: &syncBuffer{}}
+	cmd.Stdout, cmd.Stderr = p.Out, p.Err
+	startBg(e.t, cmd, p)
+	return p
+}
+
+// startBg starts cmd, which the caller made the leader of a process group (inOwnGroup, or a
+// session of its own) and gave its stdio, as p.
+func startBg(t *testing.T, cmd *exec.Cmd, p *bgProc) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p.Cmd, p.done = cmd, make(chan error, 1)
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		p.done <- <-p.done
+		checkGroup(t, cmd)
+	})
+}
+
+// Wait returns the exit code, failing the test if the command still runs after within.
+func (p *bgProc) Wait(t *testing.T, within time.Duration) int {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(within):
+		stderr := ""
+		if p.Err != nil {
+			stderr = p.Err.String()
+		}
+		t.Fatalf("%s still running after %s\nstdout: %q\nstderr: %s", strings.Join(p.Cmd.Args, " "), within, p.Out.String(), stderr)
+	}
+	return -1
 }
 
 func freeAddr(t *testing.T) string {

@@ -25,8 +25,9 @@ func serverRegister(t *testing.T, base, slug string) (int, string) {
 	return postForToken(t, base+"/user-svc/register", map[string]string{"slug": slug, "name": slug, "password": slug + "-password"})
 }
 
-// serverAddInstance registers a new account slug and puts instanceURL in the registry under it.
-func serverAddInstance(t *testing.T, base, slug, instanceURL string) {
+// serverAddInstance registers a new account slug and puts instanceURL in the registry under it;
+// it returns the account's token.
+func serverAddInstance(t *testing.T, base, slug, instanceURL string) string {
 	t.Helper()
 	code, tok := serverRegister(t, base, slug)
 	if code != http.StatusOK {
@@ -42,6 +43,7 @@ func serverAddInstance(t *testing.T, base, slug, instanceURL string) {
 	if rsp.StatusCode != http.StatusCreated {
 		t.Fatalf("register instance %s: HTTP %d", instanceURL, rsp.StatusCode)
 	}
+	return tok
 }
 
 func postForToken(t *testing.T, url string, req map[string]string) (int, string) {

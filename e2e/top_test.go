@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -65,17 +64,9 @@ func cooked(t *testing.T, f *os.File) bool {
 
 // topServer is a real server with the account e2e-top, one instance and a few proxied requests,
 // and e pointed at it with that account's token.
-func topServer(t *testing.T) *env {
+func topServer(t *testing.T) (e *env, srv *serverProc, token string) {
 	t.Helper()
-	e := newEnv(t).With(cliNoKeyring)
-	srv := e.StartServer()
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") }))
-	t.Cleanup(backend.Close)
-	code, tok := serverRegister(t, srv.URL, "e2e-top")
-	if code != http.StatusOK {
-		t.Fatalf("register: HTTP %d", code)
-	}
-	serverPutInstance(t, srv.URL, tok, backend.URL)
+	e, srv, token = newSlugEnv(t, "e2e-top")
 	for range 5 {
 		rsp, err := http.Get(srv.URL + "/e2e-top/x")
 		if err != nil {
@@ -83,33 +74,23 @@ func topServer(t *testing.T) *env {
 		}
 		rsp.Body.Close()
 	}
-	return e.With("OO_URL="+srv.URL, "OO_TOKEN="+tok)
+	return e, srv, token
 }
 
 // startTop runs `oo top` on a fresh terminal of its own (a new session, the pty as controlling
-// terminal), as a person would, and collects what it draws.
-func startTop(t *testing.T, e *env) (master, slave *os.File, screen *syncBuffer, done chan error, cmd *exec.Cmd) {
+// terminal), as a person would; p.Out collects what it draws.
+func startTop(t *testing.T, e *env) (master, slave *os.File, p *bgProc) {
 	t.Helper()
 	master, slave = openPTY(t, 100, 20)
-	cmd = exec.Command(ooBin, "top")
+	cmd := exec.Command(ooBin, "top")
 	cmd.Env = append(e.Vars, "TERM=xterm")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	// Setsid also makes oo the leader of its own process group, which checkGroup relies on.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	screen = &syncBuffer{}
-	go func() { _, _ = io.Copy(screen, master) }() // ends with EIO when the pty closes
-	done = make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		err := <-done
-		done <- err
-		checkGroup(t, cmd)
-	})
-	return master, slave, screen, done, cmd
+	p = &bgProc{Out: &syncBuffer{}}
+	startBg(t, cmd, p)
+	go func() { _, _ = io.Copy(p.Out, master) }() // ends with EIO when the pty closes
+	return master, slave, p
 }
 
 func waitFor(t *testing.T, screen *syncBuffer, what string) {
@@ -121,70 +102,52 @@ func waitFor(t *testing.T, screen *syncBuffer, what string) {
 	}
 }
 
-func waitExit(t *testing.T, done chan error) int {
-	t.Helper()
-	select {
-	case err := <-done:
-		done <- err
-		if ee, ok := err.(*exec.ExitError); ok {
-			return ee.ExitCode()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return 0
-	case <-time.After(10 * time.Second):
-		t.Fatal("oo top did not exit")
-	}
-	return -1
-}
-
 // On a real terminal, oo top draws the slug on the alternate screen, sorts on a key, redraws
 // when the window shrinks, and q
 // quits with exit 0 leaving the terminal as it found it (cursor shown, normal screen, cooked
 // mode); SIGTERM does the same.
 func TestTopOnARealTerminal(t *testing.T) {
 	t.Parallel()
-	e := topServer(t)
+	e, _, _ := topServer(t)
 
-	master, slave, screen, done, _ := startTop(t, e)
-	waitFor(t, screen, "e2e-top")
+	master, slave, p := startTop(t, e)
+	waitFor(t, p.Out, "e2e-top")
 	if cooked(t, slave) {
 		t.Fatal("oo top should have put the terminal in raw mode")
 	}
 	if _, err := master.Write([]byte("n")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, screen, "▼SLUG")
+	waitFor(t, p.Out, "▼SLUG")
 	// A narrower window is redrawn to fit: the title line gets cut.
-	if strings.Contains(screen.String(), "…") {
+	if strings.Contains(p.Out.String(), "…") {
 		t.Fatal("nothing should be cut at 100 columns")
 	}
 	ws := struct{ row, col, x, y uint16 }{20, 40, 0, 0}
 	if err := ioctl(slave, syscall.TIOCSWINSZ, unsafe.Pointer(&ws)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, screen, "…")
+	waitFor(t, p.Out, "…")
 	if _, err := master.Write([]byte("q")); err != nil {
 		t.Fatal(err)
 	}
-	if code := waitExit(t, done); code != 0 {
-		t.Fatalf("q: exit %d\n%q", code, screen.String())
+	if code := p.Wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("q: exit %d\n%q", code, p.Out.String())
 	}
-	waitFor(t, screen, "\x1b[?25h\x1b[?1049l")
+	waitFor(t, p.Out, "\x1b[?25h\x1b[?1049l")
 	if !cooked(t, slave) {
 		t.Fatal("the terminal was left in raw mode after q")
 	}
 
-	_, slave, screen, done, cmd := startTop(t, e)
-	waitFor(t, screen, "e2e-top")
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	_, slave, p = startTop(t, e)
+	waitFor(t, p.Out, "e2e-top")
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if code := waitExit(t, done); code != 0 {
-		t.Fatalf("SIGTERM: exit %d\n%q", code, screen.String())
+	if code := p.Wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("SIGTERM: exit %d\n%q", code, p.Out.String())
 	}
-	waitFor(t, screen, "\x1b[?25h\x1b[?1049l")
+	waitFor(t, p.Out, "\x1b[?25h\x1b[?1049l")
 	if !cooked(t, slave) {
 		t.Fatal("the terminal was left in raw mode after SIGTERM")
 	}
@@ -194,19 +157,10 @@ func TestTopOnARealTerminal(t *testing.T) {
 // terminal, and says on one line to log in again (with OO_TOKEN: get a fresh one), exit 4.
 func TestTopTokenRevoked(t *testing.T) {
 	t.Parallel()
-	e := topServer(t)
-	var url, tok string
-	for _, kv := range e.Vars {
-		if v, ok := strings.CutPrefix(kv, "OO_URL="); ok {
-			url = v
-		}
-		if v, ok := strings.CutPrefix(kv, "OO_TOKEN="); ok {
-			tok = v
-		}
-	}
-	_, slave, screen, done, _ := startTop(t, e)
-	waitFor(t, screen, "e2e-top")
-	req, _ := http.NewRequest(http.MethodDelete, url+"/user-svc/token", nil)
+	e, srv, tok := topServer(t)
+	_, slave, p := startTop(t, e)
+	waitFor(t, p.Out, "e2e-top")
+	req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/user-svc/token", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	rsp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -216,11 +170,11 @@ func TestTopTokenRevoked(t *testing.T) {
 	if rsp.StatusCode/100 != 2 {
 		t.Fatalf("revoke: HTTP %d", rsp.StatusCode)
 	}
-	if code := waitExit(t, done); code != 4 {
-		t.Fatalf("revoked token: exit %d\n%q", code, screen.String())
+	if code := p.Wait(t, 10*time.Second); code != 4 {
+		t.Fatalf("revoked token: exit %d\n%q", code, p.Out.String())
 	}
-	waitFor(t, screen, "log in again")
-	out := screen.String()
+	waitFor(t, p.Out, "log in again")
+	out := p.Out.String()
 	after := out[strings.LastIndex(out, "\x1b[?1049l")+1:]
 	if !strings.Contains(after, "log in again") || strings.Count(after, "\n") != 1 {
 		t.Fatalf("the error should come after leaving the alternate screen:\n%q", out)
@@ -234,7 +188,7 @@ func TestTopTokenRevoked(t *testing.T) {
 // which work.
 func TestTopInAScript(t *testing.T) {
 	t.Parallel()
-	e := topServer(t)
+	e, _, _ := topServer(t)
 	cliWant(t, e.Run("", "top"), 2, "needs a terminal", "oo top -o json --once")
 	r := e.Run("", "top", "-o", "json", "--once")
 	cliWant(t, r, 0)
@@ -256,34 +210,19 @@ func TestTopInAScript(t *testing.T) {
 	}
 
 	// -o json streams a line a second until SIGTERM, which is a normal end (exit 0).
-	cmd := exec.Command(ooBin, "top", "-o", "json")
-	cmd.Env = e.Vars
-	inOwnGroup(cmd)
-	out, errOut := &syncBuffer{}, &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		err := <-done
-		done <- err
-		checkGroup(t, cmd)
-	})
-	for deadline := time.Now().Add(15 * time.Second); strings.Count(out.String(), "\n") < 2; time.Sleep(50 * time.Millisecond) {
+	p := e.Start("top", "-o", "json")
+	for deadline := time.Now().Add(15 * time.Second); strings.Count(p.Out.String(), "\n") < 2; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("fewer than 2 JSON lines: %q %q", out.String(), errOut.String())
+			t.Fatalf("fewer than 2 JSON lines: %q %q", p.Out.String(), p.Err.String())
 		}
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if code := waitExit(t, done); code != 0 {
-		t.Fatalf("SIGTERM on -o json: exit %d: %s", code, errOut.String())
+	if code := p.Wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("SIGTERM on -o json: exit %d: %s", code, p.Err.String())
 	}
-	for i, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+	for i, line := range strings.Split(strings.TrimSpace(p.Out.String()), "\n") {
 		if !json.Valid([]byte(line)) || !strings.Contains(line, `"e2e-top"`) {
 			t.Fatalf("line %d: %q", i, line)
 		}
