@@ -9,13 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/ooctl/oo/internal/growtest"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server"
 	"github.com/ooctl/oo/server/servertest"
@@ -32,64 +31,46 @@ import (
 //
 //	go test ./server/httpapi -run XXX -bench RegisterHTTPGrown -benchtime 1000x -benchmem
 func BenchmarkRegisterHTTPGrown(b *testing.B) {
-	const clients = 32
-	for _, many := range []bool{false, true} {
-		for _, held := range []int{0, 9000} {
-			b.Run(fmt.Sprintf("slugs=%s/held=%d", map[bool]string{false: "1", true: "N"}[many], held), func(b *testing.B) {
-				base := benchServer(b)
-				hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
-				defer hc.CloseIdleConnections()
-				token := benchLogin(b, hc, base, api.PathLogin, api.LoginRequest{Slug: "admin", Password: servertest.AdminPassword})
-				if !many {
-					token = benchLogin(b, hc, base, api.PathRegister, api.RegisterRequest{Slug: "load-svc", Name: "load", Password: "load-svc-password-1234"})
+	growtest.Run(b, func(b *testing.B, many bool, held int) {
+		base := benchServer(b)
+		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: growtest.Clients}}
+		defer hc.CloseIdleConnections()
+		token := benchLogin(b, hc, base, api.PathLogin, api.LoginRequest{Slug: "admin", Password: servertest.AdminPassword})
+		if !many {
+			token = benchLogin(b, hc, base, api.PathRegister, api.RegisterRequest{Slug: "load-svc", Name: "load", Password: "load-svc-password-1234"})
+		}
+		body := func(i int) []byte {
+			s := `{"url":"` + growtest.URL(i) + `"`
+			if many {
+				s += `,"slug":"` + growtest.Slug(i) + `"`
+			}
+			return []byte(s + "}")
+		}
+		register := func(from, to int) {
+			bodies := make([][]byte, to-from)
+			for i := range bodies {
+				bodies[i] = body(from + i)
+			}
+			growtest.Register(b, from, to, func(i int) error {
+				req, _ := http.NewRequest(http.MethodPut, base+api.PathInstance, bytes.NewReader(bodies[i-from]))
+				req.Header.Set("Authorization", "Bearer "+token)
+				rsp, err := hc.Do(req)
+				if err != nil {
+					return err
 				}
-				body := func(i int) []byte {
-					s := fmt.Sprintf(`{"url":"http://127.%d.%d.%d:%d"`, 1+i/62500, i/250%250, i%250+1, 10000+i%7)
-					if many {
-						s += fmt.Sprintf(`,"slug":"svc-%d"`, i)
-					}
-					return []byte(s + "}")
+				io.Copy(io.Discard, rsp.Body)
+				rsp.Body.Close()
+				if rsp.StatusCode != http.StatusCreated {
+					return fmt.Errorf("registration %d: HTTP %d", i, rsp.StatusCode)
 				}
-				register := func(from, to int) {
-					bodies := make([][]byte, to-from)
-					for i := range bodies {
-						bodies[i] = body(from + i)
-					}
-					var next atomic.Int64
-					next.Store(int64(from))
-					var wg sync.WaitGroup
-					for range clients {
-						wg.Go(func() {
-							for {
-								i := int(next.Add(1)) - 1
-								if i >= to {
-									return
-								}
-								req, _ := http.NewRequest(http.MethodPut, base+api.PathInstance, bytes.NewReader(bodies[i-from]))
-								req.Header.Set("Authorization", "Bearer "+token)
-								rsp, err := hc.Do(req)
-								if err != nil {
-									b.Error(err)
-									return
-								}
-								io.Copy(io.Discard, rsp.Body)
-								rsp.Body.Close()
-								if rsp.StatusCode != http.StatusCreated {
-									b.Errorf("registration %d: HTTP %d", i, rsp.StatusCode)
-									return
-								}
-							}
-						})
-					}
-					wg.Wait()
-				}
-				register(0, held)
-				b.ReportAllocs()
-				b.ResetTimer()
-				register(held, held+b.N)
+				return nil
 			})
 		}
-	}
+		register(0, held)
+		b.ReportAllocs()
+		b.ResetTimer()
+		register(held, held+b.N)
+	})
 }
 
 // benchServer runs a server on loopback until the benchmark ends and returns its base URL.

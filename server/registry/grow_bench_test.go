@@ -7,10 +7,9 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
+	"github.com/ooctl/oo/internal/growtest"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server/store/bolt"
 )
@@ -23,77 +22,54 @@ import (
 //
 //	go test ./server/registry -run XXX -bench RegisterGrown -benchtime 1000x -benchmem
 func BenchmarkRegisterGrown(b *testing.B) {
-	const clients = 32
-	for _, many := range []bool{false, true} {
-		for _, held := range []int{0, 9000} {
-			b.Run(fmt.Sprintf("slugs=%s/held=%d", map[bool]string{false: "1", true: "N"}[many], held), func(b *testing.B) {
-				st, err := bolt.Open(filepath.Join(b.TempDir(), "oo.db"), bolt.Options{})
-				if err != nil {
-					b.Fatal(err)
+	growtest.Run(b, func(b *testing.B, many bool, held int) {
+		st, err := bolt.Open(filepath.Join(b.TempDir(), "oo.db"), bolt.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+		r, err := New(st, Options{ProbeInterval: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer r.Close()
+		// reqs[k] is registration from+k, built before the timed part.
+		reqs := func(from, to int) []api.RegisterInstanceRequest {
+			out := make([]api.RegisterInstanceRequest, to-from)
+			for k := range out {
+				out[k] = api.RegisterInstanceRequest{URL: growtest.URL(from + k)}
+				if many {
+					out[k].Slug = growtest.Slug(from + k)
 				}
-				defer st.Close()
-				r, err := New(st, Options{ProbeInterval: -1})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer r.Close()
-				req := func(i int) api.RegisterInstanceRequest {
-					rq := api.RegisterInstanceRequest{URL: fmt.Sprintf("http://127.%d.%d.%d:%d", 1+i/62500, i/250%250, i%250+1, 10000+i%7)}
-					if many {
-						rq.Slug = fmt.Sprintf("svc-%d", i)
-					}
-					return rq
-				}
-				// register i in [from, to) from clients goroutines.
-				register := func(from, to int, reqs []api.RegisterInstanceRequest) {
-					var next atomic.Int64
-					next.Store(int64(from))
-					var wg sync.WaitGroup
-					for range clients {
-						wg.Go(func() {
-							for {
-								i := int(next.Add(1)) - 1
-								if i >= to {
-									return
-								}
-								if _, err := r.Register(admin, reqs[i-from]); err != nil {
-									b.Error(err)
-									return
-								}
-							}
-						})
-					}
-					wg.Wait()
-				}
-				pre := make([]api.RegisterInstanceRequest, held)
-				for i := range pre {
-					pre[i] = req(i)
-				}
-				register(0, held, pre)
-				reqs := make([]api.RegisterInstanceRequest, b.N)
-				for i := range reqs {
-					reqs[i] = req(held + i)
-				}
-				b.ReportAllocs()
-				profile(b, "before")
-				wrote, writes := procIO()
-				stopCPU := cpuProfile(b)
-				b.ResetTimer()
-				register(held, held+b.N, reqs)
-				b.StopTimer()
-				stopCPU()
-				if wrote2, writes2 := procIO(); wrote >= 0 && wrote2 >= 0 {
-					// What the commits wrote: pages dirtied per registration.
-					b.ReportMetric(float64(wrote2-wrote)/float64(b.N), "wbytes/op")
-					b.ReportMetric(float64(writes2-writes)/float64(b.N), "writes/op")
-				}
-				profile(b, "after")
-				if got := len(r.List(Filter{})); got != held+b.N {
-					b.Fatalf("%d instances registered, want %d", got, held+b.N)
-				}
+			}
+			return out
+		}
+		register := func(from, to int, reqs []api.RegisterInstanceRequest) {
+			growtest.Register(b, from, to, func(i int) error {
+				_, err := r.Register(admin, reqs[i-from])
+				return err
 			})
 		}
-	}
+		register(0, held, reqs(0, held))
+		timed := reqs(held, held+b.N)
+		b.ReportAllocs()
+		profile(b, "before")
+		wrote, writes := procIO()
+		stopCPU := cpuProfile(b)
+		b.ResetTimer()
+		register(held, held+b.N, timed)
+		b.StopTimer()
+		stopCPU()
+		if wrote2, writes2 := procIO(); wrote >= 0 && wrote2 >= 0 {
+			// What the commits wrote: pages dirtied per registration.
+			b.ReportMetric(float64(wrote2-wrote)/float64(b.N), "wbytes/op")
+			b.ReportMetric(float64(writes2-writes)/float64(b.N), "writes/op")
+		}
+		profile(b, "after")
+		if got := len(r.List(Filter{})); got != held+b.N {
+			b.Fatalf("%d instances registered, want %d", got, held+b.N)
+		}
+	})
 }
 
 // profile writes the allocations so far to $OO_BENCH_ALLOCS/allocs-NAME-WHEN.pprof when that is
