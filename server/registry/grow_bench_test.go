@@ -11,7 +11,6 @@ import (
 
 	"github.com/ooctl/oo/internal/growtest"
 	"github.com/ooctl/oo/pkg/api"
-	"github.com/ooctl/oo/server/store/bolt"
 )
 
 // BenchmarkRegisterGrown registers b.N more instances, from 32 goroutines as the HTTP load
@@ -23,16 +22,7 @@ import (
 //	go test ./server/registry -run XXX -bench RegisterGrown -benchtime 1000x -benchmem
 func BenchmarkRegisterGrown(b *testing.B) {
 	growtest.Run(b, func(b *testing.B, many bool, held int) {
-		st, err := bolt.Open(filepath.Join(b.TempDir(), "oo.db"), bolt.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer st.Close()
-		r, err := New(st, Options{ProbeInterval: -1})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer r.Close()
+		r, _ := newReg(b, Options{})
 		// reqs[k] is registration from+k, built before the timed part.
 		reqs := func(from, to int) []api.RegisterInstanceRequest {
 			out := make([]api.RegisterInstanceRequest, to-from)

@@ -2,12 +2,10 @@ package registry
 
 import (
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/ooctl/oo/pkg/api"
-	"github.com/ooctl/oo/server/store/bolt"
 )
 
 // BenchmarkList lists 10 000 instances: whole (what an upstream client asks for), and page by
@@ -15,16 +13,7 @@ import (
 // index instead of sorting the registry once per page.
 func BenchmarkList(b *testing.B) {
 	const n = 10000
-	st, err := bolt.Open(filepath.Join(b.TempDir(), "oo.db"), bolt.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	r, err := New(st, Options{ProbeInterval: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
+	r, _ := newReg(b, Options{})
 	var wg sync.WaitGroup
 	for c := range 32 {
 		wg.Go(func() {

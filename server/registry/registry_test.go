@@ -24,7 +24,7 @@ var (
 	admin = auth.Principal{UserID: "usr_admin", Slug: "admin", Roles: []string{api.RoleUser, api.RoleAdmin}}
 )
 
-func openStore(t *testing.T, dir string) *bolt.Store {
+func openStore(t testing.TB, dir string) *bolt.Store {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(dir, "oo.db"), bolt.Options{})
 	if err != nil {
@@ -35,7 +35,7 @@ func openStore(t *testing.T, dir string) *bolt.Store {
 
 // newReg makes a registry on a real store in a temp dir. Probing is off unless opts says
 // otherwise, so tests that do not care about health are not racing probes.
-func newReg(t *testing.T, opts Options) (*Registry, *bolt.Store) {
+func newReg(t testing.TB, opts Options) (*Registry, *bolt.Store) {
 	t.Helper()
 	st := openStore(t, t.TempDir())
 	if opts.ProbeInterval == 0 {
