@@ -46,8 +46,8 @@ was registered, the requests the proxy sent it and how many failed (5xx or a fai
 connection; since the server started), and its last status changes with their times and
 reasons (the last 8 this server saw since it started; in a cluster the prober replica knows
 the reasons, and each replica counts the requests it proxied).`,
-		Example: `  oo instance describe inst_eHFTNvAlk9
-  oo instance describe inst_eHFTNvAlk9 -o json | jq '.transitions[-1]'`,
+		Example: `  oo instance describe inst_VcXqXrj1IIj6sEN50
+  oo instance describe inst_VcXqXrj1IIj6sEN50 -o json | jq '.transitions[-1]'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.ID, o.Ctx = args[0], cmd.Context()

@@ -15,8 +15,8 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 		Short:   "List, describe and remove registered service instances",
 		Example: `  oo instance ls
   oo instance ls --slug skeleton-svc -o json
-  oo instance describe inst_eHFTNvAlk9
-  oo instance rm inst_eHFTNvAlk9`,
+  oo instance describe inst_VcXqXrj1IIj6sEN50
+  oo instance rm inst_VcXqXrj1IIj6sEN50`,
 	}
 	cmd.AddCommand(NewCmdLs(f, nil), NewCmdDescribe(f, nil), NewCmdRm(f, nil))
 	return cmd

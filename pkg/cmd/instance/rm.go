@@ -24,7 +24,7 @@ func NewCmdRm(f *cmdutil.Factory, runF func(*RmOptions) error) *cobra.Command {
 		Long: `Remove each instance by id. Every id is tried and reported on its own line; the exit code
 is non-zero if any failed (the code of the first failure). A running service that heartbeats
 or re-registers will come back: stop it first.`,
-		Example: `  oo instance rm inst_eHFTNvAlk9
+		Example: `  oo instance rm inst_VcXqXrj1IIj6sEN50
   oo instance ls --slug old-svc -o json | jq -r '.instances[].id' | xargs oo instance rm`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
