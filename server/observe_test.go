@@ -84,7 +84,7 @@ func registerInstance(t *testing.T, s *servertest.Server, token, url string) str
 
 func TestMetricsExposeRegistryUsersAndStore(t *testing.T) {
 	s := servertest.Start(t, func(c *server.Config) {
-		c.ProbeInterval = 50 * time.Millisecond
+		c.ProbeInterval = 500 * time.Millisecond
 		c.LoginFailures = 1
 	})
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
@@ -220,7 +220,7 @@ func TestMetricsModeIsValidated(t *testing.T) {
 }
 
 func TestServerStatus(t *testing.T) {
-	s := servertest.Start(t, func(c *server.Config) { c.ProbeInterval = 50 * time.Millisecond; c.Version = "v1.2.3" })
+	s := servertest.Start(t, func(c *server.Config) { c.ProbeInterval = 500 * time.Millisecond; c.Version = "v1.2.3" })
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer backend.Close()
 	token := s.Register(t, "alice", "alice-password")
@@ -241,7 +241,7 @@ func TestServerStatus(t *testing.T) {
 	if st.Instances[api.StatusHealthy] != 1 || len(st.Instances) != len(api.Statuses) {
 		t.Errorf("instances by status %v, want every status and one Healthy", st.Instances)
 	}
-	if !st.Probing.Enabled || !st.Probing.Here || st.Probing.IntervalSeconds != 0.05 {
+	if !st.Probing.Enabled || !st.Probing.Here || st.Probing.IntervalSeconds != 0.5 {
 		t.Errorf("probing %+v", st.Probing)
 	}
 }

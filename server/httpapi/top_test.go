@@ -16,13 +16,14 @@ import (
 	"github.com/ooctl/oo/server/servertest"
 )
 
-// topServer runs a server probing every 100 ms with two accounts, each with one backend
+// topServer runs a server probing every 500 ms (a probe is Degraded only past 250 ms, which a
+// loaded machine does not reach) with two accounts, each with one backend
 // registered and Healthy: "busy-svc" answers 500 on paths ending in /fail and 200 "ok" elsewhere, "idle-svc" is
 // never called. It returns the server and the two accounts' tokens.
 func topServer(t *testing.T, mutate ...func(*server.Config)) (s *servertest.Server, busy, idle string) {
 	t.Helper()
 	s = servertest.Start(t, append([]func(*server.Config){pathMode(t), func(c *server.Config) {
-		c.ProbeInterval = 100 * time.Millisecond
+		c.ProbeInterval = 500 * time.Millisecond
 	}}, mutate...)...)
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/fail") {

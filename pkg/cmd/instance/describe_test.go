@@ -18,7 +18,9 @@ import (
 
 func TestDescribeShowsWhyAndTransitions(t *testing.T) {
 	t.Parallel()
-	srv := servertest.Start(t, func(c *server.Config) { c.ProbeInterval = 50 * time.Millisecond })
+	// A probe slower than half the interval is Degraded: at 50 ms a loaded CI machine made the
+	// first probe Degraded and the transitions one longer than the test expects.
+	srv := servertest.Start(t, func(c *server.Config) { c.ProbeInterval = 500 * time.Millisecond })
 	h := cmdtest.New(t, srv.URL)
 	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/describe-svc/fail" {

@@ -18,7 +18,7 @@ import (
 )
 
 func TestServerStatusRun(t *testing.T) {
-	srv := servertest.Start(t, func(c *server.Config) { c.ProbeInterval = 50 * time.Millisecond; c.Version = "v9.9.9" })
+	srv := servertest.Start(t, func(c *server.Config) { c.ProbeInterval = 500 * time.Millisecond; c.Version = "v9.9.9" })
 	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer svc.Close()
 	tok := srv.Register(t, "status-svc", "status-password-1")
@@ -55,7 +55,7 @@ func TestServerStatusRun(t *testing.T) {
 		"Accounts:  2\n",
 		"Slugs:     1\n",
 		"Instances: 2 (1 Healthy, 1 Unknown)\n",
-		"Probing:   every 50ms, by this server\n",
+		"Probing:   every 500ms, by this server\n",
 		"Metrics:   local\n",
 	} {
 		if !strings.Contains(out.String(), want) {
