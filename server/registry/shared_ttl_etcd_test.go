@@ -27,12 +27,15 @@ func TestSharedThinnedBeatsDoNotLapseEarlyElsewhere(t *testing.T) {
 	})
 	// Beats on b until just under a third of the TTL after the stored one: thinned, only kept
 	// on b.
-	b.mu.Lock()
-	stored := b.byID[in.ID].storedBeat
-	b.unlock()
-	if stored.IsZero() {
-		t.Fatal("the first beat is not stored")
-	}
+	// a may see Healthy from the status write before b's beat batch commits and b notes the
+	// stored beat, so that is awaited too.
+	var stored time.Time
+	eventually(t, 10*time.Second, "b stores the first beat", func() bool {
+		b.mu.Lock()
+		stored = b.byID[in.ID].storedBeat
+		b.unlock()
+		return !stored.IsZero()
+	})
 	var last time.Time
 	for end := stored.Add(ttl/3 - 100*time.Millisecond); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 		last = time.Now()
