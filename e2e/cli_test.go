@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ooctl/oo/internal/keyringtest"
+	"github.com/ooctl/oo/internal/proctest"
 )
 
 // cliNoKeyring is a D-Bus address that fails at once: the binary sees "no keyring" instead of
@@ -308,7 +309,7 @@ func TestCLIWatchStopsOnSignal(t *testing.T) {
 	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
 		cmd := exec.Command("sh", "-c", `trap "" INT; exec "$OO" instance ls --watch --interval 200ms`)
 		cmd.Env = append(e.Vars, "OO="+ooBin)
-		out := &syncBuffer{}
+		out := &proctest.Output{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -72,7 +72,7 @@ func (c *cluster) launch() *serverProc {
 		"--log-level", "debug"}, c.args...)
 	cmd := exec.Command(ooBin, args...)
 	cmd.Env = c.env.Vars
-	log := &syncBuffer{}
+	log := &proctest.Output{}
 	cmd.Stdout, cmd.Stderr = log, log
 	inOwnGroup(cmd)
 	if err := cmd.Start(); err != nil {

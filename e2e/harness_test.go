@@ -18,7 +18,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -135,26 +134,7 @@ type serverProc struct {
 	URL  string
 	Addr string
 	Cmd  *exec.Cmd
-	Log  *syncBuffer
-}
-
-// syncBuffer is the server's output: written by exec's copying goroutine while the test reads
-// it, so it needs its own lock.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	Log  *proctest.Output
 }
 
 // StartServer runs `oo server start` on a loopback port of the kernel's choosing (--addr
@@ -166,7 +146,7 @@ func (e *env) StartServer(extraArgs ...string) *serverProc {
 	args := append([]string{"server", "start", "--addr", "127.0.0.1:0"}, extraArgs...)
 	cmd := exec.Command(ooBin, args...)
 	cmd.Env = e.Vars
-	log := &syncBuffer{}
+	log := &proctest.Output{}
 	cmd.Stdout, cmd.Stderr = log, log
 	inOwnGroup(cmd)
 	if err := cmd.Start(); err != nil {
@@ -236,8 +216,8 @@ func newSlugEnv(t *testing.T, slug string) (e *env, srv *serverProc, token strin
 // bgProc is an oo command left running while the test talks to it (oo logs, oo top).
 type bgProc struct {
 	Cmd *exec.Cmd
-	Out *syncBuffer // its stdout (or its terminal's screen)
-	Err *syncBuffer // its stderr; nil when it shares Out's terminal
+	Out *proctest.Output // its stdout (or its terminal's screen)
+	Err *proctest.Output // its stderr; nil when it shares Out's terminal
 	// done holds its exit once it has ended; whoever reads it puts it back, so it can be read
 	// again (by Wait and by the cleanup).
 	done chan error
@@ -250,7 +230,7 @@ func (e *env) Start(args ...string) *bgProc {
 	cmd := exec.Command(ooBin, args...)
 	cmd.Env = e.Vars
 	inOwnGroup(cmd)
-	p := &bgProc{Out: &syncBuffer{}, Err: &syncBuffer{}}
+	p := &bgProc{Out: &proctest.Output{}, Err: &proctest.Output{}}
 	cmd.Stdout, cmd.Stderr = p.Out, p.Err
 	startBg(e.t, cmd, p)
 	return p

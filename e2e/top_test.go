@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/ooctl/oo/internal/proctest"
 )
 
 // openPTY opens a pseudo-terminal pair with the plain syscalls (no pty library in go.mod):
@@ -87,13 +89,13 @@ func startTop(t *testing.T, e *env) (master, slave *os.File, p *bgProc) {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	// Setsid also makes oo the leader of its own process group, which checkGroup relies on.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	p = &bgProc{Out: &syncBuffer{}}
+	p = &bgProc{Out: &proctest.Output{}}
 	startBg(t, cmd, p)
 	go func() { _, _ = io.Copy(p.Out, master) }() // ends with EIO when the pty closes
 	return master, slave, p
 }
 
-func waitFor(t *testing.T, screen *syncBuffer, what string) {
+func waitFor(t *testing.T, screen *proctest.Output, what string) {
 	t.Helper()
 	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(screen.String(), what); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ooctl/oo/internal/proctest"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/pkg/client"
 	"github.com/ooctl/oo/pkg/iostreams"
@@ -42,7 +43,7 @@ func TestWatchPipedIgnoresHeartbeatTimes(t *testing.T) {
 
 	for _, output := range []string{"", "json"} {
 		ios, _, _, _ := iostreams.Test()
-		out := &syncBuffer{}
+		out := &proctest.Output{}
 		ios.Out = out
 		o := &LsOptions{Deps: watchFactory(t, srv, ios).Deps(), watch: true, interval: 100 * time.Millisecond, output: output, snapshots: 12}
 		before := beats.Load()

@@ -1,17 +1,16 @@
 package instance
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ooctl/oo/internal/credstore"
+	"github.com/ooctl/oo/internal/proctest"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/pkg/cmdutil"
 	"github.com/ooctl/oo/pkg/iostreams"
@@ -23,24 +22,6 @@ func watchFactory(t *testing.T, srv *servertest.Server, ios *iostreams.IOStreams
 	vars := map[string]string{"OO_URL": srv.URL, "OO_TOKEN": srv.AdminToken(t)}
 	return &cmdutil.Factory{IOStreams: ios, ConfigPath: filepath.Join(t.TempDir(), "config.json"),
 		Keyring: credstore.NewMemory(), Getenv: func(k string) string { return vars[k] }, Now: time.Now}
-}
-
-// syncBuffer is written by the watch goroutine while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func register(t *testing.T, srv *servertest.Server, token, url string) {
@@ -55,7 +36,7 @@ func TestWatchPipedPrintsChangedSnapshots(t *testing.T) {
 	srv := servertest.Start(t)
 	tok := srv.Register(t, "watch-svc", "watch-password-1")
 	ios, _, _, _ := iostreams.Test()
-	out := &syncBuffer{}
+	out := &proctest.Output{}
 	ios.Out = out
 	f := watchFactory(t, srv, ios)
 	o := &LsOptions{Deps: f.Deps(), watch: true, interval: 100 * time.Millisecond, output: "json", snapshots: 40}

@@ -1,7 +1,6 @@
 package logs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,35 +9,17 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ooctl/oo/internal/credstore"
+	"github.com/ooctl/oo/internal/proctest"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/pkg/cmdutil"
 	"github.com/ooctl/oo/pkg/iostreams"
 	"github.com/ooctl/oo/server"
 	"github.com/ooctl/oo/server/servertest"
 )
-
-// syncBuffer is written by the command's goroutine while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // fixture is a server with slug "tail-svc" served by a backend, and a logged-in owner.
 type fixture struct {
@@ -78,7 +59,7 @@ func (fx *fixture) get(t *testing.T, path string) string {
 
 // follow runs `oo logs` (run, with options o) against fx as token's owner, in the background.
 type follow struct {
-	out, errOut *syncBuffer
+	out, errOut *proctest.Output
 	cancel      context.CancelFunc
 	done        chan error
 }
@@ -86,7 +67,7 @@ type follow struct {
 func (fx *fixture) follow(t *testing.T, token string, out io.Writer, tty bool, set func(*Options)) *follow {
 	t.Helper()
 	ios, _, _, _ := iostreams.Test()
-	fw := &follow{out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan error, 1)}
+	fw := &follow{out: &proctest.Output{}, errOut: &proctest.Output{}, done: make(chan error, 1)}
 	ios.Out, ios.ErrOut = fw.out, fw.errOut
 	if out != nil {
 		ios.Out = out
@@ -243,7 +224,7 @@ func TestLogsServerGoesAway(t *testing.T) {
 // gate is a terminal that stops taking output until it is opened.
 type gate struct {
 	open chan struct{}
-	out  *syncBuffer
+	out  *proctest.Output
 }
 
 func (g *gate) Write(p []byte) (int, error) {
@@ -256,7 +237,7 @@ func (g *gate) Write(p []byte) (int, error) {
 func TestLogsWarnsOfDroppedRequests(t *testing.T) {
 	t.Parallel()
 	fx := newFixture(t)
-	g := &gate{open: make(chan struct{}), out: &syncBuffer{}}
+	g := &gate{open: make(chan struct{}), out: &proctest.Output{}}
 	fw := fx.follow(t, fx.token, g, true, nil)
 	await(t, "connected", func() bool { return strings.Contains(fw.errOut.String(), "Following") }, nil)
 	// The first event blocks the printer; from then on nothing is read from the stream.

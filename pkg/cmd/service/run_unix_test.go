@@ -3,15 +3,14 @@
 package service_test
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ooctl/oo/internal/proctest"
 	"github.com/ooctl/oo/pkg/client"
 	"github.com/ooctl/oo/pkg/cmd/cmdtest"
 	"github.com/ooctl/oo/pkg/cmd/root"
@@ -19,24 +18,6 @@ import (
 	"github.com/ooctl/oo/server"
 	"github.com/ooctl/oo/server/servertest"
 )
-
-// lockedBuffer is a stream the test can read while oo writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestRunRestartAlways: --restart always restarts a program that exited 0 after serving, with a
 // growing backoff, and SIGINT during the wait stops oo at once with the last exit code (0)
@@ -53,7 +34,7 @@ func TestRunRestartAlways(t *testing.T) {
 	}
 
 	// cmdtest.Run returns only at the end; this runs the same tree with streams readable meanwhile.
-	out, errOut := &lockedBuffer{}, &lockedBuffer{}
+	out, errOut := &proctest.Output{}, &proctest.Output{}
 	ios := &iostreams.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut}
 	f := h.Factory(ios)
 	cmd := root.NewCmdFactory(f)
