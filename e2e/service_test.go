@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ooctl/oo/internal/proctest"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/pkg/client"
 )
@@ -44,29 +44,11 @@ func svcTestServer(t *testing.T) string {
 	return svcTestServerBin
 }
 
-// svcBuffer collects a process's output; safe to read while the process writes.
-type svcBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *svcBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *svcBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // svcProc is a long-running oo (or example) process.
 type svcProc struct {
 	cmd  *exec.Cmd
-	Out  *svcBuffer
-	Err  *svcBuffer
+	Out  *proctest.Output
+	Err  *proctest.Output
 	done chan struct{}
 }
 
@@ -77,7 +59,7 @@ func svcStartProc(t *testing.T, e *env, name string, args ...string) *svcProc {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = e.Vars
-	p := &svcProc{cmd: cmd, Out: &svcBuffer{}, Err: &svcBuffer{}, done: make(chan struct{})}
+	p := &svcProc{cmd: cmd, Out: &proctest.Output{}, Err: &proctest.Output{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.Out, p.Err
 	cmd.WaitDelay = 5 * time.Second
 	inOwnGroup(cmd)

@@ -10,11 +10,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ooctl/oo/internal/proctest"
 	"github.com/ooctl/oo/pkg/api"
 	"github.com/ooctl/oo/server"
 	"github.com/ooctl/oo/server/proxy/proxytest"
@@ -210,7 +210,7 @@ func cpuTime() time.Duration {
 func TestPxIdentityAndAccessLog(t *testing.T) { bothPaths(t, testPxIdentityAndAccessLog) }
 
 func testPxIdentityAndAccessLog(t *testing.T) {
-	logs := &lockedBuf{}
+	logs := &proctest.Output{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	s := pxStart(t, "who-svc", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s|%s", r.Header.Get(api.HeaderCallerSlug), r.Header.Get("X-Request-Id"))
@@ -265,28 +265,4 @@ func testPxIdentityAndAccessLog(t *testing.T) {
 			t.Errorf("GET %s: access log %v, want client, caller %q, an instance: %v, bytes out %d", c.path, l, caller, routed, len(body))
 		}
 	}
-}
-
-// lockedBuf is a log destination safe for concurrent writers.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *lockedBuf) Reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.Reset()
 }
