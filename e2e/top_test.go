@@ -133,26 +133,14 @@ func TestTopOnARealTerminal(t *testing.T) {
 	if _, err := master.Write([]byte("q")); err != nil {
 		t.Fatal(err)
 	}
-	if code := p.Wait(t, 10*time.Second); code != 0 {
-		t.Fatalf("q: exit %d\n%q", code, p.Out.String())
-	}
-	waitFor(t, p.Out, "\x1b[?25h\x1b[?1049l")
-	if !cooked(t, slave) {
-		t.Fatal("the terminal was left in raw mode after q")
-	}
+	exitedRestored(t, p, slave, "q")
 
 	_, slave, p = startTop(t, e)
 	waitFor(t, p.Out, "e2e-top")
 	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if code := p.Wait(t, 10*time.Second); code != 0 {
-		t.Fatalf("SIGTERM: exit %d\n%q", code, p.Out.String())
-	}
-	waitFor(t, p.Out, "\x1b[?25h\x1b[?1049l")
-	if !cooked(t, slave) {
-		t.Fatal("the terminal was left in raw mode after SIGTERM")
-	}
+	exitedRestored(t, p, slave, "SIGTERM")
 }
 
 // When the token stops working under it, oo top leaves the alternate screen, restores the
@@ -228,5 +216,18 @@ func TestTopInAScript(t *testing.T) {
 		if !json.Valid([]byte(line)) || !strings.Contains(line, `"e2e-top"`) {
 			t.Fatalf("line %d: %q", i, line)
 		}
+	}
+}
+
+// exitedRestored: after how (a key or a signal) oo top ended with 0, showed the cursor again,
+// left the alternate screen and put the terminal back in cooked mode.
+func exitedRestored(t *testing.T, p *bgProc, slave *os.File, how string) {
+	t.Helper()
+	if code := p.Wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("%s: exit %d\n%q", how, code, p.Out.String())
+	}
+	waitFor(t, p.Out, "\x1b[?25h\x1b[?1049l")
+	if !cooked(t, slave) {
+		t.Fatalf("the terminal was left in raw mode after %s", how)
 	}
 }
