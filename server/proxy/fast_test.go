@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -15,12 +16,19 @@ import (
 
 	"github.com/ooctl/oo/server/proxy"
 	"github.com/ooctl/oo/server/registry"
+	"github.com/ooctl/oo/server/traffic"
 )
 
-// fastSetup is setup on the fast path whatever the test's name.
-func fastSetup(t testing.TB) (*registry.Registry, *served) {
+// fastSetup is setup on the fast path whatever the test's name, with its default options or
+// the given ones.
+func fastSetup(t testing.TB, opts ...proxy.FastOptions) (*registry.Registry, *served) {
 	t.Helper()
-	return setupMode(t, registry.Options{}, true)
+	fo := proxy.FastOptions{}
+	if len(opts) > 0 {
+		fo = opts[0]
+	}
+	reg, srv, _ := setupTraffic(t, registry.Options{}, &fo, traffic.New())
+	return reg, srv
 }
 
 // rawExchange sends raw request bytes on a new connection and reads one response.
@@ -419,10 +427,18 @@ func TestRequestPipelinedDuringBackendWork(t *testing.T) {
 }
 
 func testRequestPipelinedDuringBackendWork(t *testing.T) {
-	reg, px := setup(t, registry.Options{})
+	// 30 ms is shorter than the fast path's watch delay; in 150 ms the client is looked at
+	// while the backend works, and what it finds is the next request.
+	for _, slow := range []time.Duration{30 * time.Millisecond, 150 * time.Millisecond} {
+		t.Run(slow.String(), func(t *testing.T) { pipelineDuringBackendWork(t, slow) })
+	}
+}
+
+func pipelineDuringBackendWork(t *testing.T, slow time.Duration) {
+	reg, px := setupMode(t, registry.Options{}, fastMode(t))
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/slow") {
-			time.Sleep(30 * time.Millisecond) // shorter than the fast path's watch delay
+			time.Sleep(slow)
 		}
 		io.WriteString(w, r.URL.Path)
 	}))
@@ -453,5 +469,106 @@ func testRequestPipelinedDuringBackendWork(t *testing.T) {
 				t.Fatalf("round %d: HTTP %d %q, want 200 %q", round, rsp.StatusCode, body, want)
 			}
 		}
+	}
+}
+
+// The fast path reads a client in the poller's rhythm (see cycle in fast.go): a head that comes
+// in pieces, a body that comes after its head (served outside the cycle, by the body copier),
+// and pipelined requests are all answered, in order, on one connection.
+func TestFastRequestsArrivingInPieces(t *testing.T) {
+	backend := echoBackend(t)
+	reg, px := fastSetup(t)
+	register(t, reg, backend.URL)
+	c, err := net.Dial("tcp", strings.TrimPrefix(px.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	send := func(parts ...string) {
+		t.Helper()
+		for i, p := range parts {
+			if i > 0 {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if _, err := io.WriteString(c, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	expect := func(uri, body string) {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		rsp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("reading the response for %s: %v", uri, err)
+		}
+		var e echoed
+		if err := json.NewDecoder(rsp.Body).Decode(&e); err != nil || rsp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: HTTP %d, decoding: %v", uri, rsp.StatusCode, err)
+		}
+		rsp.Body.Close()
+		if e.RequestURI != uri || e.Body != body {
+			t.Fatalf("the backend got %s with body %q, want %s with %q", e.RequestURI, e.Body, uri, body)
+		}
+	}
+	send("GET /echo-svc/one HT", "TP/1.1\r\nHo", "st: x\r\n\r\n")
+	expect("/echo-svc/one", "")
+	send("POST /echo-svc/two HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhe", "llo")
+	expect("/echo-svc/two", "hello")
+	send("GET /echo-svc/three HTTP/1.1\r\nHost: x\r\n\r\nGET /echo-svc/four HTTP/1.1\r\nHost: x\r\n\r\n")
+	expect("/echo-svc/three", "")
+	expect("/echo-svc/four", "")
+	eventually(t, 5*time.Second, "the fast path to count every request", func() bool {
+		served, _ := px.Fast.Stats()
+		return served == 4
+	})
+	if _, handed := px.Fast.Stats(); handed != 0 {
+		t.Fatalf("fast path handed %d connections to net/http", handed)
+	}
+}
+
+// A client that starts a request head and stops is cut off after ReadHeaderTimeout; one that
+// sends nothing after its last request, after IdleTimeout. The fast path waits for both in the
+// poller, where the connection's read deadline ends the wait.
+func TestFastHeaderAndIdleTimeouts(t *testing.T) {
+	backend := echoBackend(t)
+	reg, px := fastSetup(t, proxy.FastOptions{ReadHeaderTimeout: 200 * time.Millisecond, IdleTimeout: 300 * time.Millisecond})
+	register(t, reg, backend.URL)
+	closedAfter := func(c net.Conn) time.Duration {
+		t.Helper()
+		start := time.Now()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := c.Read(make([]byte, 1))
+		if n != 0 || err != io.EOF {
+			t.Fatalf("read %d bytes, %v; want EOF: the proxy closes the connection", n, err)
+		}
+		return time.Since(start)
+	}
+	dial := func() net.Conn {
+		t.Helper()
+		c, err := net.Dial("tcp", strings.TrimPrefix(px.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+
+	partial := dial()
+	io.WriteString(partial, "GET /echo-svc/a HTTP/1.1\r\nHost")
+	if d := closedAfter(partial); d < 100*time.Millisecond {
+		t.Fatalf("a partial head was cut off after %v, before the 200ms header timeout", d)
+	}
+
+	idle := dial()
+	io.WriteString(idle, "GET /echo-svc/a HTTP/1.1\r\nHost: x\r\n\r\n")
+	rsp, err := http.ReadResponse(bufio.NewReader(idle), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, rsp.Body)
+	if d := closedAfter(idle); d < 200*time.Millisecond {
+		t.Fatalf("an idle keep-alive connection was closed after %v, before the 300ms idle timeout", d)
 	}
 }

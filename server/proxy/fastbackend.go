@@ -207,6 +207,12 @@ func (ip *idlePool) closeAll() {
 // bearerToken is auth.BearerToken.
 func bearerToken(v string) string { return auth.BearerToken(v) }
 
+// peekIdle reports whether an idle socket is open and silent (nothing to read: EAGAIN).
+func peekIdle(fd uintptr) bool {
+	_, err := peekSocket(fd)
+	return err == syscall.EAGAIN
+}
+
 // alive reports whether an idle connection is still open and silent: a backend that closed it
 // (EOF) or sent something unasked is not reused.
 func (bc *bconn) alive() bool {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -23,8 +24,14 @@ import (
 
 // watchDelay is how long a backend may take before the client connection is watched for the
 // client going away (which then cancels the backend request, as net/http's path does). A
-// response that comes sooner costs no goroutine.
-const watchDelay = 50 * time.Millisecond
+// response that comes sooner costs nothing. The client is then looked at (see peekClient)
+// each time the backend read's deadline passes, at gaps that double from watchDelay to
+// maxWatchGap: a client that leaves cancels its request within that gap, and a slow stream
+// costs one wake-up a second, not a goroutine.
+const (
+	watchDelay  = 50 * time.Millisecond
+	maxWatchGap = time.Second
+)
 
 // aLongTimeAgo is a deadline that has passed: it interrupts a blocked read.
 var aLongTimeAgo = time.Unix(1, 0)
@@ -38,24 +45,11 @@ func (fc *fconn) serveRequest() bool {
 		return false
 	}
 	bodyStart := fc.r0 + fc.headLen
-	bodyInBuf := -1 // the body's length when rbuf holds all of it
-	switch h.body {
-	case bodyNone:
-		bodyInBuf = 0
-	case bodyLength:
-		if int64(fc.r1-bodyStart) >= h.length {
-			bodyInBuf = int(h.length)
-		}
-	case bodyChunked:
-		n, v := chunkedLen(fc.rbuf[bodyStart:fc.r1])
-		switch v {
-		case vFallback:
-			// Malformed and not yet forwarded: net/http answers it as it always did.
-			fc.handOff()
-			return false
-		case vFast:
-			bodyInBuf = n
-		}
+	bodyInBuf, v := fc.bufferedBody(bodyStart)
+	if v == vFallback {
+		// Malformed and not yet forwarded: net/http answers it as it always did.
+		fc.handOff()
+		return false
 	}
 	fc.begin()
 	p := fc.s.p
@@ -86,6 +80,26 @@ func (fc *fconn) serveRequest() bool {
 	ex := &fc.ex
 	ex.reset(fc, bodyStart, bodyInBuf)
 	return ex.run(t)
+}
+
+// bufferedBody is the length of the request body starting at rbuf[start] when rbuf holds all
+// of it, else -1; vFallback for a chunked body the parser refuses.
+func (fc *fconn) bufferedBody(start int) (int, verdict) {
+	h := &fc.h
+	switch h.body {
+	case bodyNone:
+		return 0, vFast
+	case bodyLength:
+		if int64(fc.r1-start) >= h.length {
+			return int(h.length), vFast
+		}
+	case bodyChunked:
+		n, v := chunkedLen(fc.rbuf[start:fc.r1])
+		if v != vMore {
+			return n, v
+		}
+	}
+	return -1, vMore
 }
 
 // begin copies what outlives the request head (which the body may overwrite) into meta and
@@ -128,6 +142,7 @@ type exchange struct {
 	// deadlines of the backend read: the response-header timeout and when to start watching
 	// the client; zero when not armed
 	rhtAt, watchAt time.Time
+	watchGap       time.Duration // the gap before watchAt, once watching
 	inHead         bool
 	// bodyFail is the copier's failure as soon as it has one (before its connection close
 	// reaches the response read)
@@ -159,7 +174,7 @@ var (
 func (ex *exchange) reset(fc *fconn, bodyStart, bodyInBuf int) {
 	ex.fc, ex.bodyStart, ex.bodyInBuf = fc, bodyStart, bodyInBuf
 	ex.sent, ex.streaming, ex.body = false, false, bodyResult{}
-	ex.rhtAt, ex.watchAt, ex.inHead = time.Time{}, time.Time{}, false
+	ex.rhtAt, ex.watchAt, ex.watchGap, ex.inHead = time.Time{}, time.Time{}, watchDelay/2, false
 	ex.bodyFail.Store(bodyOK)
 }
 
@@ -361,9 +376,6 @@ func (ex *exchange) bread(bc *bconn) (int, error) {
 		if n > 0 || err == nil {
 			return n, nil
 		}
-		if fc.watching && fc.watch.gone.Load() {
-			return 0, errClientGone
-		}
 		if ex.clientFailed() {
 			return 0, errClientGone
 		}
@@ -379,8 +391,16 @@ func (ex *exchange) bread(bc *bconn) (int, error) {
 				ex.watchAt = now.Add(watchDelay) // the body copier is reading the client
 			} else {
 				ex.joinBody(false)
-				fc.startWatch(bc.c, ex.end())
-				ex.watchAt = time.Time{}
+				switch fc.peekClient(ex.end()) {
+				case clientGone:
+					bc.close() // cancels the backend request
+					return 0, errClientGone
+				case clientSentMore:
+					ex.watchAt = time.Time{}
+				default:
+					ex.watchGap = min(2*ex.watchGap, maxWatchGap)
+					ex.watchAt = now.Add(ex.watchGap)
+				}
 			}
 		}
 		ex.arm(bc, now)
@@ -772,14 +792,12 @@ func (ex *exchange) relay(bc *bconn) bool {
 		}
 		bc.close()
 		ex.joinBody(true)
-		fc.stopWatch()
 		if !logged {
 			fc.logAccess(true)
 		}
 		return false
 	}
 	ex.joinBody(true)
-	fc.stopWatch()
 	if ex.streaming && ex.body.failure != bodyOK {
 		keep, reusable = false, false
 	}
@@ -1013,7 +1031,6 @@ func (fc *fconn) appendDate(w []byte) []byte {
 func (ex *exchange) fail(err error) bool {
 	fc := ex.fc
 	ex.joinBody(true)
-	fc.stopWatch()
 	slug := string(fc.slug)
 	if ex.streaming {
 		switch ex.body.failure {
@@ -1161,53 +1178,27 @@ func (fc *fconn) record(status int, d time.Duration) {
 
 func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
-// watcher reads the client connection while the backend takes its time, so that a client
-// that goes away cancels the backend request (its connection is closed).
-type watcher struct {
-	done chan struct{}
-	b    [1]byte
-	n    int
-	gone atomic.Bool
-}
+// What peekClient finds.
+const (
+	clientThere    = iota // connected, nothing sent
+	clientSentMore        // the next request's bytes: like net/http, nothing more is watched
+	clientGone            // closed or reset
+)
 
-// startWatch begins reading the client in the background; the backend conn bc is closed if
-// the client goes away.
-func (fc *fconn) startWatch(bc net.Conn, end int) {
-	if fc.r1 > end || fc.r1 == len(fc.rbuf) {
-		return // the client already sent more; like net/http, nothing to watch
+// peekClient looks, without consuming or blocking, at whether the client is still there while
+// the backend takes its time; bytes already read past end are the client's next request.
+func (fc *fconn) peekClient(end int) int {
+	if fc.r1 > end || fc.raw == nil {
+		return clientSentMore
 	}
-	if fc.watch == nil {
-		fc.watch = &watcher{done: make(chan struct{}, 1)}
-	}
-	w := fc.watch
-	w.n = 0
-	w.gone.Store(false)
-	fc.setReadDeadline(time.Time{})
-	fc.watching = true
-	go func() {
-		n, err := fc.c.Read(w.b[:])
-		w.n = n
-		if n == 0 && err != nil && !isTimeout(err) {
-			w.gone.Store(true)
-			bc.Close()
+	r := clientThere
+	_ = fc.raw.Control(func(fd uintptr) {
+		switch n, err := peekSocket(fd); {
+		case n > 0:
+			r = clientSentMore
+		case err != syscall.EAGAIN && err != syscall.EINTR:
+			r = clientGone // n == 0: EOF
 		}
-		w.done <- struct{}{}
-	}()
-}
-
-// stopWatch ends the watch, keeping a byte it read (the start of the next request).
-func (fc *fconn) stopWatch() {
-	if !fc.watching {
-		return
-	}
-	fc.setReadDeadline(aLongTimeAgo)
-	<-fc.watch.done
-	fc.watching = false
-	if fc.watch.n == 1 {
-		if fc.r0 == fc.r1 {
-			fc.r0, fc.r1 = 0, 0
-		}
-		fc.rbuf[fc.r1] = fc.watch.b[0]
-		fc.r1++
-	}
+	})
+	return r
 }

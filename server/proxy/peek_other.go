@@ -1,7 +1,9 @@
-//go:build !linux
+//go:build !unix
 
 package proxy
 
-// peekIdle cannot look without blocking here; the connection is assumed open, and a request
-// that finds it closed fails as it would on a race.
-func peekIdle(uintptr) bool { return true }
+import "syscall"
+
+// peekSocket cannot look here; the socket is taken as open and silent (the fast path does not
+// serve connections on these systems: see rawSteps).
+func peekSocket(uintptr) (int, error) { return 0, syscall.EAGAIN }

@@ -37,13 +37,18 @@ func setup(t testing.TB, opts registry.Options) (*registry.Registry, *served) {
 
 func setupMode(t testing.TB, opts registry.Options, fast bool) (*registry.Registry, *served) {
 	t.Helper()
-	reg, srv, _ := setupTraffic(t, opts, fast, traffic.New())
+	var fo *proxy.FastOptions
+	if fast {
+		fo = &proxy.FastOptions{}
+	}
+	reg, srv, _ := setupTraffic(t, opts, fo, traffic.New())
 	return reg, srv
 }
 
 // setupTraffic is setupMode with the traffic recorder the proxy reports to (every test runs
-// with one, as the server does by default; nil is --metrics off). It is closed with the rest.
-func setupTraffic(t testing.TB, opts registry.Options, fast bool, rec *traffic.Recorder) (*registry.Registry, *served, *traffic.Recorder) {
+// with one, as the server does by default; nil is --metrics off), and the fast path's options
+// (nil: the net/http path). It is closed with the rest.
+func setupTraffic(t testing.TB, opts registry.Options, fast *proxy.FastOptions, rec *traffic.Recorder) (*registry.Registry, *served, *traffic.Recorder) {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "oo.db"), bolt.Options{})
 	if err != nil {
@@ -61,8 +66,8 @@ func setupTraffic(t testing.TB, opts registry.Options, fast bool, rec *traffic.R
 	go func() { defer close(done); reg.Run(ctx) }()
 	px := proxy.New(reg, proxy.Options{Traffic: rec})
 	var srv *served
-	if fast {
-		srv = serveFast(t, px, proxy.FastOptions{})
+	if fast != nil {
+		srv = serveFast(t, px, *fast)
 	} else {
 		srv = serve(t, px)
 	}
@@ -547,6 +552,44 @@ func testClientDisconnectCancelsUpstream(t *testing.T) {
 	cancel()
 	select {
 	case <-cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the backend request was not cancelled when the client went away")
+	}
+}
+
+// A client that leaves long after its request began (when the fast path looks at it only
+// every second or so) still cancels the backend request, within a little more than that.
+func TestClientLeavingLateCancelsUpstream(t *testing.T) {
+	bothPaths(t, testClientLeavingLateCancelsUpstream)
+}
+
+func testClientLeavingLateCancelsUpstream(t *testing.T) {
+	started, cancelled := make(chan struct{}), make(chan time.Time, 1)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		select {
+		case <-r.Context().Done():
+			cancelled <- time.Now()
+		case <-time.After(20 * time.Second):
+		}
+	}))
+	defer backend.Close()
+	reg, px := setup(t, registry.Options{})
+	register(t, reg, backend.URL)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, px.URL+"/echo-svc/slow", nil)
+	go func() {
+		if rsp, err := http.DefaultClient.Do(req); err == nil {
+			rsp.Body.Close()
+		}
+	}()
+	<-started
+	time.Sleep(1500 * time.Millisecond)
+	left := time.Now()
+	cancel()
+	select {
+	case at := <-cancelled:
+		t.Logf("backend request cancelled %v after the client left", at.Sub(left).Round(time.Millisecond))
 	case <-time.After(5 * time.Second):
 		t.Fatal("the backend request was not cancelled when the client went away")
 	}

@@ -4,11 +4,31 @@ package proxy
 
 import (
 	"io"
+	"os"
 	"syscall"
 )
 
-// rawSteps: the request can be written from inside RawConn.Read (see writeRead) here.
+// rawSteps: sockets are file descriptors here, which the fast path reads and writes from
+// inside RawConn.Read (see cycle and writeRead).
 const rawSteps = true
+
+// rawRead is read(2) on a non-blocking socket: errWouldBlock when it has nothing yet, io.EOF
+// when the peer closed, n >= 0 always.
+func rawRead(fd int, b []byte) (int, error) {
+	n, err := syscall.Read(fd, b)
+	for err == syscall.EINTR {
+		n, err = syscall.Read(fd, b)
+	}
+	switch {
+	case err == syscall.EAGAIN:
+		return 0, errWouldBlock
+	case err != nil:
+		return 0, os.NewSyscallError("read", err)
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
 
 // rawStep is writeRead's RawConn.Read callback: true ends the call, false waits for the socket
 // to be readable and calls again.
