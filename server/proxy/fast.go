@@ -54,6 +54,8 @@ type FastServer struct {
 	closing atomic.Bool
 	serving sync.Once
 	fbErr   chan error
+	stop    chan struct{} // closed by Shutdown or Close: ends finChecks
+	stopped sync.Once
 	// served counts requests the fast path answered, handed connections it gave to net/http.
 	served, handed atomic.Uint64
 }
@@ -76,7 +78,7 @@ func NewFastServer(p *Proxy, fallback *http.Server, opts FastOptions) *FastServe
 	}
 	return &FastServer{p: p, fallback: fallback, log: opts.Log, ids: reqid.New(),
 		idle: opts.IdleTimeout, hdr: opts.ReadHeaderTimeout, conns: map[*fconn]struct{}{},
-		fbErr: make(chan error, 1)}
+		fbErr: make(chan error, 1), stop: make(chan struct{})}
 }
 
 // Serve accepts connections on ln until Shutdown or Close; it returns http.ErrServerClosed
@@ -92,7 +94,10 @@ func (s *FastServer) Serve(ln net.Listener) error {
 		ln.Close()
 		return http.ErrServerClosed
 	}
-	s.serving.Do(func() { go func() { s.fbErr <- s.fallback.Serve(s.hand) }() })
+	s.serving.Do(func() {
+		go func() { s.fbErr <- s.fallback.Serve(s.hand) }()
+		go s.finChecks()
+	})
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
@@ -124,12 +129,10 @@ func (s *FastServer) Serve(ln net.Listener) error {
 // semantics of http.Server.Shutdown over both paths.
 func (s *FastServer) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
+	s.stopped.Do(func() { close(s.stop) })
 	s.mu.Lock()
 	if s.ln != nil {
 		s.ln.Close()
-	}
-	for fc := range s.conns {
-		fc.closeIfIdle()
 	}
 	s.mu.Unlock()
 	fb := make(chan error, 1)
@@ -137,13 +140,8 @@ func (s *FastServer) Shutdown(ctx context.Context) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		s.mu.Lock()
-		n := len(s.conns)
-		for fc := range s.conns {
-			fc.closeIfIdle() // one that finished its request since
-		}
-		s.mu.Unlock()
-		if n == 0 {
+		// Each round also closes those that finished their request since the last.
+		if s.closeIdle() == 0 {
 			break
 		}
 		select {
@@ -156,22 +154,60 @@ func (s *FastServer) Shutdown(ctx context.Context) error {
 	return <-fb
 }
 
-// Close closes the listener and every connection at once, both paths.
+// closeIdle closes the idle connections and reports how many are left. The closes happen
+// outside s.mu: closing a socket waits for a RawConn.Read on it to return (see cycle), and a
+// goroutine inside one may need s.mu (to hand its connection to net/http) before it does.
+func (s *FastServer) closeIdle() int {
+	s.mu.Lock()
+	n := len(s.conns)
+	idle := make([]*fconn, 0, n)
+	for fc := range s.conns {
+		if fc.state.CompareAndSwap(stIdle, stClosed) {
+			idle = append(idle, fc)
+		}
+	}
+	s.mu.Unlock()
+	for _, fc := range idle {
+		fc.sock.Close()
+	}
+	return n
+}
+
+// Close closes the listener and every connection at once, both paths. A connection whose
+// goroutine is serving a request inside cycle cannot be closed before that request ends (the
+// close would wait for it), so it is shut down instead: the client sees the connection end at
+// once, the goroutine's next read or write fails, and a backend still working on the request
+// is cancelled when the watch next looks at the client; the goroutine then closes it.
 func (s *FastServer) Close() error {
 	s.closing.Store(true)
+	s.stopped.Do(func() { close(s.stop) })
 	s.mu.Lock()
 	if s.ln != nil {
 		s.ln.Close()
 	}
+	conns := make([]*fconn, 0, len(s.conns))
 	for fc := range s.conns {
-		fc.c.Close()
+		conns = append(conns, fc)
 	}
 	s.mu.Unlock()
+	for _, fc := range conns {
+		fc.abort()
+	}
 	return s.fallback.Close()
 }
 
+// abort ends the connection for the client without waiting for its goroutine (see Close).
+func (fc *fconn) abort() {
+	if fc.raw == nil || fc.raw.Control(func(fd uintptr) { _ = shutdownSocket(fd) }) != nil {
+		fc.sock.Close()
+	}
+}
+
 func (s *FastServer) newConn(c net.Conn) *fconn {
-	fc := &fconn{s: s, c: c, fd: -1}
+	fc := &fconn{s: s, c: c, sock: c, fd: -1}
+	if sc, ok := c.(syscall.Conn); ok && rawSteps {
+		fc.raw, _ = sc.SyscallConn()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing.Load() {
@@ -215,6 +251,7 @@ var connBufPool = sync.Pool{New: func() any {
 type fconn struct {
 	s         *FastServer
 	c         net.Conn
+	sock      net.Conn // c as accepted (c becomes a no-op closer once net/http has it)
 	state     atomic.Int32
 	ip        string // the peer's address without port
 	client    string // the peer's address, for the access log and the traffic record
@@ -242,15 +279,18 @@ type fconn struct {
 	date                   [29]byte
 	bodyDone               chan bodyResult // the body copier's result, when it runs on its own goroutine
 
-	// For cycle: the client connection's RawConn (nil: cycle is not used), cycleStep bound
-	// once (a method value allocates), the socket while inside cycleStep (else -1), whether a
-	// read there came back short, and the verdict it ends with.
+	// For cycle: the client connection's RawConn (nil: cycle is not used; set before serve
+	// starts), cycleStep bound once (a method value allocates), the socket while inside
+	// cycleStep (else -1), whether a read there came back short, and the verdict it ends with.
 	raw         syscall.RawConn
 	step        func(fd uintptr) bool
 	fd          int
 	drained     bool
 	cv          verdict
 	hdrDeadline bool // the head being read has its ReadHeaderTimeout deadline set
+	// waitFrom is when the connection began waiting idle after a short read (UnixNano; 0: it
+	// is not, or finChecks looked since).
+	waitFrom atomic.Int64
 
 	// What the traffic recorder and the access log are told of the request being served.
 	routed            bool   // Begin was called: the slug is in the route table
@@ -266,12 +306,6 @@ type fconn struct {
 	rdl time.Time
 }
 
-func (fc *fconn) closeIfIdle() {
-	if fc.state.CompareAndSwap(stIdle, stClosed) {
-		fc.c.Close()
-	}
-}
-
 func (fc *fconn) serve() {
 	bufs := connBufPool.Get().(*connBufs)
 	fc.rbuf, fc.wbuf, fc.out, fc.meta = bufs.rbuf, bufs.wbuf[:0], bufs.out[:0], bufs.meta[:0]
@@ -279,7 +313,7 @@ func (fc *fconn) serve() {
 		if v := recover(); v != nil {
 			fc.s.log.Error("panic in the proxy's fast path", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 		} else {
-			// Nothing else uses them now: body copiers and watchers are joined before a
+			// Nothing else uses them now: body copiers are joined before a
 			// request ends (not so after a panic, whose buffers are left to the GC).
 			*bufs = connBufs{fc.rbuf, fc.wbuf, fc.out, fc.meta}
 			connBufPool.Put(bufs)
@@ -296,9 +330,6 @@ func (fc *fconn) serve() {
 		return
 	}
 	fc.ip = host
-	if sc, ok := fc.c.(syscall.Conn); ok && rawSteps {
-		fc.raw, _ = sc.SyscallConn()
-	}
 	if fc.raw == nil {
 		// The fast path reads the socket itself (see cycle); where it cannot (Windows),
 		// net/http serves every connection.
@@ -360,9 +391,15 @@ func (fc *fconn) cycle() verdict {
 // wait that consumed it, so the first read of each call is always made.
 func (fc *fconn) cycleStep(fd uintptr) bool {
 	fc.fd, fc.drained = int(fd), false
+	if fc.waitFrom.Load() != 0 {
+		fc.waitFrom.Store(0)
+	}
 	for {
 		v := fc.readHead()
 		if v == vWait {
+			if fc.drained && fc.r1 == 0 {
+				fc.waitFrom.Store(fc.start.UnixNano()) // for finChecks; no clock read per request
+			}
 			fc.fd = -1
 			return false
 		}
@@ -375,6 +412,57 @@ func (fc *fconn) cycleStep(fd uintptr) bool {
 		fc.cv, fc.fd = v, -1
 		return true
 	}
+}
+
+// finCheck is how long a connection waits idle after a short read before finChecks looks at
+// it.
+const finCheck = 100 * time.Millisecond
+
+// finChecks looks once at each connection that has waited idle in cycle for finCheck after a
+// short read, and closes it if the client closed its side. A short read proves no bytes were
+// left, not that no end of stream was: a client that sends its request and its FIN together
+// (a script that half-closes, then reads to EOF) has its FIN behind the request, the poller's
+// one event for both already spent, and would otherwise wait for IdleTimeout to see the
+// connection close. Looking once is enough: a FIN that arrives after the short read is an
+// event of its own, which wakes the wait. Busy keep-alive connections, whose next request
+// comes within finCheck, are never looked at.
+func (s *FastServer) finChecks() {
+	t := time.NewTicker(finCheck)
+	defer t.Stop()
+	var due []*fconn
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			cut := now.Add(-finCheck).UnixNano()
+			due = due[:0]
+			s.mu.Lock()
+			for fc := range s.conns {
+				if w := fc.waitFrom.Load(); w != 0 && w < cut && fc.waitFrom.CompareAndSwap(w, 0) {
+					due = append(due, fc)
+				}
+			}
+			s.mu.Unlock()
+			for _, fc := range due {
+				if fc.peerClosed() && fc.state.CompareAndSwap(stIdle, stClosed) {
+					fc.sock.Close()
+				}
+			}
+			clear(due)
+		}
+	}
+}
+
+// peerClosed reports whether the client closed or reset the connection, looking without
+// consuming.
+func (fc *fconn) peerClosed() bool {
+	closed := false
+	err := fc.raw.Control(func(fd uintptr) {
+		n, err := peekSocket(fd)
+		closed = n == 0 && err != syscall.EAGAIN && err != syscall.EINTR
+	})
+	return closed && err == nil
 }
 
 // inPlace reports whether the request whose head was read can be served inside cycle, which

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -571,4 +572,87 @@ func TestFastHeaderAndIdleTimeouts(t *testing.T) {
 	if d := closedAfter(idle); d < 200*time.Millisecond {
 		t.Fatalf("an idle keep-alive connection was closed after %v, before the 300ms idle timeout", d)
 	}
+}
+
+// A client that sends its request and closes its side at once, then reads to the end (nc -N,
+// scripts), gets its answer and then the end of the connection promptly, not after the idle
+// timeout: its FIN comes behind the request, and the fast path, which waits without reading
+// after a short read, looks for it (finChecks in fast.go).
+func TestFastHalfClosingClientSeesTheEnd(t *testing.T) {
+	backend := echoBackend(t)
+	reg, px := fastSetup(t)
+	register(t, reg, backend.URL)
+	addr := strings.TrimPrefix(px.URL, "http://")
+	for i := 0; i < 50; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(c, "GET /echo-svc/half HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		c.(*net.TCPConn).CloseWrite()
+		start := time.Now()
+		c.SetReadDeadline(start.Add(5 * time.Second))
+		all, err := io.ReadAll(c)
+		c.Close()
+		if err != nil {
+			t.Fatalf("try %d: reading to the end: %v after %v (read %q)", i, err, time.Since(start), all)
+		}
+		if !bytes.HasPrefix(all, []byte("HTTP/1.1 200 ")) || !bytes.Contains(all, []byte("/echo-svc/half")) {
+			t.Fatalf("try %d: got %q", i, all)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("try %d: the connection ended %v after the request", i, d)
+		}
+	}
+}
+
+// Close ends every connection at once, one whose request is still with the backend
+// included (it is served inside a RawConn.Read, which a close would wait for): the client
+// sees the end, Close returns, and the backend request is cancelled.
+func TestFastCloseDuringARequest(t *testing.T) {
+	started, cancelled := make(chan struct{}), make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		select {
+		case <-r.Context().Done():
+			close(cancelled)
+		case <-time.After(20 * time.Second):
+		}
+	}))
+	t.Cleanup(backend.Close)
+	reg, px := fastSetup(t)
+	register(t, reg, backend.URL)
+	c, err := net.Dial("tcp", strings.TrimPrefix(px.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /echo-svc/slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-started
+	// Long enough for the watch to look at the client only once a second (at about 1.6 s,
+	// 2.6 s and 3.6 s into the request): Close must not wait for its next look.
+	time.Sleep(2650 * time.Millisecond)
+	closed := make(chan struct{})
+	go func() { px.Fast.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(800 * time.Millisecond):
+		t.Fatal("Close did not return at once while a request was with the backend")
+	}
+	c.SetReadDeadline(time.Now().Add(800 * time.Millisecond))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil || isTimeout(err) {
+		t.Fatalf("the client read %d bytes, %v; want the connection ended", n, err)
+	}
+	select {
+	case <-cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the backend request was not cancelled after Close")
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

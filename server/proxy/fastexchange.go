@@ -1192,7 +1192,7 @@ func (fc *fconn) peekClient(end int) int {
 		return clientSentMore
 	}
 	r := clientThere
-	_ = fc.raw.Control(func(fd uintptr) {
+	err := fc.raw.Control(func(fd uintptr) {
 		switch n, err := peekSocket(fd); {
 		case n > 0:
 			r = clientSentMore
@@ -1200,5 +1200,8 @@ func (fc *fconn) peekClient(end int) int {
 			r = clientGone // n == 0: EOF
 		}
 	})
+	if err != nil {
+		return clientGone // the server closed it (Close)
+	}
 	return r
 }

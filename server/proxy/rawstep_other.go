@@ -6,6 +6,9 @@ package proxy
 // (Windows): net/http serves every connection there (see serve).
 const rawSteps = false
 
+// shutdownSocket is never called here (no connection has a RawConn on the fast path).
+func shutdownSocket(uintptr) error { return errWouldBlock }
+
 // rawRead is never called here (rawSteps is false).
 func rawRead(int, []byte) (int, error) { return 0, errWouldBlock }
 

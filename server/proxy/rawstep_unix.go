@@ -12,6 +12,9 @@ import (
 // inside RawConn.Read (see cycle and writeRead).
 const rawSteps = true
 
+// shutdownSocket ends both directions of a connected socket at once, whoever holds it.
+func shutdownSocket(fd uintptr) error { return syscall.Shutdown(int(fd), syscall.SHUT_RDWR) }
+
 // rawRead is read(2) on a non-blocking socket: errWouldBlock when it has nothing yet, io.EOF
 // when the peer closed, n >= 0 always.
 func rawRead(fd int, b []byte) (int, error) {
