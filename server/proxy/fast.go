@@ -52,10 +52,12 @@ type FastServer struct {
 	ln      net.Listener
 	conns   map[*fconn]struct{}
 	closing atomic.Bool
+	aborted atomic.Bool // Close (not Shutdown): requests still with a backend are cancelled
 	serving sync.Once
 	fbErr   chan error
 	stop    chan struct{} // closed by Shutdown or Close: ends finChecks
 	stopped sync.Once
+	ticks   atomic.Int64 // finChecks' ticks, from 1
 	// served counts requests the fast path answered, handed connections it gave to net/http.
 	served, handed atomic.Uint64
 }
@@ -76,9 +78,11 @@ func NewFastServer(p *Proxy, fallback *http.Server, opts FastOptions) *FastServe
 	if opts.ReadHeaderTimeout <= 0 {
 		opts.ReadHeaderTimeout = 10 * time.Second
 	}
-	return &FastServer{p: p, fallback: fallback, log: opts.Log, ids: reqid.New(),
+	s := &FastServer{p: p, fallback: fallback, log: opts.Log, ids: reqid.New(),
 		idle: opts.IdleTimeout, hdr: opts.ReadHeaderTimeout, conns: map[*fconn]struct{}{},
 		fbErr: make(chan error, 1), stop: make(chan struct{})}
+	s.ticks.Store(1)
+	return s
 }
 
 // Serve accepts connections on ln until Shutdown or Close; it returns http.ErrServerClosed
@@ -173,12 +177,14 @@ func (s *FastServer) closeIdle() int {
 	return n
 }
 
-// Close closes the listener and every connection at once, both paths. A connection whose
+// Close closes the listener and ends every connection at once, both paths. A connection whose
 // goroutine is serving a request inside cycle cannot be closed before that request ends (the
-// close would wait for it), so it is shut down instead: the client sees the connection end at
-// once, the goroutine's next read or write fails, and a backend still working on the request
-// is cancelled when the watch next looks at the client; the goroutine then closes it.
+// close would wait for it), so each is shut down instead: the client sees the connection end
+// at once, the goroutine's next read or write fails, and a backend still working on a request
+// is cancelled the next time the watch wakes (within a second); the goroutines close the
+// sockets as they end, after Close returns.
 func (s *FastServer) Close() error {
+	s.aborted.Store(true)
 	s.closing.Store(true)
 	s.stopped.Do(func() { close(s.stop) })
 	s.mu.Lock()
@@ -288,8 +294,8 @@ type fconn struct {
 	drained     bool
 	cv          verdict
 	hdrDeadline bool // the head being read has its ReadHeaderTimeout deadline set
-	// waitFrom is when the connection began waiting idle after a short read (UnixNano; 0: it
-	// is not, or finChecks looked since).
+	// waitFrom is the finChecks tick in which the connection began waiting idle after a short
+	// read (0: it is not, or finChecks looked since).
 	waitFrom atomic.Int64
 
 	// What the traffic recorder and the access log are told of the request being served.
@@ -398,7 +404,7 @@ func (fc *fconn) cycleStep(fd uintptr) bool {
 		v := fc.readHead()
 		if v == vWait {
 			if fc.drained && fc.r1 == 0 {
-				fc.waitFrom.Store(fc.start.UnixNano()) // for finChecks; no clock read per request
+				fc.waitFrom.Store(fc.s.ticks.Load()) // for finChecks; no clock read per request
 			}
 			fc.fd = -1
 			return false
@@ -414,18 +420,18 @@ func (fc *fconn) cycleStep(fd uintptr) bool {
 	}
 }
 
-// finCheck is how long a connection waits idle after a short read before finChecks looks at
-// it.
+// finCheck is finChecks' tick: a connection is looked at once it has waited idle after a short
+// read for one to two ticks.
 const finCheck = 100 * time.Millisecond
 
-// finChecks looks once at each connection that has waited idle in cycle for finCheck after a
-// short read, and closes it if the client closed its side. A short read proves no bytes were
+// finChecks looks once at each connection that has waited idle in cycle for a tick or more
+// after a short read, and closes it if the client closed its side. A short read proves no bytes were
 // left, not that no end of stream was: a client that sends its request and its FIN together
 // (a script that half-closes, then reads to EOF) has its FIN behind the request, the poller's
 // one event for both already spent, and would otherwise wait for IdleTimeout to see the
 // connection close. Looking once is enough: a FIN that arrives after the short read is an
 // event of its own, which wakes the wait. Busy keep-alive connections, whose next request
-// comes within finCheck, are never looked at.
+// comes before a whole tick has passed, are never looked at.
 func (s *FastServer) finChecks() {
 	t := time.NewTicker(finCheck)
 	defer t.Stop()
@@ -434,8 +440,9 @@ func (s *FastServer) finChecks() {
 		select {
 		case <-s.stop:
 			return
-		case now := <-t.C:
-			cut := now.Add(-finCheck).UnixNano()
+		case <-t.C:
+			// A wait that began in tick k is looked at from tick k+2: it lasted a whole tick.
+			cut := s.ticks.Add(1) - 1
 			due = due[:0]
 			s.mu.Lock()
 			for fc := range s.conns {
@@ -593,9 +600,11 @@ func (fc *fconn) handOff() {
 	if fc.r1 > fc.r0 {
 		pre = append([]byte(nil), fc.rbuf[fc.r0:fc.r1]...)
 	}
-	c := fc.c
-	fc.c = nopCloseConn{c}
-	fc.s.hand.give(&prefixConn{Conn: c, pre: pre})
+	if fc.s.hand.give(&prefixConn{Conn: fc.c, pre: pre}) {
+		fc.c = nopCloseConn{fc.c}
+	}
+	// Else the server is closing: serve closes the connection once it returns (not here: this
+	// may run inside cycle's RawConn.Read, which a close would wait for).
 }
 
 // nopCloseConn stands in for a connection net/http now owns.
@@ -641,11 +650,13 @@ func (h *handoff) Close() error {
 
 func (h *handoff) Addr() net.Addr { return h.addr }
 
-func (h *handoff) give(c net.Conn) {
+// give hands c to net/http; false when it no longer accepts (the caller closes c then).
+func (h *handoff) give(c net.Conn) bool {
 	select {
 	case h.ch <- c:
+		return true
 	case <-h.done:
-		c.Close()
+		return false
 	}
 }
 

@@ -656,3 +656,72 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// Close cancels a request still with its backend even when the client pipelined its next
+// request behind it (the client is no longer watched then, as on net/http's path).
+func TestFastCloseCancelsARequestWithAnotherBehindIt(t *testing.T) {
+	started, cancelled := make(chan struct{}), make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/slow") {
+			close(started)
+			select {
+			case <-r.Context().Done():
+				close(cancelled)
+			case <-time.After(20 * time.Second):
+			}
+		}
+	}))
+	t.Cleanup(backend.Close)
+	reg, px := fastSetup(t)
+	register(t, reg, backend.URL)
+	c, err := net.Dial("tcp", strings.TrimPrefix(px.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /echo-svc/slow HTTP/1.1\r\nHost: x\r\n\r\nGET /echo-svc/next HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-started
+	time.Sleep(200 * time.Millisecond) // the watch has looked and found the next request
+	px.Fast.Close()
+	select {
+	case <-cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the backend request was not cancelled after Close")
+	}
+}
+
+// A connection handed to net/http while the server shuts down (here: a request for an https
+// instance, which is net/http's, whose head completes after Shutdown began) is closed, not
+// left open: the hand-off may happen inside cycle's RawConn.Read, where closing the socket
+// would wait for that very call.
+func TestFastHandOffWhileShuttingDown(t *testing.T) {
+	reg, px := fastSetup(t)
+	register(t, reg, "https://127.0.0.1:9")
+	c, err := net.Dial("tcp", strings.TrimPrefix(px.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /echo-svc/a HTTP/1.1\r\nHost: x\r\n")
+	time.Sleep(50 * time.Millisecond) // read: the connection is active, Shutdown waits for it
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shut <- px.Fast.Shutdown(ctx)
+	}()
+	time.Sleep(100 * time.Millisecond) // net/http's side has stopped accepting by now
+	io.WriteString(c, "\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("the connection was left open: %v", err)
+	}
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown did not return")
+	}
+}

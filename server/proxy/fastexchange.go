@@ -387,6 +387,10 @@ func (ex *exchange) bread(bc *bconn) (int, error) {
 			return 0, &backendError{err}
 		}
 		if !ex.watchAt.IsZero() && !now.Before(ex.watchAt) {
+			if fc.s.aborted.Load() {
+				bc.close() // FastServer.Close: the request is cancelled like a client's
+				return 0, errClientGone
+			}
 			if ex.streaming && !ex.bodyFinished() {
 				ex.watchAt = now.Add(watchDelay) // the body copier is reading the client
 			} else {
@@ -396,7 +400,10 @@ func (ex *exchange) bread(bc *bconn) (int, error) {
 					bc.close() // cancels the backend request
 					return 0, errClientGone
 				case clientSentMore:
-					ex.watchAt = time.Time{}
+					// Like net/http, the client is not watched behind its next request; the
+					// wake-ups go on only so that Close can cancel the request.
+					ex.watchGap = maxWatchGap
+					ex.watchAt = now.Add(maxWatchGap)
 				default:
 					ex.watchGap = min(2*ex.watchGap, maxWatchGap)
 					ex.watchAt = now.Add(ex.watchGap)
