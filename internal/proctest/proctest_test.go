@@ -26,6 +26,11 @@ func TestMainFailsOnLeftover(t *testing.T) {
 				leaked = leaked*10 + int(c-'0')
 			}
 		}
+		// sh exits as soon as it started the job: wait until the job has become sleep, since
+		// a process caught in exec shows no environment and so no mark.
+		for deadline := time.Now().Add(5 * time.Second); Cmdline(leaked) != "sleep 60" && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
 		return 0
 	})
 	if code != 1 {
