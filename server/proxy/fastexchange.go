@@ -1195,7 +1195,7 @@ const (
 // peekClient looks, without consuming or blocking, at whether the client is still there while
 // the backend takes its time; bytes already read past end are the client's next request.
 func (fc *fconn) peekClient(end int) int {
-	if fc.r1 > end || fc.raw == nil {
+	if fc.r1 > end {
 		return clientSentMore
 	}
 	r := clientThere
