@@ -94,7 +94,9 @@ func forwardedElement(ip, host string, tls bool) string {
 	b.Grow(len(ip) + len(host) + 32)
 	b.WriteString("for=")
 	if strings.Contains(ip, ":") {
-		b.WriteString(`"[` + ip + `]"`) // an IPv6 node must be quoted (RFC 7239 §6)
+		// An IPv6 node must be quoted (RFC 7239 §6), and its zone (an interface name) may
+		// hold a quote itself.
+		quoted(&b, "["+ip+"]")
 	} else {
 		b.WriteString(ip)
 	}

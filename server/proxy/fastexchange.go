@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -470,20 +471,15 @@ func (fc *fconn) buildHead(o []byte, t *registry.Target) []byte {
 	o = append(o, "\r\nForwarded: "...)
 	o = appendChain(o, head, h, hForwarded)
 	o = append(o, "for="...)
-	if bytes.IndexByte([]byte(fc.ip), ':') >= 0 {
+	if strings.IndexByte(fc.ip, ':') >= 0 {
 		o = append(o, `"[`...)
-		o = append(o, fc.ip...)
+		o = appendEscaped(o, fc.ip) // a zone (an interface name) may hold a quote
 		o = append(o, `]"`...)
 	} else {
 		o = append(o, fc.ip...)
 	}
 	o = append(o, `;host="`...)
-	for _, c := range h.host {
-		if c == '"' || c == '\\' {
-			o = append(o, '\\')
-		}
-		o = append(o, c)
-	}
+	o = appendEscaped(o, h.host)
 	o = append(o, "\";proto=http\r\nVia: "...)
 	o = appendChain(o, head, h, hVia)
 	o = append(o, p.via...)
@@ -507,6 +503,17 @@ func (fc *fconn) buildHead(o []byte, t *registry.Target) []byte {
 
 // appendChain appends the client's values of the fields of kind k joined by ", ", and a
 // trailing ", " when there were any: the chain this hop extends.
+// appendEscaped appends s as the inside of an RFC 9110 quoted-string (as quoted does).
+func appendEscaped[T string | []byte](o []byte, s T) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			o = append(o, '\\')
+		}
+		o = append(o, s[i])
+	}
+	return o
+}
+
 func appendChain(o, head []byte, h *reqHead, k uint8) []byte {
 	for i := 0; i < h.nf; i++ {
 		if f := &h.fields[i]; f.kind == k {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/tls"
 	"errors"
+	"github.com/ooctl/oo/server/registry"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -177,4 +178,33 @@ func FuzzForwardedHeaders(f *testing.F) {
 				strings.TrimPrefix(fw[0], prefix), host, pairs, ok, forIP, host, proto)
 		}
 	})
+}
+
+// The fast path's Forwarded element quotes the client address as the net/http path's does
+// (forwardedElement): an IPv6 zone is an interface name and may hold a quote or a backslash,
+// which must be escaped or the element would end early (found by FuzzForwardedHeaders).
+func TestFastForwardedEscapesTheZone(t *testing.T) {
+	const req = "GET /echo-svc/a HTTP/1.1\r\nHost: h\r\n\r\n"
+	for _, ip := range []string{"::1", `fe80::1%e"t\h`, "10.0.0.1"} {
+		fc := &fconn{s: &FastServer{p: &Proxy{via: "1.1 oo-test"}}, ip: ip, id: []byte("rid"), rbuf: []byte(req)}
+		n, v := parseRequest(fc.rbuf, &fc.h)
+		if v != vFast {
+			t.Fatalf("parseRequest: verdict %d", v)
+		}
+		fc.headLen = n
+		out := string(fc.buildHead(nil, &registry.Target{Host: "127.0.0.1:9"}))
+		_, line, _ := strings.Cut(out, "\r\nForwarded: ")
+		line, _, _ = strings.Cut(line, "\r\n")
+		pairs, ok := forwardedPairs(line)
+		want := ip
+		if strings.Contains(ip, ":") {
+			want = "[" + ip + "]"
+		}
+		if !ok || pairs["for"] != want || pairs["host"] != "h" || pairs["proto"] != "http" {
+			t.Errorf("client %q: Forwarded %q parses as %q (ok %v), want for=%s host=%q", ip, line, pairs, ok, want, "h")
+		}
+		if line != forwardedElement(ip, "h", false) {
+			t.Errorf("client %q: fast path %q, net/http path %q", ip, line, forwardedElement(ip, "h", false))
+		}
+	}
 }
