@@ -612,25 +612,11 @@ func TestFastHalfClosingClientSeesTheEnd(t *testing.T) {
 // included (it is served inside a RawConn.Read, which a close would wait for): the client
 // sees the end, Close returns, and the backend request is cancelled.
 func TestFastCloseDuringARequest(t *testing.T) {
-	started, cancelled := make(chan struct{}), make(chan struct{})
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		close(started)
-		select {
-		case <-r.Context().Done():
-			close(cancelled)
-		case <-time.After(20 * time.Second):
-		}
-	}))
-	t.Cleanup(backend.Close)
+	backend := newWaitingBackend(t)
 	reg, px := fastSetup(t)
 	register(t, reg, backend.URL)
-	c, err := net.Dial("tcp", strings.TrimPrefix(px.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	io.WriteString(c, "GET /echo-svc/slow HTTP/1.1\r\nHost: x\r\n\r\n")
-	<-started
+	c := dialSend(t, px.URL, "GET /echo-svc/slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-backend.started
 	// Long enough for the watch to look at the client only once a second (at about 1.6 s,
 	// 2.6 s and 3.6 s into the request): Close must not wait for its next look.
 	time.Sleep(2650 * time.Millisecond)
@@ -645,11 +631,7 @@ func TestFastCloseDuringARequest(t *testing.T) {
 	if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil || isTimeout(err) {
 		t.Fatalf("the client read %d bytes, %v; want the connection ended", n, err)
 	}
-	select {
-	case <-cancelled:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the backend request was not cancelled after Close")
-	}
+	backend.awaitCancel(t, "the backend request was not cancelled after Close")
 }
 
 func isTimeout(err error) bool {
@@ -660,34 +642,29 @@ func isTimeout(err error) bool {
 // Close cancels a request still with its backend even when the client pipelined its next
 // request behind it (the client is no longer watched then, as on net/http's path).
 func TestFastCloseCancelsARequestWithAnotherBehindIt(t *testing.T) {
-	started, cancelled := make(chan struct{}), make(chan struct{})
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/slow") {
-			close(started)
-			select {
-			case <-r.Context().Done():
-				close(cancelled)
-			case <-time.After(20 * time.Second):
-			}
-		}
-	}))
-	t.Cleanup(backend.Close)
+	backend := newWaitingBackend(t)
 	reg, px := fastSetup(t)
 	register(t, reg, backend.URL)
-	c, err := net.Dial("tcp", strings.TrimPrefix(px.URL, "http://"))
+	dialSend(t, px.URL, "GET /echo-svc/slow HTTP/1.1\r\nHost: x\r\n\r\nGET /echo-svc/next HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-backend.started
+	time.Sleep(200 * time.Millisecond) // the watch has looked and found the next request
+	px.Fast.Close()
+	backend.awaitCancel(t, "the backend request was not cancelled after Close")
+}
+
+// dialSend opens a connection to the proxy at url and sends req on it; the connection is
+// closed when the test ends.
+func dialSend(t testing.TB, url, req string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	io.WriteString(c, "GET /echo-svc/slow HTTP/1.1\r\nHost: x\r\n\r\nGET /echo-svc/next HTTP/1.1\r\nHost: x\r\n\r\n")
-	<-started
-	time.Sleep(200 * time.Millisecond) // the watch has looked and found the next request
-	px.Fast.Close()
-	select {
-	case <-cancelled:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the backend request was not cancelled after Close")
+	t.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
 	}
+	return c
 }
 
 // A connection handed to net/http while the server shuts down (here: a request for an https
@@ -697,12 +674,7 @@ func TestFastCloseCancelsARequestWithAnotherBehindIt(t *testing.T) {
 func TestFastHandOffWhileShuttingDown(t *testing.T) {
 	reg, px := fastSetup(t)
 	register(t, reg, "https://127.0.0.1:9")
-	c, err := net.Dial("tcp", strings.TrimPrefix(px.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	io.WriteString(c, "GET /echo-svc/a HTTP/1.1\r\nHost: x\r\n")
+	c := dialSend(t, px.URL, "GET /echo-svc/a HTTP/1.1\r\nHost: x\r\n")
 	time.Sleep(50 * time.Millisecond) // read: the connection is active, Shutdown waits for it
 	shut := make(chan error, 1)
 	go func() {

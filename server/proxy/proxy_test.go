@@ -529,32 +529,70 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 }
 
 func testClientDisconnectCancelsUpstream(t *testing.T) {
-	started, cancelled := make(chan struct{}), make(chan struct{})
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		close(started)
-		select {
-		case <-r.Context().Done():
-			close(cancelled)
-		case <-time.After(10 * time.Second):
-		}
-	}))
-	defer backend.Close()
+	backend := newWaitingBackend(t)
 	reg, px := setup(t, registry.Options{})
 	register(t, reg, backend.URL)
+	cancel := requestInBackground(px.URL + "/echo-svc/slow")
+	<-backend.started
+	cancel()
+	backend.awaitCancel(t, "the backend request was not cancelled when the client went away")
+}
+
+// waitingBackend holds each request for a path ending in /slow until the request is cancelled
+// (or for 20 s), telling when the first one arrived and when one was cancelled; it answers
+// other paths at once.
+type waitingBackend struct {
+	URL       string
+	started   chan struct{}
+	cancelled chan time.Time
+}
+
+func newWaitingBackend(t testing.TB) *waitingBackend {
+	t.Helper()
+	wb := &waitingBackend{started: make(chan struct{}), cancelled: make(chan time.Time, 1)}
+	var first sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/slow") {
+			return
+		}
+		first.Do(func() { close(wb.started) })
+		select {
+		case <-r.Context().Done():
+			select {
+			case wb.cancelled <- time.Now():
+			default:
+			}
+		case <-time.After(20 * time.Second):
+		}
+	}))
+	t.Cleanup(srv.Close)
+	wb.URL = srv.URL
+	return wb
+}
+
+// awaitCancel returns when a request was cancelled at the backend, failing the test with msg
+// if none is within 5 s.
+func (wb *waitingBackend) awaitCancel(t testing.TB, msg string) time.Time {
+	t.Helper()
+	select {
+	case at := <-wb.cancelled:
+		return at
+	case <-time.After(5 * time.Second):
+		t.Fatal(msg)
+		return time.Time{}
+	}
+}
+
+// requestInBackground GETs url from a goroutine; cancel makes the client go away.
+func requestInBackground(url string) (cancel func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, px.URL+"/echo-svc/slow", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	go func() {
 		if rsp, err := http.DefaultClient.Do(req); err == nil {
 			rsp.Body.Close()
 		}
 	}()
-	<-started
-	cancel()
-	select {
-	case <-cancelled:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the backend request was not cancelled when the client went away")
-	}
+	return cancel
 }
 
 // A client that leaves long after its request began (when the fast path looks at it only
@@ -564,35 +602,16 @@ func TestClientLeavingLateCancelsUpstream(t *testing.T) {
 }
 
 func testClientLeavingLateCancelsUpstream(t *testing.T) {
-	started, cancelled := make(chan struct{}), make(chan time.Time, 1)
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		close(started)
-		select {
-		case <-r.Context().Done():
-			cancelled <- time.Now()
-		case <-time.After(20 * time.Second):
-		}
-	}))
-	defer backend.Close()
+	backend := newWaitingBackend(t)
 	reg, px := setup(t, registry.Options{})
 	register(t, reg, backend.URL)
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, px.URL+"/echo-svc/slow", nil)
-	go func() {
-		if rsp, err := http.DefaultClient.Do(req); err == nil {
-			rsp.Body.Close()
-		}
-	}()
-	<-started
+	cancel := requestInBackground(px.URL + "/echo-svc/slow")
+	<-backend.started
 	time.Sleep(1500 * time.Millisecond)
 	left := time.Now()
 	cancel()
-	select {
-	case at := <-cancelled:
-		t.Logf("backend request cancelled %v after the client left", at.Sub(left).Round(time.Millisecond))
-	case <-time.After(5 * time.Second):
-		t.Fatal("the backend request was not cancelled when the client went away")
-	}
+	at := backend.awaitCancel(t, "the backend request was not cancelled when the client went away")
+	t.Logf("backend request cancelled %v after the client left", at.Sub(left).Round(time.Millisecond))
 }
 
 func TestWebSocketEcho(t *testing.T) { bothPaths(t, testWebSocketEcho) }
